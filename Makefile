@@ -1,0 +1,156 @@
+# ngx_mail_track_module
+#
+#   make            the module (.so, for Debian's /usr/sbin/nginx) and the tool
+#   make run        the demo on 127.0.0.1:8080 (make stop stops it)
+#   make test       unit tests and the nginx tests
+#   make bench      wrk against the module, next to empty_gif and return 302
+#   make fuzz       each libFuzzer target for FUZZ_SECONDS (60)
+#
+#   make NGINX_SRC=/path/to/nginx-1.x.y   builds against another source tree
+
+NGINX_SRC     ?= /usr/share/nginx/src
+NGINX_BIN     ?= /usr/sbin/nginx
+BUILD         ?= build
+FUZZ_SECONDS  ?= 60
+PROVE_JOBS    ?= 2
+
+CC            ?= gcc
+CFLAGS        ?= -g -O2
+WARN          := -Wall -Wextra -Werror
+CORE_DIR      := ngx_mail_track_module/core
+CPPFLAGS_MT   := -I$(CORE_DIR) -D_GNU_SOURCE
+LIBS_CORE     := $(shell pkg-config --libs msgpack 2>/dev/null \
+                   || pkg-config --libs msgpack-c 2>/dev/null \
+                   || echo -lmsgpackc) -ljansson -lcrypto
+LIBS_TOOL     := $(LIBS_CORE) -lsqlite3 -lpq
+PQ_INC        := $(shell pg_config --includedir 2>/dev/null \
+                   || echo /usr/include/postgresql)
+
+CORE_SRCS     := $(sort $(wildcard $(CORE_DIR)/*.c))
+CORE_HDRS     := $(wildcard $(CORE_DIR)/*.h)
+CORE_OBJS     := $(patsubst $(CORE_DIR)/%.c,$(BUILD)/core/%.o,$(CORE_SRCS))
+GLUE_SRCS     := $(wildcard ngx_mail_track_module/*.c \
+                            ngx_mail_track_module/*.h)
+TOOL_SRCS     := $(wildcard tool/*.c)
+TOOL_HDRS     := $(wildcard tool/*.h)
+UNIT_SRCS     := $(sort $(wildcard t/unit/test_*.c))
+UNIT_BINS     := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
+FUZZ_SRCS     := $(sort $(wildcard t/fuzz/fuzz_*.c))
+FUZZ_BINS     := $(patsubst t/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+
+NGX_BUILD     := $(BUILD)/nginx
+MODULE        := $(BUILD)/ngx_http_mail_track_module.so
+TOOL          := $(BUILD)/mail-track
+
+TEST_ENV       = TEST_NGINX_BINARY=$(NGINX_BIN) \
+                 TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE) \
+                 MAIL_TRACK_TOOL=$(CURDIR)/$(TOOL) \
+                 PATH=$(CURDIR)/$(BUILD):$$PATH
+
+
+.PHONY: all module tool unit deps test test-unit test-nginx run stop \
+        bench fuzz fuzz-build valgrind asan clean
+
+all: module tool
+
+
+deps:
+	@scripts/deps.sh build
+
+
+# the nginx tree is configured again when the module's file list changes
+
+$(BUILD)/sources.list: FORCE
+	@mkdir -p $(BUILD)
+	@echo $(NGINX_SRC) config $(CORE_SRCS) $(GLUE_SRCS) > $@.new
+	@cmp -s $@.new $@ 2>/dev/null && rm -f $@.new || mv $@.new $@
+
+$(NGX_BUILD)/objs/Makefile: $(BUILD)/sources.list config \
+                            scripts/configure-nginx.sh
+	scripts/configure-nginx.sh $(NGINX_SRC) $(NGX_BUILD) $(CURDIR)
+
+$(MODULE): $(NGX_BUILD)/objs/Makefile $(CORE_SRCS) $(CORE_HDRS) $(GLUE_SRCS)
+	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
+	cp $(NGX_BUILD)/objs/ngx_http_mail_track_module.so $@
+
+module: $(MODULE)
+
+
+$(BUILD)/core/%.o: $(CORE_DIR)/%.c $(CORE_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -fPIC $(CPPFLAGS_MT) -c $< -o $@
+
+$(BUILD)/libmtcore.a: $(CORE_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(TOOL): $(TOOL_SRCS) $(TOOL_HDRS) $(BUILD)/libmtcore.a
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_MT) -I$(PQ_INC) -Itool \
+	    $(TOOL_SRCS) $(BUILD)/libmtcore.a $(LIBS_TOOL) -o $@
+
+tool: $(TOOL)
+
+
+$(BUILD)/unit/%: t/unit/%.c t/unit/mt_tap.h $(BUILD)/libmtcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_MT) -It/unit $< \
+	    $(BUILD)/libmtcore.a $(LIBS_CORE) -o $@
+
+unit: $(UNIT_BINS)
+
+
+test: 
+	@scripts/deps.sh test
+	$(MAKE) all unit
+	$(MAKE) test-unit test-nginx
+
+test-unit: unit
+	prove $(UNIT_BINS)
+
+test-nginx: all
+	$(TEST_ENV) prove -I t/lib -j$(PROVE_JOBS) -r t
+
+# the whole suite with nginx under valgrind (slow)
+valgrind: all unit
+	for t in $(UNIT_BINS); do \
+	    valgrind -q --error-exitcode=99 --leak-check=full $$t || exit 1; \
+	done
+	$(TEST_ENV) TEST_NGINX_USE_VALGRIND=1 prove -I t/lib -r t
+
+
+run: 
+	@scripts/deps.sh run
+	$(MAKE) all
+	scripts/run.sh start
+
+stop:
+	scripts/run.sh stop
+
+
+bench:
+	@scripts/deps.sh bench
+	$(MAKE) all
+	bench/run.sh
+
+
+FUZZ_CC       := clang-14
+FUZZ_FLAGS    := -g -O1 -fsanitize=fuzzer,address,undefined \
+                 -fno-sanitize-recover=undefined
+
+$(BUILD)/fuzz/%: t/fuzz/%.c $(CORE_SRCS) $(CORE_HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(CPPFLAGS_MT) -It/unit $< $(CORE_SRCS) \
+	    $(LIBS_CORE) -o $@
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz:
+	@scripts/deps.sh fuzz
+	$(MAKE) fuzz-build
+	t/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+
+clean:
+	rm -rf $(BUILD) t/servroot*
+
+FORCE:

@@ -1,0 +1,28 @@
+
+/*
+ * Copyright (C) ngx_mail_track_module authors
+ */
+
+
+#ifndef _MT_CLASSIFY_H_INCLUDED_
+#define _MT_CLASSIFY_H_INCLUDED_
+
+
+#include "mt_core.h"
+#include "mt_event.h"
+
+
+#define MT_CLASSIFY_HEAD      0x01     /* a HEAD request */
+#define MT_CLASSIFY_PREFETCH  0x02     /* Purpose/Sec-Purpose: prefetch */
+
+
+/*
+ * Judges an open or a click on the edge, while the address and the user
+ * agent are still at hand: sets ev->machine and ev->why.  ip is the full
+ * client address as text (before mail_track_ip truncation).
+ */
+void mt_classify(mt_event_t *ev, mt_str_t *ip, mt_str_t *ua,
+    unsigned flags);
+
+
+#endif /* _MT_CLASSIFY_H_INCLUDED_ */

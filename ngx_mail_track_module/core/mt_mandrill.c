@@ -1,0 +1,685 @@
+
+/*
+ * Copyright (C) ngx_mail_track_module authors
+ *
+ * Mandrill (Mailchimp Transactional): an urlencoded form whose
+ * "mandrill_events" field holds a JSON array.  X-Mandrill-Signature is
+ * base64(HMAC-SHA1(key, url || key1 || value1 || ...)) over the
+ * configured URL and every POST field, sorted by name, values decoded.
+ */
+
+
+#include "mt_webhook.h"
+#include "mt_base64.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/crypto.h>
+
+
+#define MT_MANDRILL_SIG_LEN  20      /* SHA-1 */
+
+
+typedef struct {
+    mt_str_t            key;
+    mt_str_t            value;
+    size_t              index;       /* keeps the sort stable */
+} mt_mandrill_param_t;
+
+
+typedef struct {
+    const char         *name;
+    mt_event_type_e     type;
+    mt_bounce_e         bounce;
+} mt_mandrill_map_t;
+
+
+static mt_rc_t mt_mandrill_form(mt_wh_t *wh, mt_mandrill_param_t **params,
+    size_t *nparams);
+static size_t mt_mandrill_unescape(u_char *dst, const u_char *src,
+    size_t len);
+static int mt_mandrill_hex(u_char c);
+static int mt_mandrill_param_cmp(const void *one, const void *two);
+static mt_rc_t mt_mandrill_verify(mt_wh_t *wh, mt_mandrill_param_t *params,
+    size_t nparams);
+static mt_rc_t mt_mandrill_field(mt_wh_t *wh, mt_mandrill_param_t *params,
+    size_t nparams, mt_str_t *events);
+static mt_rc_t mt_mandrill_events(mt_wh_t *wh, mt_str_t *value);
+static mt_rc_t mt_mandrill_event(mt_wh_t *wh, json_t *obj, mt_event_t *ev);
+static mt_rc_t mt_mandrill_concat(mt_wh_t *wh, mt_str_t *out, mt_str_t *a,
+    mt_str_t *b);
+static mt_rc_t mt_mandrill_join(mt_wh_t *wh, json_t *arr, mt_str_t *out);
+
+
+static const mt_mandrill_map_t  mt_mandrill_types[] = {
+    { "send",         MT_EV_SENT,          MT_BOUNCE_NONE },
+    { "deferral",     MT_EV_DEFERRED,      MT_BOUNCE_SOFT },
+    { "hard_bounce",  MT_EV_BOUNCED,       MT_BOUNCE_HARD },
+    { "soft_bounce",  MT_EV_BOUNCED,       MT_BOUNCE_SOFT },
+    { "delivered",    MT_EV_DELIVERED,     MT_BOUNCE_NONE },
+    { "open",         MT_EV_OPENED,        MT_BOUNCE_NONE },
+    { "click",        MT_EV_CLICKED,       MT_BOUNCE_NONE },
+    { "spam",         MT_EV_COMPLAINED,    MT_BOUNCE_NONE },
+    { "unsub",        MT_EV_UNSUBSCRIBED,  MT_BOUNCE_NONE },
+    { "reject",       MT_EV_REJECTED,      MT_BOUNCE_NONE },
+    { NULL,           MT_EV_OTHER,         MT_BOUNCE_NONE }
+};
+
+
+mt_rc_t
+mt_mandrill_process(mt_wh_t *wh)
+{
+    size_t                n;
+    mt_rc_t               rc;
+    mt_str_t              events;
+    mt_mandrill_param_t  *params;
+
+    if (wh->header(wh, "x-mandrill-signature").len == 0) {
+        return MT_ERR_SIGNATURE_MISSING;
+    }
+
+    if (!mt_wh_content_type_is(wh, "application/x-www-form-urlencoded")) {
+        return MT_ERR_CONTENT_TYPE;
+    }
+
+    rc = mt_mandrill_form(wh, &params, &n);
+    if (rc != MT_OK) {
+        return rc;
+    }
+
+    rc = mt_mandrill_verify(wh, params, n);
+    if (rc != MT_OK) {
+        return rc;
+    }
+
+    if (wh->body_len == 0) {
+        return MT_ERR_BODY_EMPTY;
+    }
+
+    rc = mt_mandrill_field(wh, params, n, &events);
+    if (rc != MT_OK) {
+        return rc;
+    }
+
+    return mt_mandrill_events(wh, &events);
+}
+
+
+mt_rc_t
+mt_mandrill_normalize(mt_wh_t *wh)
+{
+    size_t                n;
+    mt_rc_t               rc;
+    mt_str_t              events;
+    mt_mandrill_param_t  *params;
+
+    if (wh->body_len == 0) {
+        return MT_ERR_BODY_EMPTY;
+    }
+
+    rc = mt_mandrill_form(wh, &params, &n);
+    if (rc != MT_OK) {
+        return rc;
+    }
+
+    rc = mt_mandrill_field(wh, params, n, &events);
+    if (rc != MT_OK) {
+        return rc;
+    }
+
+    return mt_mandrill_events(wh, &events);
+}
+
+
+/*
+ * application/x-www-form-urlencoded: "&"-separated "name=value", "+" is
+ * a space, %XX a byte (a malformed escape stays as it is), empty pairs
+ * are skipped; a repeated name is kept every time, as it is signed.
+ */
+
+static mt_rc_t
+mt_mandrill_form(mt_wh_t *wh, mt_mandrill_param_t **params, size_t *nparams)
+{
+    size_t                n, max;
+    u_char               *buf, *eq;
+    const u_char         *p, *end, *amp;
+    mt_mandrill_param_t  *prm;
+
+    max = 1;
+
+    for (p = wh->body, end = p + wh->body_len; p < end; p++) {
+        if (*p == '&') {
+            max++;
+        }
+    }
+
+    prm = mt_alloc(&wh->alloc, max * sizeof(mt_mandrill_param_t));
+    buf = mt_alloc(&wh->alloc, wh->body_len + 1);
+
+    if (prm == NULL || buf == NULL) {
+        return MT_ERR_NOMEM;
+    }
+
+    n = 0;
+
+    for (p = wh->body; p < end; p = amp + 1) {
+        amp = memchr(p, '&', end - p);
+
+        if (amp == NULL) {
+            amp = end;
+        }
+
+        if (amp == p) {
+            continue;
+        }
+
+        eq = memchr(p, '=', amp - p);
+
+        prm[n].index = n;
+        prm[n].key.data = buf;
+        prm[n].key.len = mt_mandrill_unescape(buf, p,
+                                              (eq ? eq : amp) - p);
+        buf += prm[n].key.len;
+
+        prm[n].value.data = buf;
+        prm[n].value.len = 0;
+
+        if (eq != NULL) {
+            prm[n].value.len = mt_mandrill_unescape(buf, eq + 1,
+                                                    amp - (eq + 1));
+            buf += prm[n].value.len;
+        }
+
+        n++;
+    }
+
+    *params = prm;
+    *nparams = n;
+
+    return MT_OK;
+}
+
+
+static size_t
+mt_mandrill_unescape(u_char *dst, const u_char *src, size_t len)
+{
+    int      hi, lo;
+    u_char  *d;
+
+    d = dst;
+
+    while (len) {
+        if (*src == '+') {
+            *d++ = ' ';
+            src++;
+            len--;
+            continue;
+        }
+
+        if (*src == '%' && len >= 3) {
+            hi = mt_mandrill_hex(src[1]);
+            lo = mt_mandrill_hex(src[2]);
+
+            if (hi >= 0 && lo >= 0) {
+                *d++ = (u_char) (hi << 4 | lo);
+                src += 3;
+                len -= 3;
+                continue;
+            }
+        }
+
+        *d++ = *src++;
+        len--;
+    }
+
+    return d - dst;
+}
+
+
+static int
+mt_mandrill_hex(u_char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+/* byte order of the names, then the order in the body */
+
+static int
+mt_mandrill_param_cmp(const void *one, const void *two)
+{
+    int                         rc;
+    size_t                      n;
+    const mt_mandrill_param_t  *a, *b;
+
+    a = one;
+    b = two;
+
+    n = mt_min(a->key.len, b->key.len);
+
+    rc = n ? memcmp(a->key.data, b->key.data, n) : 0;
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (a->key.len != b->key.len) {
+        return a->key.len < b->key.len ? -1 : 1;
+    }
+
+    return a->index < b->index ? -1 : (a->index > b->index);
+}
+
+
+static mt_rc_t
+mt_mandrill_verify(mt_wh_t *wh, mt_mandrill_param_t *params, size_t nparams)
+{
+    size_t         i, len;
+    u_char        *data, *p;
+    u_char         sig[mt_base64_decoded_len(64)], md[EVP_MAX_MD_SIZE];
+    ssize_t        n;
+    mt_str_t       hdr, *key;
+    unsigned int   mdlen;
+
+    hdr = wh->header(wh, "x-mandrill-signature");
+
+    while (hdr.len && hdr.data[hdr.len - 1] == ' ') {
+        hdr.len--;
+    }
+
+    if (hdr.len == 0) {
+        return MT_ERR_SIGNATURE_MISSING;
+    }
+
+    if (hdr.len > 64) {
+        return MT_ERR_SIGNATURE;
+    }
+
+    n = mt_base64_decode(sig, hdr.data, hdr.len);
+
+    if (n != MT_MANDRILL_SIG_LEN) {
+        return MT_ERR_SIGNATURE;
+    }
+
+    if (wh->conf->nkeys == 0) {
+        /* the configuration requires a key; never accept unverified */
+        return MT_ERR_SIGNATURE;
+    }
+
+    qsort(params, nparams, sizeof(mt_mandrill_param_t),
+          mt_mandrill_param_cmp);
+
+    len = wh->conf->url.len;
+
+    for (i = 0; i < nparams; i++) {
+        len += params[i].key.len + params[i].value.len;
+    }
+
+    data = mt_alloc(&wh->alloc, len + 1);
+    if (data == NULL) {
+        return MT_ERR_NOMEM;
+    }
+
+    p = data;
+
+    if (wh->conf->url.len) {
+        memcpy(p, wh->conf->url.data, wh->conf->url.len);
+        p += wh->conf->url.len;
+    }
+
+    for (i = 0; i < nparams; i++) {
+        if (params[i].key.len) {
+            memcpy(p, params[i].key.data, params[i].key.len);
+            p += params[i].key.len;
+        }
+
+        if (params[i].value.len) {
+            memcpy(p, params[i].value.data, params[i].value.len);
+            p += params[i].value.len;
+        }
+    }
+
+    for (i = 0; i < wh->conf->nkeys; i++) {
+        key = &wh->conf->keys[i].raw;
+
+        if (HMAC(EVP_sha1(), key->data, (int) key->len, data, len, md,
+                 &mdlen)
+            == NULL)
+        {
+            return MT_ERR_INTERNAL;
+        }
+
+        if (mdlen == MT_MANDRILL_SIG_LEN
+            && CRYPTO_memcmp(md, sig, MT_MANDRILL_SIG_LEN) == 0)
+        {
+            return MT_OK;
+        }
+    }
+
+    return MT_ERR_SIGNATURE;
+}
+
+
+static mt_rc_t
+mt_mandrill_field(mt_wh_t *wh, mt_mandrill_param_t *params, size_t nparams,
+    mt_str_t *events)
+{
+    size_t  i;
+
+    for (i = 0; i < nparams; i++) {
+        if (mt_str_eq(&params[i].key, "mandrill_events")) {
+            *events = params[i].value;
+            return MT_OK;
+        }
+    }
+
+    mt_str_set(&wh->detail, "no mandrill_events field");
+
+    return MT_ERR_PAYLOAD;
+}
+
+
+static mt_rc_t
+mt_mandrill_events(mt_wh_t *wh, mt_str_t *value)
+{
+    size_t       i;
+    json_t      *root, *obj;
+    mt_rc_t      rc;
+    mt_event_t   ev;
+
+    rc = mt_wh_json_load(wh, value->data, value->len, &root);
+    if (rc != MT_OK) {
+        return rc;
+    }
+
+    if (!json_is_array(root)) {
+        mt_str_set(&wh->detail, "mandrill_events is not an array");
+        rc = MT_ERR_PAYLOAD;
+        goto done;
+    }
+
+    if (json_array_size(root) > MT_WH_MAX_EVENTS) {
+        rc = MT_ERR_TOO_MANY;
+        goto done;
+    }
+
+    /* the whole batch is checked first: a bad one queues nothing */
+
+    json_array_foreach(root, i, obj) {
+        if (!json_is_object(obj)
+            || (mt_json_str(obj, "event").len == 0
+                && mt_json_str(obj, "type").len == 0))
+        {
+            mt_str_set(&wh->detail, "event without a name");
+            rc = MT_ERR_PAYLOAD;
+            goto done;
+        }
+    }
+
+    if (json_array_size(root) == 0) {
+        rc = MT_DECLINED;
+        goto done;
+    }
+
+    json_array_foreach(root, i, obj) {
+        rc = mt_mandrill_event(wh, obj, &ev);
+        if (rc != MT_OK) {
+            goto done;
+        }
+
+        rc = mt_wh_emit(wh, &ev);
+        if (rc != MT_OK) {
+            goto done;
+        }
+    }
+
+done:
+
+    json_decref(root);
+
+    return rc;
+}
+
+
+/*
+ * Message events carry "event" and "msg"; sync events (allowlist and
+ * denylist changes, "whitelist"/"blacklist" in older accounts) carry
+ * "type", "action" and "reject" instead, and become "other".
+ */
+
+static mt_rc_t
+mt_mandrill_event(mt_wh_t *wh, json_t *obj, mt_event_t *ev)
+{
+    int                       sync;
+    size_t                    n;
+    json_t                   *msg, *rej, *meta, *v, *smtp;
+    mt_rc_t                   rc;
+    mt_str_t                  tstr, diag, desc, action, last;
+    mt_str_t                  fields[10];
+    const mt_mandrill_map_t  *m;
+
+    mt_event_init(ev);
+
+    msg = json_object_get(obj, "msg");
+    rej = NULL;
+    sync = 0;
+    action.len = 0;
+    last.len = 0;
+
+    ev->esp_type = mt_json_str(obj, "event");
+
+    if (ev->esp_type.len) {
+        for (m = mt_mandrill_types; m->name != NULL; m++) {
+            if (mt_str_eq(&ev->esp_type, m->name)) {
+                break;
+            }
+        }
+
+        ev->type = m->type;
+        ev->bounce = m->bounce;
+
+    } else {
+        ev->esp_type = mt_json_str(obj, "type");
+        ev->type = MT_EV_OTHER;
+        sync = 1;
+
+        rej = json_object_get(obj, "reject");
+        action = mt_json_str(obj, "action");
+    }
+
+    v = json_object_get(obj, "ts");
+    ev->ts = mt_json_time_ms(v);
+    tstr = mt_json_str_value(wh, v);
+
+    if (json_is_object(rej)) {
+        ev->rcpt = mt_json_str(rej, "email");
+        last = mt_json_str(rej, "last_event_at");
+
+        if (ev->ts == 0) {
+            ev->ts = mt_time_iso8601_ms(last.data, last.len);
+        }
+
+        desc = mt_json_str(rej, "detail");
+
+        if (desc.len == 0) {
+            desc = mt_json_str(rej, "reason");
+        }
+
+        /* "add: hard-bounce", "remove: ..." */
+
+        rc = mt_mandrill_concat(wh, &ev->reason, &action, &desc);
+        if (rc != MT_OK) {
+            return rc;
+        }
+    }
+
+    if (json_is_object(msg)) {
+        ev->rcpt = mt_json_str(msg, "email");
+
+        meta = json_object_get(msg, "metadata");
+
+        if (json_is_object(meta) && wh->conf->id_field.len) {
+            v = json_object_getn(meta,
+                                 (const char *) wh->conf->id_field.data,
+                                 wh->conf->id_field.len);
+            ev->mid = mt_json_str_value(wh, v);
+        }
+
+        rc = mt_mandrill_join(wh, json_object_get(msg, "tags"), &ev->tag);
+        if (rc != MT_OK) {
+            return rc;
+        }
+
+        /* a deferral has the MTA's answer in the last SMTP attempt */
+
+        diag = mt_json_str(msg, "diag");
+
+        if (diag.len == 0) {
+            smtp = json_object_get(msg, "smtp_events");
+
+            if (json_is_array(smtp) && json_array_size(smtp)) {
+                diag = mt_json_str(json_array_get(smtp,
+                                                  json_array_size(smtp) - 1),
+                                   "diag");
+            }
+        }
+
+        desc = mt_json_str(msg, "bounce_description");
+
+        if (diag.len) {
+            mt_smtp_parse(&diag, &ev->smtp_status, &ev->smtp_code);
+        }
+
+        /* "bad_mailbox: smtp;550 5.1.1 ..." */
+
+        rc = mt_mandrill_concat(wh, &ev->reason, &desc, &diag);
+        if (rc != MT_OK) {
+            return rc;
+        }
+    }
+
+    ev->esp_mid = mt_json_str_value(wh, json_object_get(obj, "_id"));
+
+    if (ev->esp_mid.len == 0 && json_is_object(msg)) {
+        ev->esp_mid = mt_json_str_value(wh, json_object_get(msg, "_id"));
+    }
+
+    if (ev->type == MT_EV_OPENED || ev->type == MT_EV_CLICKED) {
+        ev->ip = mt_json_str(obj, "ip");
+        ev->ua = mt_json_str(obj, "user_agent");
+
+        if (ev->type == MT_EV_CLICKED) {
+            ev->url = mt_json_str(obj, "url");
+        }
+    }
+
+    /*
+     * Mandrill has no event id: the message, the event and its time,
+     * and what tells two opens or clicks in one second apart.
+     */
+
+    n = 0;
+    fields[n++] = ev->esp_mid;
+    fields[n++] = ev->esp_type;
+    fields[n++] = tstr;
+    fields[n++] = mt_json_str(obj, "url");
+    fields[n++] = ev->rcpt;
+    fields[n++] = ev->ip;
+    fields[n++] = ev->ua;
+    fields[n++] = action;
+    fields[n++] = last;
+    fields[n].data = (u_char *) (sync ? "sync" : "");
+    fields[n].len = sync ? 4 : 0;
+    n++;
+
+    return mt_wh_hash_id(wh, &ev->id, fields, n);
+}
+
+
+/* "a: b", or whichever of the two is there */
+
+static mt_rc_t
+mt_mandrill_concat(mt_wh_t *wh, mt_str_t *out, mt_str_t *a, mt_str_t *b)
+{
+    u_char  *p;
+
+    if (a->len == 0 || b->len == 0) {
+        *out = a->len ? *a : *b;
+        return MT_OK;
+    }
+
+    p = mt_alloc(&wh->alloc, a->len + 2 + b->len);
+    if (p == NULL) {
+        return MT_ERR_NOMEM;
+    }
+
+    out->data = p;
+    out->len = a->len + 2 + b->len;
+
+    memcpy(p, a->data, a->len);
+    p += a->len;
+    *p++ = ':';
+    *p++ = ' ';
+    memcpy(p, b->data, b->len);
+
+    return MT_OK;
+}
+
+
+/* msg.tags ["a","b"] as "a,b"; what is not a string is left out */
+
+static mt_rc_t
+mt_mandrill_join(mt_wh_t *wh, json_t *arr, mt_str_t *out)
+{
+    size_t   i, len;
+    u_char  *p;
+    json_t  *v;
+
+    if (!json_is_array(arr)) {
+        return MT_OK;
+    }
+
+    len = 0;
+
+    json_array_foreach(arr, i, v) {
+        if (json_is_string(v) && json_string_length(v)) {
+            len += json_string_length(v) + 1;
+        }
+    }
+
+    if (len == 0) {
+        return MT_OK;
+    }
+
+    p = mt_alloc(&wh->alloc, len);
+    if (p == NULL) {
+        return MT_ERR_NOMEM;
+    }
+
+    out->data = p;
+
+    json_array_foreach(arr, i, v) {
+        if (json_is_string(v) && json_string_length(v)) {
+            if (p != out->data) {
+                *p++ = ',';
+            }
+
+            memcpy(p, json_string_value(v), json_string_length(v));
+            p += json_string_length(v);
+        }
+    }
+
+    out->len = p - out->data;
+
+    return MT_OK;
+}

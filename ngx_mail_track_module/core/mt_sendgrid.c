@@ -1,0 +1,706 @@
+
+/*
+ * Copyright (C) ngx_mail_track_module authors
+ *
+ * SendGrid Event Webhook: ECDSA P-256 with SHA-256 over the timestamp
+ * header immediately followed by the raw body; the body is a JSON array
+ * of events, custom arguments merged into each event's top level.
+ */
+
+
+#include "mt_webhook.h"
+#include "mt_base64.h"
+
+#include <stdio.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+
+/* a DER ECDSA P-256 signature is at most 72 bytes */
+#define MT_SENDGRID_SIG_MAX     128
+#define MT_SENDGRID_ID_FIELDS   10
+
+
+typedef struct {
+    const char         *name;
+    mt_event_type_e     type;
+} mt_sendgrid_map_t;
+
+
+static EVP_PKEY *mt_sendgrid_key_parse(mt_str_t *raw, char *err,
+    size_t errlen);
+static int mt_sendgrid_json_type(mt_wh_t *wh);
+static mt_rc_t mt_sendgrid_verify(mt_wh_t *wh, mt_str_t *ts, mt_str_t *sig);
+static mt_rc_t mt_sendgrid_event(mt_wh_t *wh, json_t *o, mt_event_t *ev);
+static mt_event_type_e mt_sendgrid_type(mt_str_t *name);
+static mt_bounce_e mt_sendgrid_bounce(json_t *o, mt_event_t *ev);
+static mt_rc_t mt_sendgrid_id(mt_wh_t *wh, json_t *o, mt_event_t *ev);
+static mt_str_t mt_sendgrid_scalar(json_t *v, u_char *buf, size_t size);
+static mt_rc_t mt_sendgrid_tag(mt_wh_t *wh, json_t *v, mt_str_t *tag);
+
+
+static const mt_sendgrid_map_t  mt_sendgrid_types[] = {
+    { "processed",          MT_EV_SENT },
+    { "delivered",          MT_EV_DELIVERED },
+    { "deferred",           MT_EV_DEFERRED },
+    { "bounce",             MT_EV_BOUNCED },
+    { "dropped",            MT_EV_REJECTED },
+    { "open",               MT_EV_OPENED },
+    { "click",              MT_EV_CLICKED },
+    { "spamreport",         MT_EV_COMPLAINED },
+    { "unsubscribe",        MT_EV_UNSUBSCRIBED },
+    { "group_unsubscribe",  MT_EV_UNSUBSCRIBED },
+    { NULL,                 MT_EV_OTHER }
+};
+
+
+mt_rc_t
+mt_sendgrid_key(mt_str_t *raw, void **data, char *err, size_t len)
+{
+    EVP_PKEY  *pkey;
+
+    pkey = mt_sendgrid_key_parse(raw, err, len);
+    if (pkey == NULL) {
+        return MT_ERR_INTERNAL;
+    }
+
+    *data = pkey;
+
+    return MT_OK;
+}
+
+
+void
+mt_sendgrid_key_free(void *data)
+{
+    EVP_PKEY_free(data);
+}
+
+
+/*
+ * The "Verification Key" as the dashboard and the API show it (base64
+ * of a DER SubjectPublicKeyInfo, without armour; line breaks allowed),
+ * or the same key as PEM text.
+ */
+
+static EVP_PKEY *
+mt_sendgrid_key_parse(mt_str_t *raw, char *err, size_t errlen)
+{
+    int            nid;
+    char           group[64];
+    size_t         i, n, glen;
+    u_char        *buf, *der, c;
+    ssize_t        dlen;
+    BIO           *bio;
+    EVP_PKEY      *pkey;
+    const u_char  *p;
+
+    if (raw->len == 0 || raw->len > 65536) {
+        snprintf(err, errlen, "empty or oversized key");
+        return NULL;
+    }
+
+    if (memmem(raw->data, raw->len, "-----BEGIN", 10) != NULL) {
+        bio = BIO_new_mem_buf(raw->data, (int) raw->len);
+        if (bio == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return NULL;
+        }
+
+        pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+        BIO_free(bio);
+
+        if (pkey == NULL) {
+            ERR_clear_error();
+            snprintf(err, errlen, "no PEM public key found");
+            return NULL;
+        }
+
+    } else {
+        buf = malloc(raw->len + mt_base64_decoded_len(raw->len) + 1);
+        if (buf == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return NULL;
+        }
+
+        for (i = 0, n = 0; i < raw->len; i++) {
+            c = raw->data[i];
+
+            if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+                buf[n++] = c;
+            }
+        }
+
+        der = buf + raw->len;
+        dlen = mt_base64_decode(der, buf, n);
+
+        if (dlen <= 0) {
+            free(buf);
+            snprintf(err, errlen, "not base64 (expected the verification "
+                     "key as SendGrid shows it, or PEM)");
+            return NULL;
+        }
+
+        p = der;
+        pkey = d2i_PUBKEY(NULL, &p, (long) dlen);
+
+        if (pkey == NULL || p != der + dlen) {
+            EVP_PKEY_free(pkey);
+            free(buf);
+            ERR_clear_error();
+            snprintf(err, errlen, "not a DER SubjectPublicKeyInfo");
+            return NULL;
+        }
+
+        free(buf);
+    }
+
+    nid = NID_undef;
+
+    if (EVP_PKEY_is_a(pkey, "EC")
+        && EVP_PKEY_get_group_name(pkey, group, sizeof(group), &glen) == 1)
+    {
+        nid = OBJ_txt2nid(group);
+    }
+
+    if (nid != NID_X9_62_prime256v1) {
+        EVP_PKEY_free(pkey);
+        ERR_clear_error();
+        snprintf(err, errlen, "not an EC P-256 (prime256v1) public key");
+        return NULL;
+    }
+
+    return pkey;
+}
+
+
+mt_rc_t
+mt_sendgrid_process(mt_wh_t *wh)
+{
+    int64_t   t;
+    mt_rc_t   rc;
+    mt_str_t  ts, sig;
+
+    ts = wh->header(wh, "x-twilio-email-event-webhook-timestamp");
+    sig = wh->header(wh, "x-twilio-email-event-webhook-signature");
+
+    if (ts.len == 0 || sig.len == 0) {
+        return MT_ERR_SIGNATURE_MISSING;
+    }
+
+    /* the value is signed as it is: no trimming, decimal seconds only */
+
+    t = mt_atoi64(ts.data, ts.len);
+    if (t < 0) {
+        mt_str_set(&wh->detail, "timestamp header is not a number");
+        return MT_ERR_SIGNATURE;
+    }
+
+    rc = mt_sendgrid_verify(wh, &ts, &sig);
+    if (rc != MT_OK) {
+        return rc;
+    }
+
+    /*
+     * The time is checked after the signature, so that "stale" always
+     * means a genuine SendGrid request that came too late.
+     */
+
+    rc = mt_wh_check_time(wh, t);
+    if (rc != MT_OK) {
+        return rc;
+    }
+
+    if (!mt_sendgrid_json_type(wh)) {
+        return MT_ERR_CONTENT_TYPE;
+    }
+
+    return mt_sendgrid_normalize(wh);
+}
+
+
+/* application/json, or a structured +json media type */
+
+static int
+mt_sendgrid_json_type(mt_wh_t *wh)
+{
+    size_t   n;
+    u_char  *p;
+
+    if (mt_wh_content_type_is(wh, "application/json")) {
+        return 1;
+    }
+
+    p = wh->content_type.data;
+
+    for (n = 0; n < wh->content_type.len; n++) {
+        if (p[n] == ';' || p[n] == ' ') {
+            break;
+        }
+    }
+
+    return n > sizeof("application/+json") - 1
+           && strncasecmp((char *) p, "application/", 12) == 0
+           && strncasecmp((char *) p + n - 5, "+json", 5) == 0;
+}
+
+
+/*
+ * One digest-verify per configured key over the two parts as they are:
+ * SendGrid signs the raw bytes (CRLFs between events, a trailing CRLF),
+ * so the body is never copied or re-serialized.
+ */
+
+static mt_rc_t
+mt_sendgrid_verify(mt_wh_t *wh, mt_str_t *ts, mt_str_t *sig)
+{
+    int           r;
+    size_t        i;
+    ssize_t       n;
+    mt_rc_t       rc;
+    EVP_PKEY     *pkey;
+    mt_str_t      s;
+    EVP_MD_CTX   *ctx;
+    mt_wh_conf_t *conf;
+    u_char        der[MT_SENDGRID_SIG_MAX];
+
+    conf = wh->conf;
+    s = *sig;
+
+    while (s.len && (s.data[s.len - 1] == ' ' || s.data[s.len - 1] == '\t')) {
+        s.len--;
+    }
+
+    while (s.len && (s.data[0] == ' ' || s.data[0] == '\t')) {
+        s.data++;
+        s.len--;
+    }
+
+    if (s.len == 0 || s.len > MT_SENDGRID_SIG_MAX / 3 * 4) {
+        mt_str_set(&wh->detail, "signature header has a bad length");
+        return MT_ERR_SIGNATURE;
+    }
+
+    n = mt_base64_decode(der, s.data, s.len);
+    if (n <= 0) {
+        mt_str_set(&wh->detail, "signature header is not base64");
+        return MT_ERR_SIGNATURE;
+    }
+
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        return MT_ERR_NOMEM;
+    }
+
+    rc = MT_ERR_SIGNATURE;
+
+    for (i = 0; i < conf->nkeys; i++) {
+        pkey = conf->keys[i].data;
+
+        if (pkey == NULL) {
+            continue;
+        }
+
+        if (EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pkey) != 1
+            || EVP_DigestVerifyUpdate(ctx, ts->data, ts->len) != 1
+            || (wh->body_len
+                && EVP_DigestVerifyUpdate(ctx, wh->body, wh->body_len) != 1))
+        {
+            rc = MT_ERR_INTERNAL;
+            break;
+        }
+
+        r = EVP_DigestVerifyFinal(ctx, der, (size_t) n);
+
+        if (r == 1) {
+            rc = MT_OK;
+            break;
+        }
+
+        EVP_MD_CTX_reset(ctx);
+    }
+
+    EVP_MD_CTX_free(ctx);
+
+    /* a failed verify leaves errors queued that nginx's SSL code would see */
+    ERR_clear_error();
+
+    if (rc == MT_ERR_SIGNATURE) {
+        mt_str_set(&wh->detail, "no configured key verifies the signature");
+    }
+
+    return rc;
+}
+
+
+/*
+ * The whole batch is checked before the first event is emitted, so a
+ * malformed batch queues nothing.  SendGrid always posts an array; a
+ * bare object (as in SendGrid's own SDK test vector) is a batch of one.
+ */
+
+mt_rc_t
+mt_sendgrid_normalize(mt_wh_t *wh)
+{
+    size_t       i, n;
+    json_t      *root, *o;
+    mt_rc_t      rc;
+    mt_event_t   ev;
+
+    rc = mt_wh_json_load(wh, wh->body, wh->body_len, &root);
+    if (rc != MT_OK) {
+        return rc;
+    }
+
+    if (json_is_array(root)) {
+        n = json_array_size(root);
+
+    } else if (json_is_object(root)) {
+        n = 1;
+
+    } else {
+        mt_str_set(&wh->detail, "body is not a JSON array of events");
+        rc = MT_ERR_PAYLOAD;
+        goto done;
+    }
+
+    if (n > MT_WH_MAX_EVENTS) {
+        rc = MT_ERR_TOO_MANY;
+        goto done;
+    }
+
+    for (i = 0; i < n; i++) {
+        o = json_is_array(root) ? json_array_get(root, i) : root;
+
+        if (!json_is_object(o)
+            || !json_is_string(json_object_get(o, "event"))
+            || json_string_length(json_object_get(o, "event")) == 0)
+        {
+            mt_str_set(&wh->detail, "an event is not an object with "
+                       "an \"event\" name");
+            rc = MT_ERR_PAYLOAD;
+            goto done;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        o = json_is_array(root) ? json_array_get(root, i) : root;
+
+        mt_event_init(&ev);
+
+        rc = mt_sendgrid_event(wh, o, &ev);
+        if (rc != MT_OK) {
+            break;
+        }
+
+        rc = mt_wh_emit(wh, &ev);
+        if (rc != MT_OK) {
+            break;
+        }
+    }
+
+done:
+
+    json_decref(root);
+
+    return rc;
+}
+
+
+static mt_rc_t
+mt_sendgrid_event(mt_wh_t *wh, json_t *o, mt_event_t *ev)
+{
+    int            code;
+    u_char        *p;
+    json_t        *v;
+    mt_str_t       st;
+    mt_wh_conf_t  *conf;
+
+    conf = wh->conf;
+
+    ev->esp_type = mt_json_str(o, "event");
+    ev->type = mt_sendgrid_type(&ev->esp_type);
+    ev->rcpt = mt_json_str(o, "email");
+    ev->ts = mt_json_time_ms(json_object_get(o, "timestamp"));
+
+    /*
+     * "<X-Message-Id>.filterdrecv-..." or "<X-Message-Id>.filter0001...":
+     * the part before ".filter" is what the send API returned
+     */
+
+    ev->esp_mid = mt_json_str(o, "sg_message_id");
+
+    if (ev->esp_mid.len) {
+        p = memmem(ev->esp_mid.data, ev->esp_mid.len, ".filter", 7);
+
+        if (p != NULL) {
+            ev->esp_mid.len = p - ev->esp_mid.data;
+        }
+    }
+
+    if (conf->id_field.len) {
+        v = json_object_getn(o, (char *) conf->id_field.data,
+                             conf->id_field.len);
+        ev->mid = mt_json_str_value(wh, v);
+    }
+
+    /* dropped and bounce carry "reason", delivered and deferred "response" */
+
+    ev->reason = mt_json_str(o, "reason");
+    if (ev->reason.len == 0) {
+        ev->reason = mt_json_str(o, "response");
+    }
+
+    code = 0;
+    st = mt_json_str(o, "status");
+
+    if (st.len) {
+        mt_smtp_parse(&st, &ev->smtp_status, &code);
+    }
+
+    if (ev->reason.len) {
+        mt_smtp_parse(&ev->reason, &ev->smtp_status, &code);
+    }
+
+    ev->smtp_code = code;
+
+    switch (ev->type) {
+
+    case MT_EV_BOUNCED:
+        ev->bounce = mt_sendgrid_bounce(o, ev);
+        break;
+
+    case MT_EV_DEFERRED:
+        ev->bounce = MT_BOUNCE_SOFT;
+        break;
+
+    case MT_EV_CLICKED:
+        ev->url = mt_json_str(o, "url");
+        /* fall through */
+
+    case MT_EV_OPENED:
+        ev->ip = mt_json_str(o, "ip");
+        ev->ua = mt_json_str(o, "useragent");
+
+        v = json_object_get(o, "sg_machine_open");
+
+        if (json_is_true(v)) {
+            ev->machine = 1;
+            mt_str_set(&ev->why, "sg_machine_open");
+
+        } else if (json_is_false(v)) {
+            ev->machine = 0;
+        }
+
+        break;
+
+    default:
+        break;
+    }
+
+    if (mt_sendgrid_tag(wh, json_object_get(o, "category"), &ev->tag)
+        != MT_OK)
+    {
+        return MT_ERR_NOMEM;
+    }
+
+    return mt_sendgrid_id(wh, o, ev);
+}
+
+
+static mt_event_type_e
+mt_sendgrid_type(mt_str_t *name)
+{
+    const mt_sendgrid_map_t  *m;
+
+    for (m = mt_sendgrid_types; m->name; m++) {
+        if (mt_str_eq(name, m->name)) {
+            return m->type;
+        }
+    }
+
+    return MT_EV_OTHER;
+}
+
+
+/*
+ * type=blocked is a block.  For type=bounce SendGrid's own
+ * bounce_classification decides where it is unambiguous (compared by
+ * prefix, case-insensitively: its casing is not documented); otherwise
+ * the enhanced status and the SMTP code do.
+ */
+
+static mt_bounce_e
+mt_sendgrid_bounce(json_t *o, mt_event_t *ev)
+{
+    mt_str_t     type, cls;
+    mt_bounce_e  b;
+
+    type = mt_json_str(o, "type");
+
+    if (mt_str_eq_nocase(&type, "blocked")) {
+        return MT_BOUNCE_BLOCK;
+    }
+
+    cls = mt_json_str(o, "bounce_classification");
+
+    if (mt_str_has_prefix_nocase(&cls, "invalid")) {
+        return MT_BOUNCE_HARD;
+    }
+
+    if (mt_str_has_prefix_nocase(&cls, "reputation")
+        || mt_str_has_prefix_nocase(&cls, "content"))
+    {
+        return MT_BOUNCE_BLOCK;
+    }
+
+    if (mt_str_has_prefix_nocase(&cls, "frequency")) {
+        return MT_BOUNCE_SOFT;
+    }
+
+    b = mt_bounce_classify(&ev->smtp_status, ev->smtp_code);
+
+    /* neither is an address problem when the status does not tell */
+
+    if (b == MT_BOUNCE_UNDETERMINED
+        && (mt_str_has_prefix_nocase(&cls, "mailbox")
+            || mt_str_has_prefix_nocase(&cls, "technical")))
+    {
+        return MT_BOUNCE_SOFT;
+    }
+
+    return b;
+}
+
+
+/*
+ * sg_event_id is new on every retry of the same event (sendgrid-nodejs
+ * #1435) and missing on some events, so the id is a hash over what a
+ * retry repeats: the message, the event, the recipient, the time, and
+ * what tells apart events of one message in the same second (a click's
+ * URL, a deferral's attempt, the bounce type, the client of an open or
+ * click, the unsubscribe group).
+ */
+
+static mt_rc_t
+mt_sendgrid_id(mt_wh_t *wh, json_t *o, mt_event_t *ev)
+{
+    mt_str_t  f[MT_SENDGRID_ID_FIELDS];
+    u_char    ts[32], attempt[32], group[32];
+
+    f[0] = ev->esp_type;
+    f[1] = mt_json_str(o, "sg_message_id");
+
+    if (f[1].len == 0) {
+        f[1] = mt_json_str(o, "smtp-id");
+    }
+
+    f[2] = ev->rcpt;
+    f[3] = mt_sendgrid_scalar(json_object_get(o, "timestamp"), ts,
+                              sizeof(ts));
+    f[4] = mt_json_str(o, "url");
+    f[5] = mt_sendgrid_scalar(json_object_get(o, "attempt"), attempt,
+                              sizeof(attempt));
+    f[6] = mt_json_str(o, "type");
+    f[7] = mt_json_str(o, "useragent");
+    f[8] = mt_json_str(o, "ip");
+    f[9] = mt_sendgrid_scalar(json_object_get(o, "asm_group_id"), group,
+                              sizeof(group));
+
+    return mt_wh_hash_id(wh, &ev->id, f, MT_SENDGRID_ID_FIELDS);
+}
+
+
+/* a string as it is, a number printed into buf; anything else is empty */
+
+static mt_str_t
+mt_sendgrid_scalar(json_t *v, u_char *buf, size_t size)
+{
+    int       n;
+    mt_str_t  s = mt_null_string;
+
+    if (json_is_string(v)) {
+        s.data = (u_char *) json_string_value(v);
+        s.len = json_string_length(v);
+        return s;
+    }
+
+    if (json_is_integer(v)) {
+        n = snprintf((char *) buf, size, "%lld",
+                     (long long) json_integer_value(v));
+
+    } else if (json_is_real(v)) {
+        n = snprintf((char *) buf, size, "%.17g", json_real_value(v));
+
+    } else {
+        return s;
+    }
+
+    if (n > 0 && (size_t) n < size) {
+        s.data = buf;
+        s.len = n;
+    }
+
+    return s;
+}
+
+
+/* "category" is a string or an array of strings: joined with "," */
+
+static mt_rc_t
+mt_sendgrid_tag(mt_wh_t *wh, json_t *v, mt_str_t *tag)
+{
+    size_t   i, n, len;
+    u_char  *p;
+    json_t  *e;
+
+    if (json_is_string(v)) {
+        tag->data = (u_char *) json_string_value(v);
+        tag->len = json_string_length(v);
+        return MT_OK;
+    }
+
+    if (!json_is_array(v)) {
+        return MT_OK;
+    }
+
+    len = 0;
+    n = 0;
+
+    json_array_foreach(v, i, e) {
+        if (json_is_string(e) && json_string_length(e)) {
+            len += json_string_length(e) + 1;
+            n++;
+        }
+    }
+
+    if (n == 0) {
+        return MT_OK;
+    }
+
+    p = mt_alloc(&wh->alloc, len);
+    if (p == NULL) {
+        return MT_ERR_NOMEM;
+    }
+
+    tag->data = p;
+
+    json_array_foreach(v, i, e) {
+        if (json_is_string(e) && json_string_length(e)) {
+            if (p != tag->data) {
+                *p++ = ',';
+            }
+
+            memcpy(p, json_string_value(e), json_string_length(e));
+            p += json_string_length(e);
+        }
+    }
+
+    tag->len = p - tag->data;
+
+    return MT_OK;
+}

@@ -1,0 +1,309 @@
+
+/*
+ * Copyright (C) ngx_mail_track_module authors
+ */
+
+
+#include "mt_core.h"
+
+#include <openssl/crypto.h>
+
+
+typedef struct {
+    const char  *name;
+    const char  *text;
+} mt_rc_desc_t;
+
+
+static const mt_rc_desc_t  mt_rc_desc[MT_RC_MAX] = {
+    { "accepted", "accepted" },
+    { "ignored", "nothing to record" },
+    { "need_cert", "signing certificate not available" },
+
+    { "token_empty", "empty token" },
+    { "token_length", "token too long" },
+    { "token_encoding", "token is not base64url" },
+    { "token_version", "unknown token version" },
+    { "token_key", "unknown token key id" },
+    { "token_truncated", "truncated token" },
+    { "token_tampered", "token fails authentication" },
+    { "token_purpose", "token minted for another purpose" },
+    { "token_expired", "expired token" },
+    { "token_payload", "bad token payload" },
+    { "token_url", "token url is not http(s)" },
+
+    { "auth_missing", "credential missing" },
+    { "auth_failed", "credential does not match" },
+    { "signature_missing", "signature or its headers missing" },
+    { "bad_signature", "signature does not verify" },
+    { "stale", "timestamp too old" },
+    { "future", "timestamp in the future" },
+    { "replay", "replayed request" },
+    { "topic", "topic not allowed" },
+    { "cert_url", "signing certificate url not allowed" },
+    { "cert", "signing certificate not trusted" },
+    { "method", "method not allowed" },
+    { "content_type", "unexpected content type" },
+    { "empty_body", "empty body" },
+    { "bad_json", "malformed json" },
+    { "bad_payload", "unexpected payload" },
+    { "too_many", "too many events" },
+    { "nomem", "out of memory" },
+    { "zone_full", "zone full" },
+    { "spool", "spool unavailable" },
+    { "internal", "internal error" }
+};
+
+
+const char *
+mt_rc_name(mt_rc_t rc)
+{
+    if ((unsigned) rc >= MT_RC_MAX) {
+        return "internal";
+    }
+
+    return mt_rc_desc[rc].name;
+}
+
+
+const char *
+mt_rc_text(mt_rc_t rc)
+{
+    if ((unsigned) rc >= MT_RC_MAX) {
+        return "internal error";
+    }
+
+    return mt_rc_desc[rc].text;
+}
+
+
+void *
+mt_alloc(mt_alloc_t *a, size_t size)
+{
+    return a->alloc(a->data, size);
+}
+
+
+u_char *
+mt_strdup(mt_alloc_t *a, mt_str_t *dst, const u_char *src, size_t len)
+{
+    u_char  *p;
+
+    p = a->alloc(a->data, len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    if (len) {
+        memcpy(p, src, len);
+    }
+
+    p[len] = '\0';
+
+    dst->len = len;
+    dst->data = p;
+
+    return p;
+}
+
+
+int
+mt_memeq_ct(const void *a, const void *b, size_t len)
+{
+    return CRYPTO_memcmp(a, b, len) == 0;
+}
+
+
+int
+mt_str_eq(mt_str_t *s, const char *lit)
+{
+    size_t  n;
+
+    n = strlen(lit);
+
+    return s->len == n && memcmp(s->data, lit, n) == 0;
+}
+
+
+int
+mt_str_eq_nocase(mt_str_t *s, const char *lit)
+{
+    size_t  n;
+
+    n = strlen(lit);
+
+    return s->len == n && strncasecmp((char *) s->data, lit, n) == 0;
+}
+
+
+int
+mt_str_has_prefix_nocase(mt_str_t *s, const char *lit)
+{
+    size_t  n;
+
+    n = strlen(lit);
+
+    return s->len >= n && strncasecmp((char *) s->data, lit, n) == 0;
+}
+
+
+/* a non-negative decimal, or -1 */
+
+int64_t
+mt_atoi64(const u_char *p, size_t len)
+{
+    int64_t  v;
+
+    if (len == 0 || len > 18) {
+        return -1;
+    }
+
+    for (v = 0; len; len--, p++) {
+        if (*p < '0' || *p > '9') {
+            return -1;
+        }
+
+        v = v * 10 + (*p - '0');
+    }
+
+    return v;
+}
+
+
+/* "90", "90s", "5m", "2h", "30d", "1w": seconds, or -1 */
+
+int64_t
+mt_parse_duration(const u_char *p, size_t len)
+{
+    int64_t  v, mul;
+
+    if (len == 0) {
+        return -1;
+    }
+
+    mul = 1;
+
+    switch (p[len - 1]) {
+    case 's': mul = 1; len--; break;
+    case 'm': mul = 60; len--; break;
+    case 'h': mul = 3600; len--; break;
+    case 'd': mul = 86400; len--; break;
+    case 'w': mul = 7 * 86400; len--; break;
+    case 'y': mul = 365 * 86400; len--; break;
+    default: break;
+    }
+
+    v = mt_atoi64(p, len);
+    if (v < 0 || v > INT64_MAX / mul / 1000) {
+        return -1;
+    }
+
+    return v * mul;
+}
+
+
+/* the length of the valid UTF-8 sequence at p, or 0 */
+
+static size_t
+mt_utf8_seq(const u_char *p, size_t len)
+{
+    u_char  c;
+
+    c = p[0];
+
+    if (c < 0x80) {
+        return 1;
+    }
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        return (len >= 2 && (p[1] & 0xc0) == 0x80) ? 2 : 0;
+    }
+
+    if (c >= 0xe0 && c <= 0xef) {
+        if (len < 3 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80) {
+            return 0;
+        }
+
+        if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f)) {
+            return 0;
+        }
+
+        return 3;
+    }
+
+    if (c >= 0xf0 && c <= 0xf4) {
+        if (len < 4 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80
+            || (p[3] & 0xc0) != 0x80)
+        {
+            return 0;
+        }
+
+        if ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f)) {
+            return 0;
+        }
+
+        return 4;
+    }
+
+    return 0;
+}
+
+
+int
+mt_utf8_valid(const u_char *p, size_t len)
+{
+    size_t  n;
+
+    while (len) {
+        if (*p < 0x80) {
+            p++;
+            len--;
+            continue;
+        }
+
+        n = mt_utf8_seq(p, len);
+        if (n == 0) {
+            return 0;
+        }
+
+        p += n;
+        len -= n;
+    }
+
+    return 1;
+}
+
+
+/*
+ * Copies src replacing every byte that starts no valid sequence with
+ * U+FFFD; dst must hold 3 * len bytes.
+ */
+
+size_t
+mt_utf8_repair(u_char *dst, const u_char *src, size_t len)
+{
+    size_t   n;
+    u_char  *d;
+
+    d = dst;
+
+    while (len) {
+        n = mt_utf8_seq(src, len);
+
+        if (n == 0) {
+            *d++ = 0xef;
+            *d++ = 0xbf;
+            *d++ = 0xbd;
+            src++;
+            len--;
+            continue;
+        }
+
+        memcpy(d, src, n);
+        d += n;
+        src += n;
+        len -= n;
+    }
+
+    return d - dst;
+}

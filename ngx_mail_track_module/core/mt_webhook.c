@@ -1,0 +1,835 @@
+
+/*
+ * Copyright (C) ngx_mail_track_module authors
+ *
+ * What the providers share: the registry, credentials, timestamps, JSON
+ * access, deterministic event ids, SMTP status parsing.
+ */
+
+
+#include "mt_webhook.h"
+#include "mt_base64.h"
+
+#include <stdio.h>
+#include <openssl/evp.h>
+
+
+static const mt_provider_t  mt_provider_sendgrid = {
+    "sendgrid", MT_SRC_SENDGRID, 1,
+    /*
+     * SendGrid retries for 24 hours and documents neither whether a retry
+     * is signed afresh nor any tolerance: accept the whole retry window,
+     * replays of the same events are dropped as duplicates.
+     */
+    25 * 3600, 25 * 3600,
+    mt_sendgrid_key, mt_sendgrid_key_free, mt_sendgrid_process
+};
+
+static const mt_provider_t  mt_provider_mailgun = {
+    "mailgun", MT_SRC_MAILGUN, 1,
+    /* retries over about 8 hours keep the first timestamp */
+    9 * 3600, 9 * 3600,
+    NULL, NULL, mt_mailgun_process
+};
+
+static const mt_provider_t  mt_provider_ses = {
+    "ses", MT_SRC_SES, 1,
+    /* SNS retries an HTTP/S delivery for at most an hour */
+    2 * 3600, 2 * 3600,
+    NULL, NULL, mt_ses_process
+};
+
+static const mt_provider_t  mt_provider_postmark = {
+    "postmark", MT_SRC_POSTMARK, 0, 0, 12 * 3600,
+    NULL, NULL, mt_postmark_process
+};
+
+static const mt_provider_t  mt_provider_sparkpost = {
+    "sparkpost", MT_SRC_SPARKPOST, 0, 0, 9 * 3600,
+    NULL, NULL, mt_sparkpost_process
+};
+
+static const mt_provider_t  mt_provider_mandrill = {
+    "mandrill", MT_SRC_MANDRILL, 1, 0, 25 * 3600,
+    NULL, NULL, mt_mandrill_process
+};
+
+static const mt_provider_t  mt_provider_mailjet = {
+    "mailjet", MT_SRC_MAILJET, 0, 0, 25 * 3600,
+    NULL, NULL, mt_mailjet_process
+};
+
+static const mt_provider_t  mt_provider_brevo = {
+    "brevo", MT_SRC_BREVO, 0, 0, 25 * 3600,
+    NULL, NULL, mt_brevo_process
+};
+
+static const mt_provider_t  mt_provider_resend = {
+    "resend", MT_SRC_RESEND, 1,
+    /* Svix signs every attempt afresh; its libraries allow 5 minutes */
+    300, 28 * 3600,
+    mt_resend_key, mt_resend_key_free, mt_resend_process
+};
+
+
+const mt_provider_t  *mt_providers[] = {
+    &mt_provider_sendgrid,
+    &mt_provider_mailgun,
+    &mt_provider_ses,
+    &mt_provider_postmark,
+    &mt_provider_sparkpost,
+    &mt_provider_mandrill,
+    &mt_provider_mailjet,
+    &mt_provider_brevo,
+    &mt_provider_resend,
+    NULL
+};
+
+
+const mt_provider_t *
+mt_provider_find(const u_char *name, size_t len)
+{
+    const mt_provider_t  **p;
+
+    for (p = mt_providers; *p; p++) {
+        if (strlen((*p)->name) == len
+            && strncasecmp((*p)->name, (char *) name, len) == 0)
+        {
+            return *p;
+        }
+    }
+
+    return NULL;
+}
+
+
+const mt_provider_t *
+mt_provider_get(mt_src_e src)
+{
+    const mt_provider_t  **p;
+
+    for (p = mt_providers; *p; p++) {
+        if ((*p)->src == src) {
+            return *p;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Providers that sign nothing send a credential: a basic-auth password
+ * (or "user:password" when the key holds a colon) or a bearer token.
+ */
+
+mt_rc_t
+mt_wh_check_credential(mt_wh_t *wh)
+{
+    size_t         i;
+    ssize_t        n;
+    u_char        *colon, *buf;
+    mt_str_t       auth, full, cand, *key;
+    mt_wh_conf_t  *conf;
+
+    conf = wh->conf;
+
+    if (conf->nkeys == 0) {
+        return conf->auth_off ? MT_OK : MT_ERR_AUTH_MISSING;
+    }
+
+    wh->basic_auth = 1;
+
+    auth = wh->header(wh, "authorization");
+
+    if (auth.len == 0) {
+        return MT_ERR_AUTH_MISSING;
+    }
+
+    if (mt_str_has_prefix_nocase(&auth, "basic ")) {
+        auth.data += 6;
+        auth.len -= 6;
+
+        while (auth.len && auth.data[0] == ' ') {
+            auth.data++;
+            auth.len--;
+        }
+
+        buf = mt_alloc(&wh->alloc, mt_base64_decoded_len(auth.len) + 1);
+        if (buf == NULL) {
+            return MT_ERR_NOMEM;
+        }
+
+        n = mt_base64_decode(buf, auth.data, auth.len);
+        if (n < 0) {
+            return MT_ERR_AUTH_FAILED;
+        }
+
+        full.data = buf;
+        full.len = n;
+
+        colon = memchr(buf, ':', n);
+        if (colon == NULL) {
+            return MT_ERR_AUTH_FAILED;
+        }
+
+        cand.data = colon + 1;
+        cand.len = buf + n - cand.data;
+
+    } else if (mt_str_has_prefix_nocase(&auth, "bearer ")) {
+        cand.data = auth.data + 7;
+        cand.len = auth.len - 7;
+        full = cand;
+
+    } else {
+        return MT_ERR_AUTH_FAILED;
+    }
+
+    for (i = 0; i < conf->nkeys; i++) {
+        key = &conf->keys[i].raw;
+
+        if (memchr(key->data, ':', key->len)) {
+            if (full.len == key->len
+                && mt_memeq_ct(full.data, key->data, key->len))
+            {
+                return MT_OK;
+            }
+
+            continue;
+        }
+
+        if (cand.len == key->len
+            && mt_memeq_ct(cand.data, key->data, key->len))
+        {
+            return MT_OK;
+        }
+    }
+
+    return MT_ERR_AUTH_FAILED;
+}
+
+
+/* ts in seconds; a request from the future gets at most 5 minutes */
+
+mt_rc_t
+mt_wh_check_time(mt_wh_t *wh, int64_t ts)
+{
+    int64_t  now, tol;
+
+    tol = wh->conf->tolerance;
+
+    if (tol <= 0) {
+        return MT_OK;
+    }
+
+    now = wh->now_ms / 1000;
+
+    if (ts < now - tol) {
+        return MT_ERR_STALE;
+    }
+
+    if (ts > now + mt_min(tol, 300)) {
+        return MT_ERR_FUTURE;
+    }
+
+    return MT_OK;
+}
+
+
+/* the media type alone, without parameters, case-insensitively */
+
+int
+mt_wh_content_type_is(mt_wh_t *wh, const char *type)
+{
+    size_t  n, len;
+
+    n = strlen(type);
+    len = wh->content_type.len;
+
+    if (len < n || strncasecmp((char *) wh->content_type.data, type, n) != 0) {
+        return 0;
+    }
+
+    return len == n || wh->content_type.data[n] == ';'
+           || wh->content_type.data[n] == ' ';
+}
+
+
+/*
+ * Invalid UTF-8 is repaired with U+FFFD rather than refused: the bytes
+ * were authenticated already, and a bounce with a Latin-1 diagnostic
+ * from some MTA must not be lost.
+ */
+
+mt_rc_t
+mt_wh_json_load(mt_wh_t *wh, const u_char *p, size_t len, json_t **root)
+{
+    size_t        i;
+    u_char       *fixed;
+    json_t       *j;
+    json_error_t  err;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n') {
+            break;
+        }
+    }
+
+    if (i == len) {
+        return MT_ERR_BODY_EMPTY;
+    }
+
+    if (!mt_utf8_valid(p, len)) {
+        fixed = mt_alloc(&wh->alloc, len * 3);
+        if (fixed == NULL) {
+            return MT_ERR_NOMEM;
+        }
+
+        len = mt_utf8_repair(fixed, p, len);
+        p = fixed;
+    }
+
+    j = json_loadb((const char *) p, len, JSON_ALLOW_NUL, &err);
+
+    if (j == NULL) {
+        mt_strdup(&wh->alloc, &wh->detail, (u_char *) err.text,
+                  strlen(err.text));
+        return MT_ERR_JSON;
+    }
+
+    *root = j;
+
+    return MT_OK;
+}
+
+
+mt_rc_t
+mt_wh_emit(mt_wh_t *wh, mt_event_t *ev)
+{
+    mt_rc_t  rc;
+
+    ev->src = wh->conf->provider;
+    ev->rt = wh->now_ms;
+
+    /* mid is the application's id, else the provider's */
+
+    if (ev->mid.len == 0) {
+        ev->mid = ev->esp_mid;
+        ev->esp_mid.len = 0;
+
+    } else if (ev->esp_mid.len == ev->mid.len
+               && memcmp(ev->esp_mid.data, ev->mid.data, ev->mid.len) == 0)
+    {
+        ev->esp_mid.len = 0;
+    }
+
+    if (wh->nevents >= MT_WH_MAX_EVENTS) {
+        return MT_ERR_TOO_MANY;
+    }
+
+    rc = wh->emit(wh, ev);
+
+    if (rc == MT_OK) {
+        wh->nevents++;
+    }
+
+    return rc;
+}
+
+
+/* a deterministic event id: 128 bits of SHA-256 over the fields, in hex */
+
+mt_rc_t
+mt_wh_hash_id(mt_wh_t *wh, mt_str_t *id, const mt_str_t *fields, size_t n)
+{
+    size_t        i;
+    u_char       *p;
+    u_char        len[4], md[EVP_MAX_MD_SIZE];
+    const char   *src;
+    EVP_MD_CTX   *ctx;
+    unsigned int  mdlen;
+
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        return MT_ERR_NOMEM;
+    }
+
+    src = mt_src_names[wh->conf->provider];
+
+    if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1
+        || EVP_DigestUpdate(ctx, src, strlen(src) + 1) != 1)
+    {
+        EVP_MD_CTX_free(ctx);
+        return MT_ERR_INTERNAL;
+    }
+
+    for (i = 0; i < n; i++) {
+        len[0] = (u_char) (fields[i].len >> 24);
+        len[1] = (u_char) (fields[i].len >> 16);
+        len[2] = (u_char) (fields[i].len >> 8);
+        len[3] = (u_char) fields[i].len;
+
+        if (EVP_DigestUpdate(ctx, len, 4) != 1
+            || (fields[i].len
+                && EVP_DigestUpdate(ctx, fields[i].data, fields[i].len) != 1))
+        {
+            EVP_MD_CTX_free(ctx);
+            return MT_ERR_INTERNAL;
+        }
+    }
+
+    if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1) {
+        EVP_MD_CTX_free(ctx);
+        return MT_ERR_INTERNAL;
+    }
+
+    EVP_MD_CTX_free(ctx);
+
+    p = mt_alloc(&wh->alloc, MT_WH_HASH_ID_LEN + 1);
+    if (p == NULL) {
+        return MT_ERR_NOMEM;
+    }
+
+    mt_hex_encode(p, md, MT_WH_HASH_ID_LEN / 2);
+    p[MT_WH_HASH_ID_LEN] = '\0';
+
+    id->data = p;
+    id->len = MT_WH_HASH_ID_LEN;
+
+    return MT_OK;
+}
+
+
+u_char *
+mt_wh_sprintf_int(mt_wh_t *wh, mt_str_t *dst, int64_t v)
+{
+    int     n;
+    u_char  *p;
+
+    p = mt_alloc(&wh->alloc, 24);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    n = snprintf((char *) p, 24, "%lld", (long long) v);
+
+    dst->data = p;
+    dst->len = n;
+
+    return p;
+}
+
+
+mt_str_t
+mt_json_str(json_t *obj, const char *key)
+{
+    json_t    *v;
+    mt_str_t   s = mt_null_string;
+
+    v = json_object_get(obj, key);
+
+    if (json_is_string(v)) {
+        s.data = (u_char *) json_string_value(v);
+        s.len = json_string_length(v);
+    }
+
+    return s;
+}
+
+
+/*
+ * A string as it is, or an integer printed exactly (Mailjet's 64-bit
+ * ids); anything else is empty.
+ */
+
+mt_str_t
+mt_json_str_value(mt_wh_t *wh, json_t *v)
+{
+    mt_str_t  s = mt_null_string;
+
+    if (json_is_string(v)) {
+        s.data = (u_char *) json_string_value(v);
+        s.len = json_string_length(v);
+
+    } else if (json_is_integer(v)) {
+        mt_wh_sprintf_int(wh, &s, (int64_t) json_integer_value(v));
+    }
+
+    return s;
+}
+
+
+/* an integer, a real without fraction loss, or a decimal string */
+
+int
+mt_json_int(json_t *obj, const char *key, int64_t *v)
+{
+    json_t    *j;
+    double     d;
+    int64_t    n;
+    mt_str_t   s;
+
+    j = key ? json_object_get(obj, key) : obj;
+
+    if (json_is_integer(j)) {
+        *v = (int64_t) json_integer_value(j);
+        return 0;
+    }
+
+    if (json_is_real(j)) {
+        d = json_real_value(j);
+
+        if (d != d || d > 9.2e18 || d < -9.2e18) {
+            return -1;
+        }
+
+        *v = (int64_t) d;
+        return 0;
+    }
+
+    if (json_is_string(j)) {
+        s.data = (u_char *) json_string_value(j);
+        s.len = json_string_length(j);
+
+        if (s.len && s.data[0] == '-') {
+            n = mt_atoi64(s.data + 1, s.len - 1);
+            if (n < 0) {
+                return -1;
+            }
+
+            *v = -n;
+            return 0;
+        }
+
+        n = mt_atoi64(s.data, s.len);
+        if (n < 0) {
+            return -1;
+        }
+
+        *v = n;
+        return 0;
+    }
+
+    return -1;
+}
+
+
+/*
+ * Unix seconds (integer, real or decimal string, with a fraction) or an
+ * ISO 8601 string, as milliseconds; 0 when unknown.
+ */
+
+int64_t
+mt_json_time_ms(json_t *v)
+{
+    double     d;
+    size_t     i;
+    int64_t    sec, ms, scale;
+    mt_str_t   s;
+
+    if (json_is_integer(v)) {
+        sec = (int64_t) json_integer_value(v);
+        return (sec > 0 && sec < 100000000000LL) ? sec * 1000 : 0;
+    }
+
+    if (json_is_real(v)) {
+        d = json_real_value(v);
+        return (d > 0 && d < 1e11) ? (int64_t) (d * 1000.0 + 0.5) : 0;
+    }
+
+    if (!json_is_string(v)) {
+        return 0;
+    }
+
+    s.data = (u_char *) json_string_value(v);
+    s.len = json_string_length(v);
+
+    for (i = 0; i < s.len && s.data[i] >= '0' && s.data[i] <= '9'; i++) {
+        /* void */
+    }
+
+    if (i == 0) {
+        return 0;
+    }
+
+    if (i == s.len || s.data[i] == '.') {
+        sec = mt_atoi64(s.data, i);
+        if (sec <= 0 || sec >= 100000000000LL) {
+            return 0;
+        }
+
+        ms = 0;
+        scale = 100;
+
+        for (i++; i < s.len; i++) {
+            if (s.data[i] < '0' || s.data[i] > '9') {
+                return 0;
+            }
+
+            ms += (s.data[i] - '0') * scale;
+            scale /= 10;
+        }
+
+        return sec * 1000 + ms;
+    }
+
+    return mt_time_iso8601_ms(s.data, s.len);
+}
+
+
+static int64_t
+mt_days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+    int64_t  era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+    return era * 146097 + doe - 719468;
+}
+
+
+static int
+mt_digits(const u_char *p, size_t n, int64_t *v)
+{
+    int64_t  r;
+
+    for (r = 0; n; n--, p++) {
+        if (*p < '0' || *p > '9') {
+            return -1;
+        }
+
+        r = r * 10 + (*p - '0');
+    }
+
+    *v = r;
+
+    return 0;
+}
+
+
+/*
+ * "2017-08-05T00:41:02.669Z", "2014-08-01T13:28:10.2735393-04:00",
+ * "2024-01-01 10:00:00" (UTC when no zone is given); 0 if unparseable
+ */
+
+int64_t
+mt_time_iso8601_ms(const u_char *p, size_t len)
+{
+    size_t   i;
+    int64_t  y, mo, d, h, mi, s, ms, scale, oh, om, off, t;
+
+    if (len < 19 || p[4] != '-' || p[7] != '-'
+        || (p[10] != 'T' && p[10] != 't' && p[10] != ' ')
+        || p[13] != ':' || p[16] != ':'
+        || mt_digits(p, 4, &y) || mt_digits(p + 5, 2, &mo)
+        || mt_digits(p + 8, 2, &d) || mt_digits(p + 11, 2, &h)
+        || mt_digits(p + 14, 2, &mi) || mt_digits(p + 17, 2, &s))
+    {
+        return 0;
+    }
+
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59
+        || s > 60)
+    {
+        return 0;
+    }
+
+    i = 19;
+    ms = 0;
+
+    if (i < len && p[i] == '.') {
+        scale = 100;
+
+        for (i++; i < len && p[i] >= '0' && p[i] <= '9'; i++) {
+            ms += (p[i] - '0') * scale;
+            scale /= 10;
+        }
+    }
+
+    off = 0;
+
+    if (i < len && (p[i] == 'Z' || p[i] == 'z')) {
+        i++;
+
+    } else if (i < len && (p[i] == '+' || p[i] == '-')) {
+        if (len - i == 6 && p[i + 3] == ':') {
+            if (mt_digits(p + i + 1, 2, &oh) || mt_digits(p + i + 4, 2, &om)) {
+                return 0;
+            }
+
+        } else if (len - i == 5) {
+            if (mt_digits(p + i + 1, 2, &oh) || mt_digits(p + i + 3, 2, &om)) {
+                return 0;
+            }
+
+        } else if (len - i == 3) {
+            if (mt_digits(p + i + 1, 2, &oh)) {
+                return 0;
+            }
+
+            om = 0;
+
+        } else {
+            return 0;
+        }
+
+        off = (oh * 60 + om) * 60;
+
+        if (p[i] == '+') {
+            off = -off;
+        }
+
+        i = len;
+    }
+
+    if (i != len) {
+        return 0;
+    }
+
+    t = mt_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s + off;
+
+    if (t <= 0) {
+        return 0;
+    }
+
+    return t * 1000 + ms;
+}
+
+
+/*
+ * "550 5.1.1 user unknown", "smtp; 550 5.1.1 ...", "5.1.1", "250 OK":
+ * the SMTP code and the RFC 3463 enhanced status, where present.
+ */
+
+void
+mt_smtp_parse(mt_str_t *text, mt_str_t *status, int *code)
+{
+    u_char  *p, *end, *q;
+    size_t   scan;
+    int      dots, digits;
+
+    p = text->data;
+    end = p + text->len;
+
+    if (text->len >= 5 && strncasecmp((char *) p, "smtp;", 5) == 0) {
+        p += 5;
+    }
+
+    while (p < end && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    if (*code == 0 && end - p >= 3 && p[0] >= '2' && p[0] <= '5'
+        && p[1] >= '0' && p[1] <= '9' && p[2] >= '0' && p[2] <= '9'
+        && (end - p == 3 || p[3] == ' ' || p[3] == '-'))
+    {
+        *code = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+    }
+
+    if (status->len) {
+        return;
+    }
+
+    scan = mt_min((size_t) (end - p), 128);
+    end = p + scan;
+
+    for ( /* void */ ; p < end; p++) {
+        if (*p < '2' || *p > '5' || p + 1 >= end || p[1] != '.') {
+            continue;
+        }
+
+        if (p > text->data && ((p[-1] >= '0' && p[-1] <= '9')
+                               || p[-1] == '.'))
+        {
+            continue;
+        }
+
+        dots = 0;
+        digits = 0;
+
+        for (q = p + 1; q < end; q++) {
+            if (*q == '.') {
+                if (digits == 0 && q != p + 1) {
+                    break;
+                }
+
+                dots++;
+                digits = 0;
+
+                if (dots > 2) {
+                    break;
+                }
+
+                continue;
+            }
+
+            if (*q >= '0' && *q <= '9') {
+                if (++digits > 3) {
+                    break;
+                }
+
+                continue;
+            }
+
+            break;
+        }
+
+        if (dots == 2 && digits > 0 && digits <= 3 && q[-1] != '.'
+            && (q == end || *q == ' ' || *q == ')' || *q == ','
+                || *q == ';' || *q == ':' || *q == '\r' || *q == '\n'
+                || *q == '>' || *q == ']' || *q == '-'))
+        {
+            status->data = p;
+            status->len = q - p;
+            return;
+        }
+    }
+}
+
+
+/*
+ * RFC 3463 as ESPs apply it: 4.x.x and "mailbox full" are soft, 5.7.x
+ * is a policy block (not an address problem), other 5.x.x are hard.
+ */
+
+mt_bounce_e
+mt_bounce_classify(mt_str_t *status, int code)
+{
+    u_char  *s;
+
+    if (status->len >= 5) {
+        s = status->data;
+
+        if (s[0] == '4') {
+            return MT_BOUNCE_SOFT;
+        }
+
+        if (s[0] == '5') {
+            if (s[2] == '7' && s[3] == '.') {
+                return MT_BOUNCE_BLOCK;
+            }
+
+            if (s[2] == '2' && s[3] == '.' && status->len == 5
+                && (s[4] == '2' || s[4] == '3'))
+            {
+                return MT_BOUNCE_SOFT;
+            }
+
+            return MT_BOUNCE_HARD;
+        }
+    }
+
+    if (code >= 500 && code < 600) {
+        return MT_BOUNCE_HARD;
+    }
+
+    if (code >= 400 && code < 500) {
+        return MT_BOUNCE_SOFT;
+    }
+
+    return MT_BOUNCE_UNDETERMINED;
+}

@@ -1,0 +1,93 @@
+
+/*
+ * Copyright (C) ngx_mail_track_module authors
+ */
+
+
+#ifndef _NGX_HTTP_MAIL_TRACK_MODULE_H_INCLUDED_
+#define _NGX_HTTP_MAIL_TRACK_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "mt_core.h"
+#include "mt_event.h"
+#include "mt_token.h"
+#include "mt_webhook.h"
+
+
+#define NGX_HTTP_MAIL_TRACK_IP_FULL       0
+#define NGX_HTTP_MAIL_TRACK_IP_TRUNCATE   1
+#define NGX_HTTP_MAIL_TRACK_IP_OFF        2
+
+#define NGX_HTTP_MAIL_TRACK_ACK_QUEUED    0
+#define NGX_HTTP_MAIL_TRACK_ACK_DURABLE   1
+
+
+typedef struct {
+    ngx_str_t                   path;
+    ngx_msec_t                  flush;
+    ngx_uint_t                  batch;
+    off_t                       max_size;
+    ngx_msec_t                  max_age;
+    ngx_flag_t                  fsync;
+#if (NGX_THREADS)
+    ngx_thread_pool_t          *thread_pool;
+#endif
+    ngx_str_t                   file;      /* conf file, for messages */
+    ngx_uint_t                  line;
+} ngx_http_mail_track_spool_conf_t;
+
+
+typedef struct {
+    ngx_shm_zone_t                    *shm_zone;
+    ngx_http_mail_track_spool_conf_t  *spool;
+    ngx_str_t                          id_field;
+    ngx_uint_t                         used;   /* an event handler exists */
+} ngx_http_mail_track_main_conf_t;
+
+
+typedef struct {
+    mt_keyring_t               *keyring;
+    ngx_uint_t                  ip;
+    ngx_uint_t                  log_level;
+    ngx_str_t                   click_fallback;
+    ngx_str_t                   token_handler;  /* needs mail_track_keys */
+
+    const mt_provider_t        *provider;
+    ngx_array_t                *wh_keys;       /* ngx_str_t */
+    ngx_flag_t                  wh_auth;
+    time_t                      wh_tolerance;
+    ngx_str_t                   wh_url;
+    ngx_uint_t                  wh_ack;
+    ngx_array_t                *sns_topics;    /* ngx_str_t */
+    ngx_str_t                   sns_cert_dir;
+    ngx_str_t                   sns_cert_fetch;
+    ngx_str_t                   sns_ca;
+    void                       *sns_store;     /* X509_STORE * */
+    ngx_flag_t                  sns_confirm;
+    mt_wh_conf_t               *wh;            /* built in merge */
+} ngx_http_mail_track_loc_conf_t;
+
+
+/* per request, for the variables */
+typedef struct {
+    ngx_int_t                   event;         /* mt_event_type_e, -1 */
+    ngx_str_t                   mid;
+    ngx_str_t                   result;
+    void                       *data;          /* the handler's state */
+} ngx_http_mail_track_ctx_t;
+
+
+extern ngx_module_t  ngx_http_mail_track_module;
+
+
+ngx_http_mail_track_ctx_t *ngx_http_mail_track_get_ctx(ngx_http_request_t *r);
+void ngx_http_mail_track_set_result(ngx_http_request_t *r,
+    ngx_http_mail_track_ctx_t *ctx, const char *result);
+int64_t ngx_http_mail_track_now_ms(void);
+
+
+#endif /* _NGX_HTTP_MAIL_TRACK_MODULE_H_INCLUDED_ */

@@ -1,0 +1,213 @@
+
+/*
+ * Copyright (C) ngx_mail_track_module authors
+ *
+ * The query side, served from the zone: Prometheus metrics.
+ */
+
+
+#include "ngx_http_mail_track_status.h"
+#include "ngx_http_mail_track_zone.h"
+#include "ngx_http_mail_track_handler.h"
+
+
+typedef struct {
+    const char                 *name;
+    const char                 *help;
+    const char                 *type;
+    ngx_uint_t                  index;
+} ngx_http_mail_track_metric_t;
+
+
+static ngx_http_mail_track_metric_t  ngx_http_mail_track_misc_metrics[] = {
+    { "mail_track_spool_records_total", "Records written to spool files.",
+      "counter", NGX_HTTP_MAIL_TRACK_SPOOL_RECORDS },
+    { "mail_track_spool_bytes_total", "Bytes written to spool files.",
+      "counter", NGX_HTTP_MAIL_TRACK_SPOOL_BYTES },
+    { "mail_track_spool_files_total", "Spool files sealed.",
+      "counter", NGX_HTTP_MAIL_TRACK_SPOOL_FILES },
+    { "mail_track_spool_errors_total", "Failed spool writes (retried).",
+      "counter", NGX_HTTP_MAIL_TRACK_SPOOL_ERRORS },
+    { "mail_track_spool_flushes_total", "Batches written.",
+      "counter", NGX_HTTP_MAIL_TRACK_SPOOL_FLUSHES },
+    { "mail_track_spool_fsyncs_total", "Batches written and fsynced.",
+      "counter", NGX_HTTP_MAIL_TRACK_SPOOL_FSYNCS },
+    { "mail_track_spool_recovered_files_total",
+      "Unsealed files of an earlier run sealed at start.",
+      "counter", NGX_HTTP_MAIL_TRACK_SPOOL_RECOVERED },
+    { "mail_track_dedupe_evicted_total",
+      "Dedupe entries dropped before expiry for lack of memory.",
+      "counter", NGX_HTTP_MAIL_TRACK_DEDUPE_EVICTED },
+    { "mail_track_machine_opens_total", "Opens judged automated.",
+      "counter", NGX_HTTP_MAIL_TRACK_MACHINE_OPENS },
+    { "mail_track_machine_clicks_total", "Clicks judged automated.",
+      "counter", NGX_HTTP_MAIL_TRACK_MACHINE_CLICKS },
+    { "mail_track_sns_cert_fetches_total",
+      "SNS signing certificates fetched.",
+      "counter", NGX_HTTP_MAIL_TRACK_SNS_CERT_FETCHES },
+    { "mail_track_sns_confirmations_total",
+      "SNS subscriptions confirmed.",
+      "counter", NGX_HTTP_MAIL_TRACK_SNS_CONFIRMS },
+    { NULL, NULL, NULL, 0 }
+};
+
+
+#define ngx_http_mail_track_help(p, name, help, type)                         \
+    ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type)
+
+
+ngx_int_t
+ngx_http_mail_track_metrics_handler(ngx_http_request_t *r)
+{
+    u_char                        *p;
+    size_t                         size;
+    uint64_t                       records, bytes;
+    ngx_int_t                      rc;
+    ngx_buf_t                     *b;
+    ngx_uint_t                     s, t, n;
+    ngx_chain_t                    out;
+    ngx_atomic_uint_t              v;
+    ngx_http_mail_track_sh_t      *sh;
+    ngx_http_mail_track_zone_t    *zone;
+    ngx_http_mail_track_metric_t  *m;
+    ngx_http_mail_track_main_conf_t  *mmcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mail_track_module);
+
+    if (mmcf->shm_zone == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mail_track_metrics: no mail_track_zone configured");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    zone = mmcf->shm_zone->data;
+    sh = zone->sh;
+
+    size = 16384 + MT_SRC_MAX * MT_EV_MAX * 96 + MT_SRC_MAX * MT_RC_MAX * 96;
+
+    b = ngx_create_temp_buf(r->pool, size);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = b->last;
+
+    p = ngx_http_mail_track_help(p, "mail_track_events_total",
+                                 "Events queued, by source and type.",
+                                 "counter");
+
+    for (s = 0; s < MT_SRC_MAX; s++) {
+        for (t = 0; t < MT_EV_MAX; t++) {
+            v = sh->cnt.events[s][t];
+
+            if (v == 0 && s != MT_SRC_TRACK) {
+                continue;
+            }
+
+            if (s == MT_SRC_TRACK && v == 0 && t != MT_EV_OPENED
+                && t != MT_EV_CLICKED && t != MT_EV_UNSUBSCRIBED)
+            {
+                continue;
+            }
+
+            p = ngx_sprintf(p, "mail_track_events_total{src=\"%s\","
+                            "type=\"%s\"} %uA\n", mt_src_names[s],
+                            mt_event_type_names[t], v);
+        }
+    }
+
+    p = ngx_http_mail_track_help(p, "mail_track_duplicates_total",
+                                 "Webhook events dropped as duplicates.",
+                                 "counter");
+
+    for (s = 1; s < MT_SRC_MAX; s++) {
+        p = ngx_sprintf(p, "mail_track_duplicates_total{src=\"%s\"} %uA\n",
+                        mt_src_names[s], sh->cnt.duplicates[s]);
+    }
+
+    p = ngx_http_mail_track_help(p, "mail_track_refused_total",
+                                 "Requests or events refused, by reason.",
+                                 "counter");
+
+    n = 0;
+
+    for (s = 0; s < MT_SRC_MAX; s++) {
+        for (t = 0; t < MT_RC_MAX; t++) {
+            v = sh->cnt.refused[s][t];
+
+            if (v == 0) {
+                continue;
+            }
+
+            n++;
+            p = ngx_sprintf(p, "mail_track_refused_total{src=\"%s\","
+                            "reason=\"%s\"} %uA\n", mt_src_names[s],
+                            mt_rc_name((mt_rc_t) t), v);
+        }
+    }
+
+    if (n == 0) {
+        p = ngx_sprintf(p, "mail_track_refused_total{src=\"track\","
+                        "reason=\"zone_full\"} 0\n");
+    }
+
+    for (m = ngx_http_mail_track_misc_metrics; m->name; m++) {
+        p = ngx_http_mail_track_help(p, m->name, m->help, m->type);
+        p = ngx_sprintf(p, "%s %uA\n", m->name, sh->cnt.misc[m->index]);
+    }
+
+    records = ngx_http_mail_track_zone_pending(zone, &bytes);
+
+    p = ngx_http_mail_track_help(p, "mail_track_queue_records",
+                                 "Events waiting in the zone.", "gauge");
+    p = ngx_sprintf(p, "mail_track_queue_records %uL\n", records);
+
+    p = ngx_http_mail_track_help(p, "mail_track_queue_bytes",
+                                 "Bytes waiting in the zone.", "gauge");
+    p = ngx_sprintf(p, "mail_track_queue_bytes %uL\n", bytes);
+
+    p = ngx_http_mail_track_help(p, "mail_track_queue_capacity_bytes",
+                                 "Size of the zone's event queue.", "gauge");
+    p = ngx_sprintf(p, "mail_track_queue_capacity_bytes %uz\n",
+                    sh->ring_size);
+
+    p = ngx_http_mail_track_help(p, "mail_track_queue_peak_bytes",
+                                 "Highest queue fill since the zone was "
+                                 "created.", "gauge");
+    p = ngx_sprintf(p, "mail_track_queue_peak_bytes %uL\n", sh->peak);
+
+    p = ngx_http_mail_track_help(p, "mail_track_dedupe_entries",
+                                 "Event ids remembered for dedupe.", "gauge");
+    p = ngx_sprintf(p, "mail_track_dedupe_entries %ui\n", sh->dedupe_n);
+
+    b->last = p;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "text/plain; version=0.0.4");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}

@@ -1,0 +1,860 @@
+
+/*
+ * Copyright (C) ngx_mail_track_module authors
+ *
+ * The shared zone: the event queue (a byte ring), the dedupe and replay
+ * table, the SNS certificate cache and the counters, in one slab pool
+ * that all workers share and that a reload with the same size keeps.
+ */
+
+
+#include "ngx_http_mail_track_zone.h"
+
+#include <openssl/evp.h>
+
+
+static ngx_int_t ngx_http_mail_track_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_mail_track_ring_write(ngx_http_mail_track_sh_t *sh,
+    uint64_t off, u_char *src, size_t len);
+static void ngx_http_mail_track_ring_read(ngx_http_mail_track_sh_t *sh,
+    uint64_t off, u_char *dst, size_t len);
+static uint64_t ngx_http_mail_track_ring_put(ngx_http_mail_track_sh_t *sh,
+    u_char *rec, size_t len, ngx_uint_t flags);
+static void ngx_http_mail_track_dedupe_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_http_mail_track_dedupe_node_t *ngx_http_mail_track_dedupe_lookup(
+    ngx_http_mail_track_sh_t *sh, u_char *hash);
+static void ngx_http_mail_track_dedupe_expire(ngx_http_mail_track_zone_t *zone,
+    ngx_uint_t n, ngx_uint_t force);
+static ngx_http_mail_track_dedupe_node_t *ngx_http_mail_track_dedupe_add(
+    ngx_http_mail_track_zone_t *zone, u_char *hash, time_t expire);
+
+
+#define ngx_http_mail_track_entry_size(len)                                   \
+    (NGX_HTTP_MAIL_TRACK_ENTRY_HDR + ngx_align(len, 8))
+
+
+char *
+ngx_http_mail_track_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mail_track_main_conf_t  *mmcf = conf;
+
+    u_char                      *p;
+    ssize_t                      size, queue;
+    time_t                       dedupe;
+    ngx_str_t                   *value, name, s;
+    ngx_uint_t                   i;
+    ngx_shm_zone_t              *shm_zone;
+    ngx_http_mail_track_zone_t  *zone;
+
+    if (mmcf->shm_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    name.len = 0;
+    size = 0;
+    queue = 0;
+    dedupe = 86400;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+
+            name.data = value[i].data + 5;
+
+            p = (u_char *) ngx_strchr(name.data, ':');
+
+            if (p == NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid zone size \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            name.len = p - name.data;
+
+            s.data = p + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            size = ngx_parse_size(&s);
+
+            if (size == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid zone size \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            if (size < (ssize_t) (128 * 1024)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "zone \"%V\" is too small, "
+                                   "the minimum is 128k", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "dedupe=", 7) == 0) {
+
+            s.data = value[i].data + 7;
+            s.len = value[i].len - 7;
+
+            if (s.len == 3 && ngx_strncmp(s.data, "off", 3) == 0) {
+                dedupe = 0;
+                continue;
+            }
+
+            dedupe = ngx_parse_time(&s, 1);
+
+            if (dedupe == (time_t) NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid dedupe time \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "queue=", 6) == 0) {
+
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+            queue = ngx_parse_size(&s);
+
+            if (queue == NGX_ERROR || queue < 65536) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid queue size \"%V\", "
+                                   "the minimum is 64k", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"zone\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (queue == 0) {
+        queue = size / 4;
+    }
+
+    if (queue > size / 4 * 3) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "queue size must be at most 3/4 of the zone");
+        return NGX_CONF_ERROR;
+    }
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_mail_track_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone->name = name;
+    zone->queue_size = ngx_align((size_t) queue, ngx_pagesize);
+    zone->dedupe = dedupe;
+
+    shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                     &ngx_http_mail_track_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate zone \"%V\"", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone->init = ngx_http_mail_track_init_zone;
+    shm_zone->data = zone;
+
+    mmcf->shm_zone = shm_zone;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mail_track_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_mail_track_zone_t  *ozone = data;
+
+    size_t                       len;
+    ngx_slab_pool_t             *shpool;
+    ngx_http_mail_track_sh_t    *sh;
+    ngx_http_mail_track_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (ozone) {
+        /*
+         * A reload kept the zone (same size): take it over with
+         * everything queued, unless an older build laid it out otherwise.
+         */
+
+        if (ozone->sh->magic != NGX_HTTP_MAIL_TRACK_MAGIC
+            || ozone->sh->layout != NGX_HTTP_MAIL_TRACK_LAYOUT
+            || ozone->sh->size != sizeof(ngx_http_mail_track_sh_t))
+        {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "mail_track_zone \"%V\" has an incompatible "
+                          "layout; change its size or restart nginx",
+                          &shm_zone->shm.name);
+            return NGX_ERROR;
+        }
+
+        zone->sh = ozone->sh;
+        zone->shpool = ozone->shpool;
+
+        if (zone->queue_size != zone->sh->ring_size) {
+            ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                          "mail_track_zone \"%V\" keeps its queue of %uz "
+                          "bytes until the zone is recreated",
+                          &shm_zone->shm.name, zone->sh->ring_size);
+        }
+
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        zone->sh = shpool->data;
+        zone->shpool = shpool;
+        return NGX_OK;
+    }
+
+    zone->shpool = shpool;
+
+    sh = ngx_slab_calloc(shpool, sizeof(ngx_http_mail_track_sh_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = sh;
+    zone->sh = sh;
+
+    sh->magic = NGX_HTTP_MAIL_TRACK_MAGIC;
+    sh->layout = NGX_HTTP_MAIL_TRACK_LAYOUT;
+    sh->size = sizeof(ngx_http_mail_track_sh_t);
+
+    sh->ring = ngx_slab_alloc(shpool, zone->queue_size);
+    if (sh->ring == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "mail_track_zone \"%V\" cannot hold a queue of %uz "
+                      "bytes", &shm_zone->shm.name, zone->queue_size);
+        return NGX_ERROR;
+    }
+
+    sh->ring_size = zone->queue_size;
+
+    ngx_rbtree_init(&sh->dedupe, &sh->dedupe_sentinel,
+                    ngx_http_mail_track_dedupe_insert_value);
+    ngx_queue_init(&sh->dedupe_lru);
+
+    ngx_rbtree_init(&sh->certs, &sh->certs_sentinel,
+                    ngx_rbtree_insert_value);
+    ngx_queue_init(&sh->certs_lru);
+
+    sh->started = ngx_http_mail_track_now_ms();
+
+    len = sizeof(" in mail_track_zone \"\"") + shm_zone->shm.name.len;
+
+    shpool->log_ctx = ngx_slab_alloc(shpool, len);
+    if (shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(shpool->log_ctx, " in mail_track_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_mail_track_ring_write(ngx_http_mail_track_sh_t *sh, uint64_t off,
+    u_char *src, size_t len)
+{
+    size_t  pos, n;
+
+    pos = (size_t) (off % sh->ring_size);
+    n = ngx_min(len, sh->ring_size - pos);
+
+    ngx_memcpy(sh->ring + pos, src, n);
+
+    if (len > n) {
+        ngx_memcpy(sh->ring, src + n, len - n);
+    }
+}
+
+
+static void
+ngx_http_mail_track_ring_read(ngx_http_mail_track_sh_t *sh, uint64_t off,
+    u_char *dst, size_t len)
+{
+    size_t  pos, n;
+
+    pos = (size_t) (off % sh->ring_size);
+    n = ngx_min(len, sh->ring_size - pos);
+
+    ngx_memcpy(dst, sh->ring + pos, n);
+
+    if (len > n) {
+        ngx_memcpy(dst + n, sh->ring, len - n);
+    }
+}
+
+
+/* with the mutex held and the space checked */
+
+static uint64_t
+ngx_http_mail_track_ring_put(ngx_http_mail_track_sh_t *sh, u_char *rec,
+    size_t len, ngx_uint_t flags)
+{
+    uint32_t  hdr[2];
+
+    hdr[0] = (uint32_t) len;
+    hdr[1] = (uint32_t) flags;
+
+    /* entries start 8-aligned in an 8-aligned ring: a header never wraps */
+
+    ngx_memcpy(sh->ring + sh->tail % sh->ring_size, hdr, sizeof(hdr));
+    ngx_http_mail_track_ring_write(sh, sh->tail + sizeof(hdr), rec, len);
+
+    sh->tail += ngx_http_mail_track_entry_size(len);
+
+    if (sh->tail - sh->head > sh->peak) {
+        sh->peak = sh->tail - sh->head;
+    }
+
+    return sh->tail_seq++;
+}
+
+
+ngx_int_t
+ngx_http_mail_track_zone_append(ngx_http_mail_track_zone_t *zone, u_char *rec,
+    size_t len, ngx_uint_t flags, uint64_t *seq)
+{
+    ngx_http_mail_track_sh_t  *sh;
+
+    sh = zone->sh;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (sh->tail - sh->head + ngx_http_mail_track_entry_size(len)
+        > sh->ring_size)
+    {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    *seq = ngx_http_mail_track_ring_put(sh, rec, len, flags);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Queues a record unless its hash was seen within the TTL.  Lookup,
+ * append and insert happen under one lock, so two workers receiving the
+ * same event at once spool it once.  NGX_BUSY: a duplicate (seq is the
+ * original's); NGX_DECLINED: the queue is full.
+ */
+
+ngx_int_t
+ngx_http_mail_track_zone_append_unique(ngx_http_mail_track_zone_t *zone,
+    u_char *hash, time_t ttl, u_char *rec, size_t len, ngx_uint_t flags,
+    uint64_t *seq)
+{
+    time_t                              now;
+    ngx_http_mail_track_sh_t           *sh;
+    ngx_http_mail_track_dedupe_node_t  *dn;
+
+    if (ttl == 0) {
+        return ngx_http_mail_track_zone_append(zone, rec, len, flags, seq);
+    }
+
+    sh = zone->sh;
+    now = ngx_time();
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ngx_http_mail_track_dedupe_expire(zone, 2, 0);
+
+    dn = ngx_http_mail_track_dedupe_lookup(sh, hash);
+
+    if (dn && dn->expire > now) {
+        *seq = dn->seq;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_BUSY;
+    }
+
+    if (sh->tail - sh->head + ngx_http_mail_track_entry_size(len)
+        > sh->ring_size)
+    {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    if (dn) {
+        dn->expire = now + ttl;
+        ngx_queue_remove(&dn->queue);
+        ngx_queue_insert_head(&sh->dedupe_lru, &dn->queue);
+
+    } else {
+        dn = ngx_http_mail_track_dedupe_add(zone, hash, now + ttl);
+    }
+
+    *seq = ngx_http_mail_track_ring_put(sh, rec, len, flags);
+
+    if (dn) {
+        dn->seq = *seq;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Mailgun's signature token: NGX_OK when new, or seen before with the
+ * same event (a retry of a request we answered); NGX_DECLINED when it
+ * comes back with another event, which only a forger would send.
+ */
+
+ngx_int_t
+ngx_http_mail_track_zone_replay(ngx_http_mail_track_zone_t *zone,
+    u_char *hash, uint64_t aux, time_t ttl)
+{
+    time_t                              now;
+    ngx_int_t                           rc;
+    ngx_http_mail_track_dedupe_node_t  *dn;
+
+    now = ngx_time();
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ngx_http_mail_track_dedupe_expire(zone, 2, 0);
+
+    dn = ngx_http_mail_track_dedupe_lookup(zone->sh, hash);
+
+    if (dn && dn->expire > now) {
+        if (dn->aux != aux) {
+            rc = NGX_DECLINED;
+        }
+
+    } else if (dn) {
+        dn->expire = now + ttl;
+        dn->aux = aux;
+
+    } else {
+        dn = ngx_http_mail_track_dedupe_add(zone, hash, now + ttl);
+
+        if (dn) {
+            dn->aux = aux;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
+
+void
+ngx_http_mail_track_hash(u_char *out, const char *ns, u_char *p1, size_t len1,
+    u_char *p2, size_t len2)
+{
+    u_char             md[EVP_MAX_MD_SIZE];
+    unsigned int       mdlen;
+    static EVP_MD     *md_sha256;
+    static EVP_MD_CTX  *ctx;
+
+    /* fetched once per process: the implicit fetch costs more than a hash */
+
+    if (ctx == NULL) {
+        ctx = EVP_MD_CTX_new();
+        md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    }
+
+    if (ctx == NULL || md_sha256 == NULL
+        || EVP_DigestInit_ex(ctx, md_sha256, NULL) != 1
+        || EVP_DigestUpdate(ctx, ns, ngx_strlen(ns) + 1) != 1
+        || EVP_DigestUpdate(ctx, p1, len1) != 1
+        || EVP_DigestUpdate(ctx, "", 1) != 1
+        || EVP_DigestUpdate(ctx, p2, len2) != 1
+        || EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
+    {
+        /* cannot happen with a working libcrypto; keep distinct inputs */
+        ngx_memzero(md, sizeof(md));
+        ngx_memcpy(md, p1, ngx_min(len1, NGX_HTTP_MAIL_TRACK_HASH_LEN));
+    }
+
+    ngx_memcpy(out, md, NGX_HTTP_MAIL_TRACK_HASH_LEN);
+}
+
+
+static void
+ngx_http_mail_track_dedupe_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t                  **p;
+    ngx_http_mail_track_dedupe_node_t   *dn, *dt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            dn = (ngx_http_mail_track_dedupe_node_t *) node;
+            dt = (ngx_http_mail_track_dedupe_node_t *) temp;
+
+            p = (dn->hash2 < dt->hash2) ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+static ngx_http_mail_track_dedupe_node_t *
+ngx_http_mail_track_dedupe_lookup(ngx_http_mail_track_sh_t *sh, u_char *hash)
+{
+    uint64_t                            key, hash2;
+    ngx_rbtree_node_t                  *node, *sentinel;
+    ngx_http_mail_track_dedupe_node_t  *dn;
+
+    ngx_memcpy(&key, hash, 8);
+    ngx_memcpy(&hash2, hash + 8, 8);
+
+    node = sh->dedupe.root;
+    sentinel = sh->dedupe.sentinel;
+
+    while (node != sentinel) {
+
+        if (key < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (key > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        dn = (ngx_http_mail_track_dedupe_node_t *) node;
+
+        if (hash2 == dn->hash2) {
+            return dn;
+        }
+
+        node = (hash2 < dn->hash2) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Drops up to n expired entries from the old end; with force, drops
+ * the oldest entries even if they have not expired (memory is short).
+ */
+
+static void
+ngx_http_mail_track_dedupe_expire(ngx_http_mail_track_zone_t *zone,
+    ngx_uint_t n, ngx_uint_t force)
+{
+    time_t                              now;
+    ngx_queue_t                        *q;
+    ngx_http_mail_track_sh_t           *sh;
+    ngx_http_mail_track_dedupe_node_t  *dn;
+
+    sh = zone->sh;
+    now = ngx_time();
+
+    while (n--) {
+
+        if (ngx_queue_empty(&sh->dedupe_lru)) {
+            return;
+        }
+
+        q = ngx_queue_last(&sh->dedupe_lru);
+        dn = ngx_queue_data(q, ngx_http_mail_track_dedupe_node_t, queue);
+
+        if (dn->expire > now) {
+            if (!force) {
+                return;
+            }
+
+            ngx_http_mail_track_count(zone,
+                              misc[NGX_HTTP_MAIL_TRACK_DEDUPE_EVICTED]);
+        }
+
+        ngx_queue_remove(q);
+        ngx_rbtree_delete(&sh->dedupe, &dn->node);
+        ngx_slab_free_locked(zone->shpool, dn);
+        sh->dedupe_n--;
+    }
+}
+
+
+static ngx_http_mail_track_dedupe_node_t *
+ngx_http_mail_track_dedupe_add(ngx_http_mail_track_zone_t *zone, u_char *hash,
+    time_t expire)
+{
+    ngx_uint_t                          tries;
+    ngx_http_mail_track_sh_t           *sh;
+    ngx_http_mail_track_dedupe_node_t  *dn;
+
+    sh = zone->sh;
+
+    for (tries = 0; tries < 4; tries++) {
+        dn = ngx_slab_alloc_locked(zone->shpool,
+                                   sizeof(ngx_http_mail_track_dedupe_node_t));
+        if (dn) {
+            break;
+        }
+
+        /* the zone is full: the oldest entries make room */
+        ngx_http_mail_track_dedupe_expire(zone, 16, tries > 0);
+    }
+
+    if (dn == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(&dn->node.key, hash, 8);
+    ngx_memcpy(&dn->hash2, hash + 8, 8);
+    dn->expire = expire;
+    dn->aux = 0;
+    dn->seq = 0;
+
+    ngx_rbtree_insert(&sh->dedupe, &dn->node);
+    ngx_queue_insert_head(&sh->dedupe_lru, &dn->queue);
+    sh->dedupe_n++;
+
+    return dn;
+}
+
+
+ngx_int_t
+ngx_http_mail_track_cert_get(ngx_http_mail_track_zone_t *zone, ngx_str_t *url,
+    ngx_pool_t *pool, ngx_str_t *pem)
+{
+    uint32_t                          hash;
+    ngx_int_t                         rc;
+    ngx_rbtree_node_t                *node, *sentinel;
+    ngx_http_mail_track_sh_t         *sh;
+    ngx_http_mail_track_cert_node_t  *cn;
+
+    sh = zone->sh;
+    hash = ngx_crc32_short(url->data, url->len);
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = sh->certs.root;
+    sentinel = sh->certs.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        cn = (ngx_http_mail_track_cert_node_t *) node;
+
+        if (cn->url_len == url->len
+            && ngx_memcmp(cn->data, url->data, url->len) == 0)
+        {
+            pem->data = ngx_pnalloc(pool, cn->pem_len);
+
+            if (pem->data) {
+                pem->len = cn->pem_len;
+                ngx_memcpy(pem->data, cn->data + cn->url_len, cn->pem_len);
+                rc = NGX_OK;
+            }
+
+            break;
+        }
+
+        node = node->right;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
+
+void
+ngx_http_mail_track_cert_put(ngx_http_mail_track_zone_t *zone, ngx_str_t *url,
+    ngx_str_t *pem)
+{
+    ngx_queue_t                      *q;
+    ngx_http_mail_track_sh_t         *sh;
+    ngx_http_mail_track_cert_node_t  *cn, *old;
+
+    sh = zone->sh;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for ( ;; ) {
+        cn = ngx_slab_alloc_locked(zone->shpool,
+                                 offsetof(ngx_http_mail_track_cert_node_t, data)
+                                 + url->len + pem->len);
+        if (cn) {
+            break;
+        }
+
+        if (ngx_queue_empty(&sh->certs_lru)) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return;
+        }
+
+        q = ngx_queue_last(&sh->certs_lru);
+        old = ngx_queue_data(q, ngx_http_mail_track_cert_node_t, queue);
+
+        ngx_queue_remove(q);
+        ngx_rbtree_delete(&sh->certs, &old->node);
+        ngx_slab_free_locked(zone->shpool, old);
+    }
+
+    cn->node.key = ngx_crc32_short(url->data, url->len);
+    cn->url_len = url->len;
+    cn->pem_len = pem->len;
+    ngx_memcpy(cn->data, url->data, url->len);
+    ngx_memcpy(cn->data + url->len, pem->data, pem->len);
+
+    ngx_rbtree_insert(&sh->certs, &cn->node);
+    ngx_queue_insert_head(&sh->certs_lru, &cn->queue);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * Copies whole records from the head of the ring, without removing them:
+ * only the flush role holder calls this, and only it consumes.
+ */
+
+ngx_uint_t
+ngx_http_mail_track_zone_take(ngx_http_mail_track_zone_t *zone, u_char *buf,
+    size_t size, ngx_uint_t max, size_t *len, size_t *ring_bytes,
+    ngx_uint_t *flags, uint64_t *end_seq)
+{
+    size_t                     n;
+    uint32_t                   hdr[2];
+    uint64_t                   off;
+    ngx_uint_t                 count;
+    ngx_http_mail_track_sh_t  *sh;
+
+    sh = zone->sh;
+
+    *len = 0;
+    *flags = 0;
+    count = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    off = sh->head;
+
+    while (off < sh->tail && count < max) {
+        ngx_memcpy(hdr, sh->ring + off % sh->ring_size, sizeof(hdr));
+
+        n = hdr[0];
+
+        if (*len + n > size) {
+            break;
+        }
+
+        ngx_http_mail_track_ring_read(sh, off + sizeof(hdr), buf + *len, n);
+
+        *len += n;
+        *flags |= hdr[1];
+        off += ngx_http_mail_track_entry_size(n);
+        count++;
+    }
+
+    *ring_bytes = (size_t) (off - sh->head);
+    *end_seq = sh->head_seq + count;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return count;
+}
+
+
+void
+ngx_http_mail_track_zone_consume(ngx_http_mail_track_zone_t *zone,
+    ngx_uint_t n, size_t bytes, ngx_uint_t durable)
+{
+    ngx_http_mail_track_sh_t  *sh;
+
+    sh = zone->sh;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    sh->head += bytes;
+    sh->head_seq += n;
+
+    if (durable) {
+        sh->durable_seq = sh->head_seq;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+ngx_uint_t
+ngx_http_mail_track_zone_pending(ngx_http_mail_track_zone_t *zone,
+    size_t *bytes)
+{
+    ngx_uint_t                 n;
+    ngx_http_mail_track_sh_t  *sh;
+
+    sh = zone->sh;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    n = (ngx_uint_t) (sh->tail_seq - sh->head_seq);
+    *bytes = (size_t) (sh->tail - sh->head);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return n;
+}

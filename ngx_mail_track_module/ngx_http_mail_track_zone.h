@@ -1,0 +1,150 @@
+
+/*
+ * Copyright (C) ngx_mail_track_module authors
+ */
+
+
+#ifndef _NGX_HTTP_MAIL_TRACK_ZONE_H_INCLUDED_
+#define _NGX_HTTP_MAIL_TRACK_ZONE_H_INCLUDED_
+
+
+#include "ngx_http_mail_track_module.h"
+
+
+#define NGX_HTTP_MAIL_TRACK_MAGIC        0x4b52544d   /* "MTRK" */
+#define NGX_HTTP_MAIL_TRACK_LAYOUT       1
+
+#define NGX_HTTP_MAIL_TRACK_HASH_LEN     16
+
+/* a ring entry: length, flags, then the record, padded to 8 bytes */
+#define NGX_HTTP_MAIL_TRACK_ENTRY_HDR    8
+#define NGX_HTTP_MAIL_TRACK_DURABLE      0x01
+
+
+typedef enum {
+    NGX_HTTP_MAIL_TRACK_SPOOL_RECORDS = 0,
+    NGX_HTTP_MAIL_TRACK_SPOOL_BYTES,
+    NGX_HTTP_MAIL_TRACK_SPOOL_FILES,
+    NGX_HTTP_MAIL_TRACK_SPOOL_ERRORS,
+    NGX_HTTP_MAIL_TRACK_SPOOL_FLUSHES,
+    NGX_HTTP_MAIL_TRACK_SPOOL_FSYNCS,
+    NGX_HTTP_MAIL_TRACK_SPOOL_RECOVERED,
+    NGX_HTTP_MAIL_TRACK_DEDUPE_EVICTED,
+    NGX_HTTP_MAIL_TRACK_MACHINE_OPENS,
+    NGX_HTTP_MAIL_TRACK_MACHINE_CLICKS,
+    NGX_HTTP_MAIL_TRACK_UTF8_REPAIRED,
+    NGX_HTTP_MAIL_TRACK_SNS_CERT_FETCHES,
+    NGX_HTTP_MAIL_TRACK_SNS_CONFIRMS,
+    NGX_HTTP_MAIL_TRACK_MISC_MAX
+} ngx_http_mail_track_misc_e;
+
+
+typedef struct {
+    ngx_atomic_t                events[MT_SRC_MAX][MT_EV_MAX];
+    ngx_atomic_t                duplicates[MT_SRC_MAX];
+    ngx_atomic_t                refused[MT_SRC_MAX][MT_RC_MAX];
+    ngx_atomic_t                misc[NGX_HTTP_MAIL_TRACK_MISC_MAX];
+} ngx_http_mail_track_counters_t;
+
+
+typedef struct {
+    ngx_rbtree_node_t           node;      /* key: hash bytes 0..7 */
+    ngx_queue_t                 queue;
+    uint64_t                    hash2;     /* hash bytes 8..15 */
+    uint64_t                    aux;       /* replay: the event id hash */
+    uint64_t                    seq;       /* the record, for durable acks */
+    time_t                      expire;
+} ngx_http_mail_track_dedupe_node_t;
+
+
+typedef struct {
+    ngx_rbtree_node_t           node;      /* key: crc32 of the url */
+    ngx_queue_t                 queue;
+    size_t                      url_len;
+    size_t                      pem_len;
+    u_char                      data[1];   /* url, then pem */
+} ngx_http_mail_track_cert_node_t;
+
+
+typedef struct {
+    uint32_t                    magic;
+    uint32_t                    layout;
+    size_t                      size;
+
+    /* the event queue, a byte ring; offsets only grow */
+    u_char                     *ring;
+    size_t                      ring_size;
+    uint64_t                    head;
+    uint64_t                    tail;
+    uint64_t                    head_seq;
+    uint64_t                    tail_seq;
+    uint64_t                    durable_seq;
+    uint64_t                    peak;
+
+    ngx_rbtree_t                dedupe;
+    ngx_rbtree_node_t           dedupe_sentinel;
+    ngx_queue_t                 dedupe_lru;
+    ngx_uint_t                  dedupe_n;
+
+    ngx_rbtree_t                certs;
+    ngx_rbtree_node_t           certs_sentinel;
+    ngx_queue_t                 certs_lru;
+
+    /* the spool writer: one worker at a time holds the flush role */
+    ngx_atomic_t                flusher;
+    ngx_uint_t                  part_gen;
+    off_t                       part_size;
+    int64_t                     part_created;
+    ngx_uint_t                  part_records;
+    uint64_t                    file_seq;
+    ngx_uint_t                  recovered;
+    u_char                      part_path[NGX_MAX_PATH + 1];
+
+    int64_t                     started;
+
+    ngx_http_mail_track_counters_t  cnt;
+} ngx_http_mail_track_sh_t;
+
+
+typedef struct {
+    ngx_http_mail_track_sh_t   *sh;
+    ngx_slab_pool_t            *shpool;
+    ngx_str_t                   name;
+    size_t                      queue_size;
+    time_t                      dedupe;        /* seconds, 0: off */
+} ngx_http_mail_track_zone_t;
+
+
+#define ngx_http_mail_track_count(zone, field)                                \
+    (void) ngx_atomic_fetch_add(&(zone)->sh->cnt.field, 1)
+
+
+char *ngx_http_mail_track_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+ngx_int_t ngx_http_mail_track_zone_append(ngx_http_mail_track_zone_t *zone,
+    u_char *rec, size_t len, ngx_uint_t flags, uint64_t *seq);
+ngx_int_t ngx_http_mail_track_zone_append_unique(
+    ngx_http_mail_track_zone_t *zone, u_char *hash, time_t ttl,
+    u_char *rec, size_t len, ngx_uint_t flags, uint64_t *seq);
+ngx_int_t ngx_http_mail_track_zone_replay(ngx_http_mail_track_zone_t *zone,
+    u_char *hash, uint64_t aux, time_t ttl);
+void ngx_http_mail_track_hash(u_char *out, const char *ns, u_char *p1,
+    size_t len1, u_char *p2, size_t len2);
+
+ngx_int_t ngx_http_mail_track_cert_get(ngx_http_mail_track_zone_t *zone,
+    ngx_str_t *url, ngx_pool_t *pool, ngx_str_t *pem);
+void ngx_http_mail_track_cert_put(ngx_http_mail_track_zone_t *zone,
+    ngx_str_t *url, ngx_str_t *pem);
+
+/* the spool writer's side of the ring */
+ngx_uint_t ngx_http_mail_track_zone_take(ngx_http_mail_track_zone_t *zone,
+    u_char *buf, size_t size, ngx_uint_t max, size_t *len,
+    size_t *ring_bytes, ngx_uint_t *flags, uint64_t *end_seq);
+void ngx_http_mail_track_zone_consume(ngx_http_mail_track_zone_t *zone,
+    ngx_uint_t n, size_t bytes, ngx_uint_t durable);
+ngx_uint_t ngx_http_mail_track_zone_pending(ngx_http_mail_track_zone_t *zone,
+    size_t *bytes);
+
+
+#endif /* _NGX_HTTP_MAIL_TRACK_ZONE_H_INCLUDED_ */

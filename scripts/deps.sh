@@ -1,0 +1,58 @@
+#!/bin/sh
+# Installs the Debian packages a target needs, when they are missing.
+# As root it runs apt-get; otherwise it prints the command and fails.
+#
+#   scripts/deps.sh build|test|run|bench|fuzz
+
+set -e
+
+build="nginx nginx-dev make gcc libc6-dev pkg-config libmsgpack-dev
+       libjansson-dev libssl-dev openssl libsqlite3-dev libpq-dev"
+test="$build perl libtest-base-perl libipc-run-perl libtext-diff-perl
+      libtest-longstring-perl procps curl postgresql sqlite3"
+
+case "${1:-build}" in
+    build) pkgs="$build" ;;
+    test)  pkgs="$test" ;;
+    run)   pkgs="$build curl" ;;
+    bench) pkgs="$test wrk" ;;
+    fuzz)  pkgs="$build clang-14 libfuzzer-14-dev libclang-rt-14-dev" ;;
+    *)     echo "usage: $0 build|test|run|bench|fuzz" >&2; exit 2 ;;
+esac
+
+missing=
+for p in $pkgs; do
+    s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case "$s" in
+        *" installed") ;;
+        *) missing="$missing $p" ;;
+    esac
+done
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+    echo "missing Debian packages; as root, run:" >&2
+    echo "  apt-get update && apt-get install -y$missing" >&2
+    exit 1
+fi
+
+echo "installing:$missing"
+
+# Debian's nginx and postgresql packages start their services on install;
+# the project runs its own instances, so keep the system ones down.
+policy=/usr/sbin/policy-rc.d
+own_policy=
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    own_policy=1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+rc=0
+{ apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing; } \
+    || rc=$?
+
+[ -n "$own_policy" ] && rm -f "$policy"
+exit $rc
