@@ -84,8 +84,7 @@ static ngx_str_t  ngx_http_mail_track_gif_type = ngx_string("image/gif");
 static ngx_keyval_t  ngx_http_mail_track_nocache_headers[] = {
     { ngx_string("Cache-Control"),
       ngx_string("no-store, no-cache, must-revalidate, max-age=0") },
-    { ngx_string("Expires"), ngx_string("Thu, 01 Jan 1970 00:00:01 GMT") },
-    { ngx_string("Pragma"), ngx_string("no-cache") }
+    { ngx_string("Expires"), ngx_string("Thu, 01 Jan 1970 00:00:01 GMT") }
 };
 
 

@@ -21,6 +21,10 @@
 #define NGX_HTTP_MAIL_TRACK_DURABLE_WAIT   5000
 #define NGX_HTTP_MAIL_TRACK_PKEY_CACHE     8
 
+#define NGX_HTTP_MAIL_TRACK_FETCH_CERT     0
+#define NGX_HTTP_MAIL_TRACK_FETCH_ISSUER   1
+#define NGX_HTTP_MAIL_TRACK_FETCH_CONFIRM  2
+
 
 typedef struct {
     ngx_http_request_t             *request;
@@ -32,13 +36,15 @@ typedef struct {
     ngx_int_t                       first_type;
     mt_rc_t                         rc;
 
-    /* a subrequest for an SNS certificate or subscription */
+    /* a subrequest for an SNS certificate, its issuer, a subscription */
     ngx_str_t                       fetch_url;
     ngx_str_t                       fetched;
+    ngx_str_t                       leaf;
     ngx_uint_t                      fetch_status;
     ngx_uint_t                      fetch_done;
-    ngx_uint_t                      fetching_cert;
+    ngx_uint_t                      fetch_kind;
     ngx_uint_t                      tried_cert;
+    ngx_uint_t                      tried_issuer;
 
     ngx_http_mail_track_waiter_t    waiter;
 } ngx_http_mail_track_wh_ctx_t;
@@ -72,6 +78,8 @@ static void *ngx_http_mail_track_pkey_get(mt_str_t *url);
 static void ngx_http_mail_track_pkey_put(mt_str_t *url, void *pkey);
 static ngx_int_t ngx_http_mail_track_cert_from_dir(ngx_http_request_t *r,
     ngx_http_mail_track_wh_ctx_t *whc);
+static ngx_int_t ngx_http_mail_track_cert_try(ngx_http_request_t *r,
+    ngx_http_mail_track_wh_ctx_t *whc, ngx_str_t *pem);
 static ngx_int_t ngx_http_mail_track_cert_accept(ngx_http_request_t *r,
     ngx_http_mail_track_wh_ctx_t *whc, ngx_str_t *pem);
 static ngx_int_t ngx_http_mail_track_fetch(ngx_http_request_t *r,
@@ -202,6 +210,7 @@ ngx_http_mail_track_webhook_body(ngx_http_request_t *r)
 
     whc->wh.body = whc->body.data;
     whc->wh.body_len = whc->body.len;
+    whc->wh.now_ms = ngx_http_mail_track_now_ms();
     whc->wh.header = ngx_http_mail_track_wh_header;
     whc->wh.alloc.alloc = ngx_http_mail_track_wh_alloc;
     whc->wh.alloc.data = r->pool;
@@ -306,6 +315,9 @@ ngx_http_mail_track_webhook_run(ngx_http_request_t *r,
             ngx_http_mail_track_webhook_run(r, whc);
             return;
 
+        case NGX_AGAIN:
+            return;
+
         case NGX_ABORT:
             rc = MT_ERR_CERT;
             goto done;
@@ -315,7 +327,7 @@ ngx_http_mail_track_webhook_run(ngx_http_request_t *r,
         }
 
         if (mlcf->sns_cert_fetch.len) {
-            whc->fetching_cert = 1;
+            whc->fetch_kind = NGX_HTTP_MAIL_TRACK_FETCH_CERT;
 
             if (ngx_http_mail_track_fetch(r, whc, &whc->wh.cert_url)
                 == NGX_OK)
@@ -332,6 +344,13 @@ ngx_http_mail_track_webhook_run(ngx_http_request_t *r,
         goto done;
     }
 
+    if (rc == MT_OK && whc->wh.detail.len) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "mail_track %s: %*s",
+                      mt_src_names[whc->wh.conf->provider],
+                      whc->wh.detail.len, whc->wh.detail.data);
+    }
+
     if (rc == MT_OK && whc->wh.confirm_url.len) {
 
         ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
@@ -342,7 +361,7 @@ ngx_http_mail_track_webhook_run(ngx_http_request_t *r,
                                           "mail_track_sns_confirm is off");
 
         if (mlcf->sns_confirm && mlcf->sns_cert_fetch.len) {
-            whc->fetching_cert = 0;
+            whc->fetch_kind = NGX_HTTP_MAIL_TRACK_FETCH_CONFIRM;
 
             if (ngx_http_mail_track_fetch(r, whc, &whc->wh.confirm_url)
                 == NGX_OK)
@@ -397,13 +416,15 @@ ngx_http_mail_track_webhook_durable(void *data, ngx_int_t rc)
 {
     ngx_http_mail_track_wh_ctx_t  *whc = data;
 
+    ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     r = whc->request;
+    c = r->connection;
 
     if (rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mail_track %s: events not on disk within %ums, "
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "mail_track %s: events not on disk within %ui ms, "
                       "answering 503 so the sender retries",
                       mt_src_names[whc->wh.conf->provider],
                       (ngx_uint_t) NGX_HTTP_MAIL_TRACK_DURABLE_WAIT);
@@ -411,9 +432,11 @@ ngx_http_mail_track_webhook_durable(void *data, ngx_int_t rc)
         whc->rc = MT_ERR_SPOOL;
     }
 
+    /* called from a timer or a thread completion: not from the request */
+
     ngx_http_finalize_request(r,
                        ngx_http_mail_track_webhook_respond(r, whc, whc->rc));
-    ngx_http_run_posted_requests(r->connection);
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -904,7 +927,47 @@ ngx_http_mail_track_cert_from_dir(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    return ngx_http_mail_track_cert_accept(r, whc, &pem);
+    return ngx_http_mail_track_cert_try(r, whc, &pem);
+}
+
+
+/*
+ * A certificate that does not chain by itself: SNS does not send its
+ * intermediate, so fetch the one the leaf names (Amazon Trust Services
+ * only) and try again with both.  NGX_AGAIN: fetching.
+ */
+
+static ngx_int_t
+ngx_http_mail_track_cert_try(ngx_http_request_t *r,
+    ngx_http_mail_track_wh_ctx_t *whc, ngx_str_t *pem)
+{
+    ngx_int_t                        rc;
+    mt_str_t                         url;
+    ngx_http_mail_track_loc_conf_t  *mlcf;
+
+    rc = ngx_http_mail_track_cert_accept(r, whc, pem);
+
+    if (rc != NGX_ABORT || whc->tried_issuer) {
+        return rc;
+    }
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mail_track_module);
+
+    if (mlcf->sns_cert_fetch.len == 0
+        || mt_sns_issuer_url(pem->data, pem->len, &whc->wh.alloc, &url) != 0)
+    {
+        return rc;
+    }
+
+    whc->tried_issuer = 1;
+    whc->leaf = *pem;
+    whc->fetch_kind = NGX_HTTP_MAIL_TRACK_FETCH_ISSUER;
+
+    if (ngx_http_mail_track_fetch(r, whc, &url) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_AGAIN;
 }
 
 
@@ -986,7 +1049,7 @@ ngx_http_mail_track_fetch(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (whc->fetching_cert) {
+    if (whc->fetch_kind != NGX_HTTP_MAIL_TRACK_FETCH_CONFIRM) {
         ngx_http_mail_track_count(ngx_http_mail_track_zone_get(r),
                                   misc[NGX_HTTP_MAIL_TRACK_SNS_CERT_FETCHES]);
     }
@@ -1028,6 +1091,8 @@ ngx_http_mail_track_fetch_done(ngx_http_request_t *r, void *data,
 static void
 ngx_http_mail_track_webhook_resume(ngx_http_request_t *r)
 {
+    ngx_int_t                      rc;
+    ngx_str_t                      chain;
     ngx_http_mail_track_ctx_t     *ctx;
     ngx_http_mail_track_wh_ctx_t  *whc;
 
@@ -1040,8 +1105,7 @@ ngx_http_mail_track_webhook_resume(ngx_http_request_t *r)
 
     r->write_event_handler = ngx_http_request_empty_handler;
 
-    if (!whc->fetching_cert) {
-        /* the subscription confirmation GET */
+    if (whc->fetch_kind == NGX_HTTP_MAIL_TRACK_FETCH_CONFIRM) {
 
         if (whc->fetch_status >= 200 && whc->fetch_status < 300) {
             ngx_http_mail_track_count(ngx_http_mail_track_zone_get(r),
@@ -1063,16 +1127,51 @@ ngx_http_mail_track_webhook_resume(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "mail_track ses: fetching \"%V\" failed with status "
                       "%ui", &whc->fetch_url, whc->fetch_status);
-        ngx_http_mail_track_webhook_done(r, whc, MT_ERR_SPOOL);
+        ngx_http_mail_track_webhook_done(r, whc,
+                     whc->fetch_kind == NGX_HTTP_MAIL_TRACK_FETCH_ISSUER
+                     ? MT_ERR_CERT : MT_ERR_SPOOL);
         return;
     }
 
-    if (ngx_http_mail_track_cert_accept(r, whc, &whc->fetched) != NGX_OK) {
+    if (whc->fetch_kind == NGX_HTTP_MAIL_TRACK_FETCH_ISSUER) {
+        chain.data = mt_sns_pem_append(&whc->wh.alloc, whc->leaf.data,
+                                       whc->leaf.len, whc->fetched.data,
+                                       whc->fetched.len, &chain.len);
+        if (chain.data == NULL) {
+            mt_str_set(&whc->wh.detail, "the fetched issuer certificate "
+                                        "does not parse");
+            ngx_http_mail_track_webhook_done(r, whc, MT_ERR_CERT);
+            return;
+        }
+
+        rc = ngx_http_mail_track_cert_accept(r, whc, &chain);
+
+    } else {
+        /* copied: the subrequest's buffer is not ours to keep */
+
+        chain.len = whc->fetched.len;
+        chain.data = ngx_pstrdup(r->pool, &whc->fetched);
+        if (chain.data == NULL) {
+            ngx_http_mail_track_webhook_done(r, whc, MT_ERR_NOMEM);
+            return;
+        }
+
+        rc = ngx_http_mail_track_cert_try(r, whc, &chain);
+    }
+
+    switch (rc) {
+
+    case NGX_OK:
+        ngx_http_mail_track_webhook_run(r, whc);
+        return;
+
+    case NGX_AGAIN:
+        return;
+
+    default:
         ngx_http_mail_track_webhook_done(r, whc, MT_ERR_CERT);
         return;
     }
-
-    ngx_http_mail_track_webhook_run(r, whc);
 }
 
 
@@ -1295,13 +1394,12 @@ ngx_http_mail_track_webhook_merge(ngx_conf_t *cf,
 }
 
 
-/* "VALUE" or "file:PATH" (the file's first line) */
+/* "VALUE" or "file:PATH" (the file, without trailing whitespace) */
 
 static char *
 ngx_http_mail_track_webhook_key_value(ngx_conf_t *cf, ngx_str_t *in,
     ngx_str_t *out)
 {
-    u_char           *p;
     ssize_t           n;
     ngx_fd_t          fd;
     ngx_str_t         path;
@@ -1356,10 +1454,12 @@ ngx_http_mail_track_webhook_key_value(ngx_conf_t *cf, ngx_str_t *in,
         return NGX_CONF_ERROR;
     }
 
-    p = ngx_strlchr(out->data, out->data + n, '\n');
-    out->len = p ? (size_t) (p - out->data) : (size_t) n;
+    /* the whole file: a PEM key spans lines; trailing whitespace goes */
+
+    out->len = (size_t) n;
 
     while (out->len && (out->data[out->len - 1] == '\r'
+                        || out->data[out->len - 1] == '\n'
                         || out->data[out->len - 1] == ' '
                         || out->data[out->len - 1] == '\t'))
     {

@@ -53,28 +53,70 @@ static const mt_ua_rule_t  mt_ua_rules[] = {
 };
 
 
-static int mt_contains_nocase(mt_str_t *hay, const char *needle);
+/* the user agent is lowercased once; the rules' needles are lowercase */
+#define MT_UA_SCAN  512
+
+
+static void mt_classify_init(void);
 static int mt_ip_in_apple(mt_str_t *ip);
+static int mt_ua_match(const u_char *lc, size_t n, unsigned type);
 
 
-static int
-mt_contains_nocase(mt_str_t *hay, const char *needle)
+/*
+ * For each byte, the rules whose needle starts with it: one pass over
+ * the user agent instead of a search per rule (the pixel's hot path).
+ */
+static uint32_t  mt_ua_first[256];
+static size_t    mt_ua_len[32];
+static int       mt_ua_ready;
+
+
+static void
+mt_classify_init(void)
 {
-    size_t  i, n;
+    unsigned  i;
 
-    n = strlen(needle);
-
-    if (hay->len < n) {
-        return 0;
+    for (i = 0; mt_ua_rules[i].needle && i < 32; i++) {
+        mt_ua_len[i] = strlen(mt_ua_rules[i].needle);
+        mt_ua_first[(u_char) mt_ua_rules[i].needle[0]] |= (uint32_t) 1 << i;
     }
 
-    for (i = 0; i + n <= hay->len; i++) {
-        if (strncasecmp((char *) hay->data + i, needle, n) == 0) {
-            return 1;
+    mt_ua_ready = 1;
+}
+
+
+/* the index of the first rule (in table order) found in lc, or -1 */
+
+static int
+mt_ua_match(const u_char *lc, size_t n, unsigned type)
+{
+    size_t       i, len;
+    unsigned     r;
+    uint32_t     cand, found;
+    const char  *needle;
+
+    found = 0;
+
+    for (i = 0; i < n; i++) {
+        cand = mt_ua_first[lc[i]];
+
+        while (cand) {
+            r = (unsigned) __builtin_ctz(cand);
+            cand &= cand - 1;
+
+            needle = mt_ua_rules[r].needle;
+            len = mt_ua_len[r];
+
+            if (len <= n - i && lc[i + 1] == (u_char) needle[1]
+                && memcmp(lc + i, needle, len) == 0
+                && !(mt_ua_rules[r].clicks_only && type != MT_EV_CLICKED))
+            {
+                found |= (uint32_t) 1 << r;
+            }
         }
     }
 
-    return 0;
+    return found ? __builtin_ctz(found) : -1;
 }
 
 
@@ -91,7 +133,14 @@ mt_ip_in_apple(mt_str_t *ip)
 void
 mt_classify(mt_event_t *ev, mt_str_t *ip, mt_str_t *ua, unsigned flags)
 {
+    int                  r;
+    size_t               i, n;
+    u_char               lc[MT_UA_SCAN + 1];
     const mt_ua_rule_t  *rule;
+
+    if (!mt_ua_ready) {
+        mt_classify_init();
+    }
 
     ev->machine = 0;
     ev->why.len = 0;
@@ -127,16 +176,21 @@ mt_classify(mt_event_t *ev, mt_str_t *ip, mt_str_t *ua, unsigned flags)
         return;
     }
 
-    for (rule = mt_ua_rules; rule->needle; rule++) {
-        if (rule->clicks_only && ev->type != MT_EV_CLICKED) {
-            continue;
-        }
+    n = mt_min(ua->len, MT_UA_SCAN);
 
-        if (mt_contains_nocase(ua, rule->needle)) {
-            ev->machine = rule->machine;
-            ev->why.data = (u_char *) rule->why;
-            ev->why.len = strlen(rule->why);
-            return;
-        }
+    for (i = 0; i < n; i++) {
+        lc[i] = (ua->data[i] >= 'A' && ua->data[i] <= 'Z')
+                ? ua->data[i] | 0x20 : ua->data[i];
+    }
+
+    lc[n] = '\0';
+
+    r = mt_ua_match(lc, n, ev->type);
+
+    if (r >= 0) {
+        rule = &mt_ua_rules[r];
+        ev->machine = rule->machine;
+        ev->why.data = (u_char *) rule->why;
+        ev->why.len = strlen(rule->why);
     }
 }

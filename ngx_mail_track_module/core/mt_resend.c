@@ -594,14 +594,28 @@ mt_resend_tag(mt_wh_t *wh, json_t *tags, mt_str_t *name)
 }
 
 
-/* the one address of "to" (a list or a string), without a display name */
+/*
+ * The one address of "to" (a list or a string), without a display name;
+ * none when cc or bcc name others: the event may be about any of them.
+ */
 
 static mt_str_t
 mt_resend_rcpt(json_t *data)
 {
     u_char    *lt, *gt;
-    json_t    *to;
+    json_t    *to, *cc, *bcc;
     mt_str_t   s = mt_null_string;
+
+    cc = json_object_get(data, "cc");
+    bcc = json_object_get(data, "bcc");
+
+    if ((json_is_array(cc) && json_array_size(cc))
+        || (json_is_string(cc) && json_string_length(cc))
+        || (json_is_array(bcc) && json_array_size(bcc))
+        || (json_is_string(bcc) && json_string_length(bcc)))
+    {
+        return s;
+    }
 
     to = json_object_get(data, "to");
 

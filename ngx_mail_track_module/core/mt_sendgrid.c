@@ -116,7 +116,14 @@ mt_sendgrid_key_parse(mt_str_t *raw, char *err, size_t errlen)
 
         if (pkey == NULL) {
             ERR_clear_error();
-            snprintf(err, errlen, "no PEM public key found");
+
+            /* "file:" reads one line: of a PEM file only the armour */
+
+            snprintf(err, errlen, "%s",
+                     memchr(raw->data, '\n', raw->len) == NULL
+                     ? "a PEM armour line alone: give the key as the one "
+                       "base64 line SendGrid shows"
+                     : "no PEM public key found");
             return NULL;
         }
 
@@ -258,15 +265,15 @@ mt_sendgrid_json_type(mt_wh_t *wh)
 static mt_rc_t
 mt_sendgrid_verify(mt_wh_t *wh, mt_str_t *ts, mt_str_t *sig)
 {
-    int           r;
-    size_t        i;
-    ssize_t       n;
-    mt_rc_t       rc;
-    EVP_PKEY     *pkey;
-    mt_str_t      s;
-    EVP_MD_CTX   *ctx;
-    mt_wh_conf_t *conf;
-    u_char        der[MT_SENDGRID_SIG_MAX];
+    int            r;
+    size_t         i;
+    ssize_t        n;
+    mt_rc_t        rc;
+    mt_str_t       s;
+    EVP_PKEY      *pkey;
+    EVP_MD_CTX    *ctx;
+    mt_wh_conf_t  *conf;
+    u_char         der[MT_SENDGRID_SIG_MAX];
 
     conf = wh->conf;
     s = *sig;

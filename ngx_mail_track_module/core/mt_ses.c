@@ -21,6 +21,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 
 #define MT_SNS_URL_MAX          2048
@@ -546,7 +547,7 @@ mt_sns_put_field(u_char *p, const char *key, mt_str_t *value)
 int
 mt_sns_cert_url_valid(const u_char *url, size_t len)
 {
-    size_t        n, i;
+    size_t         n, i;
     const u_char  *p, *end;
 
     static const char  prefix[] = "/SimpleNotificationService-";
@@ -1582,4 +1583,197 @@ mt_concat(mt_wh_t *wh, mt_str_t *dst, mt_str_t *a, const char *sep,
     dst->len = a->len + n + b->len;
 
     return MT_OK;
+}
+
+
+/*
+ * Only Amazon Trust Services addresses: http(s)://<host>.amazontrust.com/
+ * <file> with no port, user, query or fragment.
+ */
+
+int
+mt_sns_issuer_url_valid(const u_char *url, size_t len)
+{
+    size_t   i, skip, host;
+    u_char   c;
+
+    static const char  suffix[] = ".amazontrust.com";
+
+    if (len > 512) {
+        return 0;
+    }
+
+    if (len > 7 && strncasecmp((char *) url, "http://", 7) == 0) {
+        skip = 7;
+
+    } else if (len > 8 && strncasecmp((char *) url, "https://", 8) == 0) {
+        skip = 8;
+
+    } else {
+        return 0;
+    }
+
+    for (i = skip; i < len && url[i] != '/'; i++) {
+        c = url[i] | 0x20;
+
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.'
+              || c == '-'))
+        {
+            return 0;
+        }
+    }
+
+    host = i - skip;
+
+    if (i == len || host <= sizeof(suffix) - 1
+        || strncasecmp((char *) url + i - (sizeof(suffix) - 1), suffix,
+                       sizeof(suffix) - 1) != 0
+        || url[i - sizeof(suffix)] == '.')
+    {
+        return 0;
+    }
+
+    for (i++; i < len; i++) {
+        c = url[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_'
+              || c == '/'))
+        {
+            return 0;
+        }
+    }
+
+    return url[len - 1] != '/';
+}
+
+
+/*
+ * SNS serves its signing certificate without the intermediate that
+ * issued it, and system stores hold roots only: the leaf's Authority
+ * Information Access names where the intermediate is published.
+ */
+
+int
+mt_sns_issuer_url(const u_char *pem, size_t len, mt_alloc_t *a,
+    mt_str_t *url)
+{
+    int                     i, rc;
+    BIO                    *bio;
+    X509                   *cert;
+    ACCESS_DESCRIPTION     *ad;
+    AUTHORITY_INFO_ACCESS  *aia;
+    const unsigned char    *data;
+
+    rc = -1;
+    aia = NULL;
+    cert = NULL;
+
+    bio = BIO_new_mem_buf(pem, (int) mt_min(len, MT_SNS_PEM_MAX));
+    if (bio == NULL) {
+        goto done;
+    }
+
+    cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    if (cert == NULL) {
+        goto done;
+    }
+
+    aia = X509_get_ext_d2i(cert, NID_info_access, NULL, NULL);
+    if (aia == NULL) {
+        goto done;
+    }
+
+    for (i = 0; i < sk_ACCESS_DESCRIPTION_num(aia); i++) {
+        ad = sk_ACCESS_DESCRIPTION_value(aia, i);
+
+        if (OBJ_obj2nid(ad->method) != NID_ad_ca_issuers
+            || ad->location->type != GEN_URI)
+        {
+            continue;
+        }
+
+        data = ASN1_STRING_get0_data(ad->location->d.uniformResourceIdentifier);
+        len = ASN1_STRING_length(ad->location->d.uniformResourceIdentifier);
+
+        if (!mt_sns_issuer_url_valid(data, len)) {
+            continue;
+        }
+
+        if (mt_strdup(a, url, data, len) != NULL) {
+            rc = 0;
+        }
+
+        break;
+    }
+
+done:
+
+    AUTHORITY_INFO_ACCESS_free(aia);
+    X509_free(cert);
+    BIO_free(bio);
+    ERR_clear_error();
+
+    return rc;
+}
+
+
+/* the leaf's PEM followed by the issuer (fetched as DER or PEM) as PEM */
+
+u_char *
+mt_sns_pem_append(mt_alloc_t *a, const u_char *pem, size_t len,
+    const u_char *issuer, size_t ilen, size_t *out)
+{
+    BIO                  *bio, *mem;
+    X509                 *cert;
+    u_char               *p;
+    char                 *data;
+    long                  n;
+    const unsigned char  *d;
+
+    p = NULL;
+    cert = NULL;
+    mem = NULL;
+
+    if (ilen > 27 && memcmp(issuer, "-----BEGIN CERTIFICATE-----", 27) == 0)
+    {
+        bio = BIO_new_mem_buf(issuer, (int) mt_min(ilen, MT_SNS_PEM_MAX));
+        if (bio != NULL) {
+            cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+            BIO_free(bio);
+        }
+
+    } else {
+        d = issuer;
+        cert = d2i_X509(NULL, &d, (long) mt_min(ilen, MT_SNS_PEM_MAX));
+    }
+
+    if (cert == NULL) {
+        goto done;
+    }
+
+    mem = BIO_new(BIO_s_mem());
+    if (mem == NULL || PEM_write_bio_X509(mem, cert) != 1) {
+        goto done;
+    }
+
+    n = BIO_get_mem_data(mem, &data);
+
+    p = mt_alloc(a, len + 1 + n);
+    if (p == NULL) {
+        goto done;
+    }
+
+    memcpy(p, pem, len);
+    p[len] = '\n';
+    memcpy(p + len + 1, data, n);
+    *out = len + 1 + n;
+
+done:
+
+    BIO_free(mem);
+    X509_free(cert);
+    ERR_clear_error();
+
+    return p;
 }

@@ -289,7 +289,7 @@ mt_wh_json_load(mt_wh_t *wh, const u_char *p, size_t len, json_t **root)
         p = fixed;
     }
 
-    j = json_loadb((const char *) p, len, JSON_ALLOW_NUL, &err);
+    j = json_loadb((const char *) p, len, JSON_ALLOW_NUL | JSON_DECODE_ANY, &err);
 
     if (j == NULL) {
         mt_strdup(&wh->alloc, &wh->detail, (u_char *) err.text,
@@ -342,24 +342,34 @@ mt_wh_emit(mt_wh_t *wh, mt_event_t *ev)
 mt_rc_t
 mt_wh_hash_id(mt_wh_t *wh, mt_str_t *id, const mt_str_t *fields, size_t n)
 {
-    size_t        i;
-    u_char       *p;
-    u_char        len[4], md[EVP_MAX_MD_SIZE];
-    const char   *src;
-    EVP_MD_CTX   *ctx;
-    unsigned int  mdlen;
+    size_t              i;
+    u_char             *p;
+    u_char              len[4], md[EVP_MAX_MD_SIZE];
+    const char         *src;
+    unsigned int        mdlen;
+    static EVP_MD      *sha256;
+    static EVP_MD_CTX  *ctx;
 
-    ctx = EVP_MD_CTX_new();
+    /* fetched once: the implicit fetch costs as much as the hash */
+
     if (ctx == NULL) {
-        return MT_ERR_NOMEM;
+        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+        ctx = EVP_MD_CTX_new();
+
+        if (sha256 == NULL || ctx == NULL) {
+            EVP_MD_free(sha256);
+            EVP_MD_CTX_free(ctx);
+            sha256 = NULL;
+            ctx = NULL;
+            return MT_ERR_NOMEM;
+        }
     }
 
     src = mt_src_names[wh->conf->provider];
 
-    if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1
+    if (EVP_DigestInit_ex(ctx, sha256, NULL) != 1
         || EVP_DigestUpdate(ctx, src, strlen(src) + 1) != 1)
     {
-        EVP_MD_CTX_free(ctx);
         return MT_ERR_INTERNAL;
     }
 
@@ -373,17 +383,13 @@ mt_wh_hash_id(mt_wh_t *wh, mt_str_t *id, const mt_str_t *fields, size_t n)
             || (fields[i].len
                 && EVP_DigestUpdate(ctx, fields[i].data, fields[i].len) != 1))
         {
-            EVP_MD_CTX_free(ctx);
             return MT_ERR_INTERNAL;
         }
     }
 
     if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1) {
-        EVP_MD_CTX_free(ctx);
         return MT_ERR_INTERNAL;
     }
-
-    EVP_MD_CTX_free(ctx);
 
     p = mt_alloc(&wh->alloc, MT_WH_HASH_ID_LEN + 1);
     if (p == NULL) {
@@ -711,6 +717,10 @@ mt_smtp_parse(mt_str_t *text, mt_str_t *status, int *code)
     u_char  *p, *end, *q;
     size_t   scan;
     int      dots, digits;
+
+    if (text->len == 0) {
+        return;
+    }
 
     p = text->data;
     end = p + text->len;

@@ -174,5 +174,12 @@ void *mt_sns_cert_load(const u_char *pem, size_t len, void *store,
     int64_t now, char *err, size_t errlen);
 void mt_sns_key_free(void *pkey);
 
+/* the caIssuers URL of a leaf, when it is an amazontrust.com address */
+int mt_sns_issuer_url(const u_char *pem, size_t len, mt_alloc_t *a,
+    mt_str_t *url);
+int mt_sns_issuer_url_valid(const u_char *url, size_t len);
+u_char *mt_sns_pem_append(mt_alloc_t *a, const u_char *pem, size_t len,
+    const u_char *issuer, size_t ilen, size_t *out);
+
 
 #endif /* _MT_WEBHOOK_H_INCLUDED_ */

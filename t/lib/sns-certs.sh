@@ -9,6 +9,11 @@
 #   sns.pem, sns.key     an SNS signing certificate the CA issued
 #                        (CN=sns.amazonaws.com, RSA 2048)
 #   rogue.pem, rogue.key a self-signed look-alike no CA vouches for
+#   int.pem, int.der     an intermediate CA the CA issued
+#   leaf.pem, leaf.key   an SNS signing certificate the intermediate issued,
+#                        naming it in its Authority Information Access
+#                        (http://crt.test.amazontrust.com/int.cer), as
+#                        SNS's real certificates do
 #
 # Sign a string to sign with:
 #   printf '%s' "$STRING" | openssl dgst -sha256 -sign DIR/sns.key | base64 -w0
@@ -49,6 +54,18 @@ keyUsage = critical, digitalSignature
 subjectAltName = DNS:sns.amazonaws.com
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
+[ v3_int ]
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[ v3_aia ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+subjectAltName = DNS:sns.amazonaws.com
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+authorityInfoAccess = caIssuers;URI:http://crt.test.amazontrust.com/int.cer
 EOF
 
 # the CA
@@ -81,3 +98,32 @@ EOF
     -subj "/CN=sns.amazonaws.com" -out "$dir/rogue.pem"
 
 "$openssl" verify -CAfile "$dir/ca.pem" "$dir/sns.pem" >/dev/null
+
+# an intermediate, and a leaf that names it (the shape of SNS's chain)
+
+"$openssl" genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+    -out "$dir/int.key" 2>/dev/null
+
+"$openssl" req -new -sha256 -key "$dir/int.key" \
+    -subj "/CN=mail-track test intermediate" -out "$tmp/int.csr"
+
+"$openssl" x509 -req -sha256 -days "$days" -in "$tmp/int.csr" \
+    -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -set_serial 0x$(date +%s)1 \
+    -extfile "$tmp/leaf.cnf" -extensions v3_int \
+    -out "$dir/int.pem" 2>/dev/null
+
+"$openssl" x509 -in "$dir/int.pem" -outform DER -out "$dir/int.der"
+
+"$openssl" genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+    -out "$dir/leaf.key" 2>/dev/null
+
+"$openssl" req -new -sha256 -key "$dir/leaf.key" \
+    -subj "/CN=sns.amazonaws.com" -out "$tmp/leaf.csr"
+
+"$openssl" x509 -req -sha256 -days "$days" -in "$tmp/leaf.csr" \
+    -CA "$dir/int.pem" -CAkey "$dir/int.key" -set_serial 0x$(date +%s)2 \
+    -extfile "$tmp/leaf.cnf" -extensions v3_aia \
+    -out "$dir/leaf.pem" 2>/dev/null
+
+"$openssl" verify -CAfile "$dir/ca.pem" -untrusted "$dir/int.pem" \
+    "$dir/leaf.pem" >/dev/null
