@@ -19,7 +19,6 @@ typedef struct {
 } mt_brevo_map_t;
 
 
-static int mt_brevo_json_type(mt_wh_t *wh);
 static int mt_brevo_valid(json_t *obj);
 static mt_rc_t mt_brevo_event(mt_wh_t *wh, json_t *obj, mt_event_t *ev);
 static int64_t mt_brevo_time(mt_wh_t *wh, json_t *obj, mt_str_t *raw);
@@ -59,7 +58,7 @@ mt_brevo_process(mt_wh_t *wh)
         return rc;
     }
 
-    if (!mt_brevo_json_type(wh)) {
+    if (!mt_wh_content_type_json(wh)) {
         return MT_ERR_CONTENT_TYPE;
     }
 
@@ -139,29 +138,6 @@ done:
     json_decref(root);
 
     return rc;
-}
-
-
-static int
-mt_brevo_json_type(mt_wh_t *wh)
-{
-    size_t   n;
-    u_char  *p;
-
-    if (mt_wh_content_type_is(wh, "application/json")) {
-        return 1;
-    }
-
-    p = wh->content_type.data;
-
-    for (n = 0; n < wh->content_type.len; n++) {
-        if (p[n] == ';' || p[n] == ' ') {
-            break;
-        }
-    }
-
-    return n > 5 && memchr(p, '/', n) != NULL
-           && strncasecmp((char *) p + n - 5, "+json", 5) == 0;
 }
 
 

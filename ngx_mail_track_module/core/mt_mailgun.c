@@ -31,7 +31,6 @@ typedef struct {
 
 
 static mt_rc_t mt_mailgun_run(mt_wh_t *wh, int auth);
-static int mt_mailgun_json_type(mt_wh_t *wh);
 static mt_rc_t mt_mailgun_auth(mt_wh_t *wh, json_t *root, mt_str_t *token);
 static int mt_mailgun_sig_eq(mt_str_t *hex, const u_char *md);
 static mt_str_t mt_mailgun_trim(mt_str_t s);
@@ -61,7 +60,7 @@ mt_mailgun_process(mt_wh_t *wh)
 {
     /* the legacy form-encoded webhooks were retired in 2023 */
 
-    if (!mt_mailgun_json_type(wh)) {
+    if (!mt_wh_content_type_json(wh)) {
         return MT_ERR_CONTENT_TYPE;
     }
 
@@ -73,32 +72,6 @@ mt_rc_t
 mt_mailgun_normalize(mt_wh_t *wh)
 {
     return mt_mailgun_run(wh, 0);
-}
-
-
-/* application/json, or a structured +json media type */
-
-static int
-mt_mailgun_json_type(mt_wh_t *wh)
-{
-    size_t   n;
-    u_char  *p;
-
-    if (mt_wh_content_type_is(wh, "application/json")) {
-        return 1;
-    }
-
-    p = wh->content_type.data;
-
-    for (n = 0; n < wh->content_type.len; n++) {
-        if (p[n] == ';' || p[n] == ' ') {
-            break;
-        }
-    }
-
-    return n > sizeof("application/+json") - 1
-           && strncasecmp((char *) p, "application/", 12) == 0
-           && strncasecmp((char *) p + n - 5, "+json", 5) == 0;
 }
 
 

@@ -17,7 +17,6 @@ typedef struct {
 } mt_mailjet_map_t;
 
 
-static int mt_mailjet_json_type(mt_wh_t *wh);
 static int mt_mailjet_valid(json_t *obj);
 static mt_rc_t mt_mailjet_event(mt_wh_t *wh, json_t *obj, mt_event_t *ev);
 static void mt_mailjet_bounce(json_t *obj, mt_event_t *ev);
@@ -49,7 +48,7 @@ mt_mailjet_process(mt_wh_t *wh)
         return rc;
     }
 
-    if (!mt_mailjet_json_type(wh)) {
+    if (!mt_wh_content_type_json(wh)) {
         return MT_ERR_CONTENT_TYPE;
     }
 
@@ -129,29 +128,6 @@ done:
     json_decref(root);
 
     return rc;
-}
-
-
-static int
-mt_mailjet_json_type(mt_wh_t *wh)
-{
-    size_t   n;
-    u_char  *p;
-
-    if (mt_wh_content_type_is(wh, "application/json")) {
-        return 1;
-    }
-
-    p = wh->content_type.data;
-
-    for (n = 0; n < wh->content_type.len; n++) {
-        if (p[n] == ';' || p[n] == ' ') {
-            break;
-        }
-    }
-
-    return n > 5 && memchr(p, '/', n) != NULL
-           && strncasecmp((char *) p + n - 5, "+json", 5) == 0;
 }
 
 

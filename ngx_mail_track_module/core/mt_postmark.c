@@ -18,7 +18,6 @@ typedef struct {
 } mt_postmark_map_t;
 
 
-static int mt_postmark_json_type(mt_wh_t *wh);
 static mt_rc_t mt_postmark_record_type(mt_wh_t *wh, json_t *obj,
     mt_str_t *rtype);
 static const mt_postmark_map_t *mt_postmark_find(
@@ -91,7 +90,7 @@ mt_postmark_process(mt_wh_t *wh)
         return rc;
     }
 
-    if (!mt_postmark_json_type(wh)) {
+    if (!mt_wh_content_type_json(wh)) {
         return MT_ERR_CONTENT_TYPE;
     }
 
@@ -135,31 +134,6 @@ done:
     json_decref(root);
 
     return rc;
-}
-
-
-/* application/json, or any media type with the +json suffix */
-
-static int
-mt_postmark_json_type(mt_wh_t *wh)
-{
-    size_t   n;
-    u_char  *p;
-
-    if (mt_wh_content_type_is(wh, "application/json")) {
-        return 1;
-    }
-
-    p = wh->content_type.data;
-
-    for (n = 0; n < wh->content_type.len; n++) {
-        if (p[n] == ';' || p[n] == ' ') {
-            break;
-        }
-    }
-
-    return n > 5 && memchr(p, '/', n) != NULL
-           && strncasecmp((char *) p + n - 5, "+json", 5) == 0;
 }
 
 

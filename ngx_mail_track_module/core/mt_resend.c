@@ -40,7 +40,6 @@ typedef struct {
 } mt_resend_map_t;
 
 
-static int mt_resend_json_type(mt_wh_t *wh);
 static mt_rc_t mt_resend_verify(mt_wh_t *wh, mt_str_t *id, mt_str_t *ts,
     mt_str_t *sig);
 static mt_rc_t mt_resend_hmac(mt_resend_key_t *k, mt_wh_t *wh, mt_str_t *id,
@@ -189,7 +188,7 @@ mt_resend_process(mt_wh_t *wh)
         return rc;
     }
 
-    if (!mt_resend_json_type(wh)) {
+    if (!mt_wh_content_type_json(wh)) {
         return MT_ERR_CONTENT_TYPE;
     }
 
@@ -211,32 +210,6 @@ mt_resend_normalize(mt_wh_t *wh)
     }
 
     return mt_resend_run(wh, &id);
-}
-
-
-/* application/json, or a structured +json media type */
-
-static int
-mt_resend_json_type(mt_wh_t *wh)
-{
-    size_t   n;
-    u_char  *p;
-
-    if (mt_wh_content_type_is(wh, "application/json")) {
-        return 1;
-    }
-
-    p = wh->content_type.data;
-
-    for (n = 0; n < wh->content_type.len; n++) {
-        if (p[n] == ';' || p[n] == ' ') {
-            break;
-        }
-    }
-
-    return n > sizeof("application/+json") - 1
-           && strncasecmp((char *) p, "application/", 12) == 0
-           && strncasecmp((char *) p + n - 5, "+json", 5) == 0;
 }
 
 

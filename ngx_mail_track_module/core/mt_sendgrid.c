@@ -33,7 +33,6 @@ typedef struct {
 
 static EVP_PKEY *mt_sendgrid_key_parse(mt_str_t *raw, char *err,
     size_t errlen);
-static int mt_sendgrid_json_type(mt_wh_t *wh);
 static mt_rc_t mt_sendgrid_verify(mt_wh_t *wh, mt_str_t *ts, mt_str_t *sig);
 static mt_rc_t mt_sendgrid_event(mt_wh_t *wh, json_t *o, mt_event_t *ev);
 static mt_event_type_e mt_sendgrid_type(mt_str_t *name);
@@ -222,37 +221,11 @@ mt_sendgrid_process(mt_wh_t *wh)
         return rc;
     }
 
-    if (!mt_sendgrid_json_type(wh)) {
+    if (!mt_wh_content_type_json(wh)) {
         return MT_ERR_CONTENT_TYPE;
     }
 
     return mt_sendgrid_normalize(wh);
-}
-
-
-/* application/json, or a structured +json media type */
-
-static int
-mt_sendgrid_json_type(mt_wh_t *wh)
-{
-    size_t   n;
-    u_char  *p;
-
-    if (mt_wh_content_type_is(wh, "application/json")) {
-        return 1;
-    }
-
-    p = wh->content_type.data;
-
-    for (n = 0; n < wh->content_type.len; n++) {
-        if (p[n] == ';' || p[n] == ' ') {
-            break;
-        }
-    }
-
-    return n > sizeof("application/+json") - 1
-           && strncasecmp((char *) p, "application/", 12) == 0
-           && strncasecmp((char *) p + n - 5, "+json", 5) == 0;
 }
 
 

@@ -18,7 +18,6 @@ typedef struct {
 } mt_sparkpost_map_t;
 
 
-static int mt_sparkpost_json_type(mt_wh_t *wh);
 static mt_rc_t mt_sparkpost_check(mt_wh_t *wh, json_t *root,
     size_t *nevents);
 static const mt_sparkpost_map_t *mt_sparkpost_find(
@@ -95,7 +94,7 @@ mt_sparkpost_process(mt_wh_t *wh)
         return rc;
     }
 
-    if (!mt_sparkpost_json_type(wh)) {
+    if (!mt_wh_content_type_json(wh)) {
         return MT_ERR_CONTENT_TYPE;
     }
 
@@ -150,29 +149,6 @@ done:
     json_decref(root);
 
     return rc;
-}
-
-
-static int
-mt_sparkpost_json_type(mt_wh_t *wh)
-{
-    size_t   n;
-    u_char  *p;
-
-    if (mt_wh_content_type_is(wh, "application/json")) {
-        return 1;
-    }
-
-    p = wh->content_type.data;
-
-    for (n = 0; n < wh->content_type.len; n++) {
-        if (p[n] == ';' || p[n] == ' ') {
-            break;
-        }
-    }
-
-    return n > 5 && memchr(p, '/', n) != NULL
-           && strncasecmp((char *) p + n - 5, "+json", 5) == 0;
 }
 
 

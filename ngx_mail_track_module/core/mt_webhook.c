@@ -255,6 +255,32 @@ mt_wh_content_type_is(mt_wh_t *wh, const char *type)
 }
 
 
+/* application/json, or an application/ type with the +json suffix */
+
+int
+mt_wh_content_type_json(mt_wh_t *wh)
+{
+    size_t   n;
+    u_char  *p;
+
+    if (mt_wh_content_type_is(wh, "application/json")) {
+        return 1;
+    }
+
+    p = wh->content_type.data;
+
+    for (n = 0; n < wh->content_type.len; n++) {
+        if (p[n] == ';' || p[n] == ' ') {
+            break;
+        }
+    }
+
+    return n > sizeof("application/+json") - 1
+           && strncasecmp((char *) p, "application/", 12) == 0
+           && strncasecmp((char *) p + n - 5, "+json", 5) == 0;
+}
+
+
 /*
  * Invalid UTF-8 is repaired with U+FFFD rather than refused: the bytes
  * were authenticated already, and a bounce with a Latin-1 diagnostic

@@ -144,6 +144,7 @@ mt_rc_t mt_resend_normalize(mt_wh_t *wh);
 mt_rc_t mt_wh_check_credential(mt_wh_t *wh);
 mt_rc_t mt_wh_check_time(mt_wh_t *wh, int64_t ts);
 int mt_wh_content_type_is(mt_wh_t *wh, const char *type);
+int mt_wh_content_type_json(mt_wh_t *wh);
 mt_rc_t mt_wh_json_load(mt_wh_t *wh, const u_char *p, size_t len,
     json_t **root);
 mt_rc_t mt_wh_emit(mt_wh_t *wh, mt_event_t *ev);
