@@ -687,6 +687,10 @@ ngx_http_mail_track_client(ngx_http_request_t *r, mt_event_t *ev,
 void
 ngx_http_mail_track_event_id(u_char *buf, mt_str_t *id)
 {
+    uint64_t       seq;
+    ngx_uint_t     i;
+    static u_char  hex[] = "0123456789abcdef";
+
     if (ngx_http_mail_track_id_salt == 0) {
         if (RAND_bytes((u_char *) &ngx_http_mail_track_id_salt, 8) != 1) {
             ngx_http_mail_track_id_salt = (uint64_t) ngx_pid << 32
@@ -698,10 +702,15 @@ ngx_http_mail_track_event_id(u_char *buf, mt_str_t *id)
                                      << 16;
     }
 
+    seq = ++ngx_http_mail_track_id_seq;
+
+    for (i = 0; i < 16; i++) {
+        buf[15 - i] = hex[(ngx_http_mail_track_id_salt >> (i * 4)) & 0xf];
+        buf[31 - i] = hex[(seq >> (i * 4)) & 0xf];
+    }
+
     id->data = buf;
-    id->len = ngx_sprintf(buf, "%016xL%016xL", ngx_http_mail_track_id_salt,
-                          ++ngx_http_mail_track_id_seq)
-              - buf;
+    id->len = 32;
 }
 
 

@@ -134,6 +134,7 @@ mt_base64_decode_internal(u_char *dst, const u_char *src, size_t len,
 {
     size_t   n, i;
     u_char  *d;
+    u_char   a, b, c, e;
 
     /* padding is optional, but when present it must be complete */
 
@@ -149,25 +150,36 @@ mt_base64_decode_internal(u_char *dst, const u_char *src, size_t len,
         }
     }
 
-    for (n = 0; n < len; n++) {
-        if (table[src[n]] == 77) {
-            return -1;
-        }
-    }
-
     if (len % 4 == 1) {
         return -1;
     }
 
     d = dst;
 
+    /* one pass: 77 marks a byte outside the alphabet, and 77 has bit 6 */
+
     for (i = 0; i + 4 <= len; i += 4) {
-        *d++ = (u_char) (table[src[i]] << 2 | table[src[i + 1]] >> 4);
-        *d++ = (u_char) (table[src[i + 1]] << 4 | table[src[i + 2]] >> 2);
-        *d++ = (u_char) (table[src[i + 2]] << 6 | table[src[i + 3]]);
+        a = table[src[i]];
+        b = table[src[i + 1]];
+        c = table[src[i + 2]];
+        e = table[src[i + 3]];
+
+        if ((a | b | c | e) & 0x40) {
+            return -1;
+        }
+
+        *d++ = (u_char) (a << 2 | b >> 4);
+        *d++ = (u_char) (b << 4 | c >> 2);
+        *d++ = (u_char) (c << 6 | e);
     }
 
     n = len - i;
+
+    for (len = i; len < i + n; len++) {
+        if (table[src[len]] & 0x40) {
+            return -1;
+        }
+    }
 
     /*
      * the bits past the last byte must be zero: otherwise two spellings

@@ -53,20 +53,22 @@ static const mt_ua_rule_t  mt_ua_rules[] = {
 };
 
 
-/* the user agent is lowercased once; the rules' needles are lowercase */
+/* only the start of a user agent is looked at */
 #define MT_UA_SCAN  512
 
 
 static void mt_classify_init(void);
 static int mt_ip_in_apple(mt_str_t *ip);
-static int mt_ua_match(const u_char *lc, size_t n, unsigned type);
+static int mt_ua_match(const u_char *ua, size_t n, unsigned type);
 
 
 /*
- * For each byte, the rules whose needle starts with it: one pass over
- * the user agent instead of a search per rule (the pixel's hot path).
+ * For each byte, the rules whose needle starts with it, and those whose
+ * needle has it second: one pass over the user agent, where a candidate
+ * needs both bytes to match before it is compared (the pixel's hot path).
  */
 static uint32_t  mt_ua_first[256];
+static uint32_t  mt_ua_second[256];
 static size_t    mt_ua_len[32];
 static int       mt_ua_ready;
 
@@ -74,21 +76,37 @@ static int       mt_ua_ready;
 static void
 mt_classify_init(void)
 {
+    u_char    c0, c1;
     unsigned  i;
+
+    /* both cases of each byte: the user agent is not lowercased first */
 
     for (i = 0; mt_ua_rules[i].needle && i < 32; i++) {
         mt_ua_len[i] = strlen(mt_ua_rules[i].needle);
-        mt_ua_first[(u_char) mt_ua_rules[i].needle[0]] |= (uint32_t) 1 << i;
+
+        c0 = (u_char) mt_ua_rules[i].needle[0];
+        c1 = (u_char) mt_ua_rules[i].needle[1];
+
+        mt_ua_first[c0] |= (uint32_t) 1 << i;
+        mt_ua_second[c1] |= (uint32_t) 1 << i;
+
+        if (c0 >= 'a' && c0 <= 'z') {
+            mt_ua_first[c0 & ~0x20] |= (uint32_t) 1 << i;
+        }
+
+        if (c1 >= 'a' && c1 <= 'z') {
+            mt_ua_second[c1 & ~0x20] |= (uint32_t) 1 << i;
+        }
     }
 
     mt_ua_ready = 1;
 }
 
 
-/* the index of the first rule (in table order) found in lc, or -1 */
+/* the index of the first rule (in table order) found in ua, or -1 */
 
 static int
-mt_ua_match(const u_char *lc, size_t n, unsigned type)
+mt_ua_match(const u_char *ua, size_t n, unsigned type)
 {
     size_t       i, len;
     unsigned     r;
@@ -97,8 +115,8 @@ mt_ua_match(const u_char *lc, size_t n, unsigned type)
 
     found = 0;
 
-    for (i = 0; i < n; i++) {
-        cand = mt_ua_first[lc[i]];
+    for (i = 0; i + 1 < n; i++) {
+        cand = mt_ua_first[ua[i]] & mt_ua_second[ua[i + 1]];
 
         while (cand) {
             r = (unsigned) __builtin_ctz(cand);
@@ -107,8 +125,7 @@ mt_ua_match(const u_char *lc, size_t n, unsigned type)
             needle = mt_ua_rules[r].needle;
             len = mt_ua_len[r];
 
-            if (len <= n - i && lc[i + 1] == (u_char) needle[1]
-                && memcmp(lc + i, needle, len) == 0
+            if (len <= n - i && strncasecmp((char *) ua + i, needle, len) == 0
                 && !(mt_ua_rules[r].clicks_only && type != MT_EV_CLICKED))
             {
                 found |= (uint32_t) 1 << r;
@@ -134,8 +151,6 @@ void
 mt_classify(mt_event_t *ev, mt_str_t *ip, mt_str_t *ua, unsigned flags)
 {
     int                  r;
-    size_t               i, n;
-    u_char               lc[MT_UA_SCAN + 1];
     const mt_ua_rule_t  *rule;
 
     if (!mt_ua_ready) {
@@ -176,16 +191,7 @@ mt_classify(mt_event_t *ev, mt_str_t *ip, mt_str_t *ua, unsigned flags)
         return;
     }
 
-    n = mt_min(ua->len, MT_UA_SCAN);
-
-    for (i = 0; i < n; i++) {
-        lc[i] = (ua->data[i] >= 'A' && ua->data[i] <= 'Z')
-                ? ua->data[i] | 0x20 : ua->data[i];
-    }
-
-    lc[n] = '\0';
-
-    r = mt_ua_match(lc, n, ev->type);
+    r = mt_ua_match(ua->data, mt_min(ua->len, MT_UA_SCAN), ev->type);
 
     if (r >= 0) {
         rule = &mt_ua_rules[r];

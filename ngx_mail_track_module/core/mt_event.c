@@ -8,8 +8,15 @@
 #include "mt_msgpack.h"
 
 
-static void mt_event_put(mt_mp_writer_t *w, const char *key,
+static void mt_event_put(mt_mp_writer_t *w, const char *key, size_t klen,
     const mt_str_t *value, size_t cap);
+static void mt_event_key(mt_mp_writer_t *w, const char *key, size_t len);
+
+
+/* keys are literals: their lengths are known at compile time */
+#define mt_event_lit(w, lit)  mt_event_key(w, lit, sizeof(lit) - 1)
+#define mt_event_str(w, lit, v, cap)                                          \
+    mt_event_put(w, lit, sizeof(lit) - 1, v, cap)
 static size_t mt_utf8_cut(const u_char *p, size_t len, size_t cap);
 
 
@@ -58,11 +65,25 @@ mt_utf8_cut(const u_char *p, size_t len, size_t cap)
 }
 
 
+/* a short string in one write: the fixstr header and the bytes */
+
 static void
-mt_event_put(mt_mp_writer_t *w, const char *key, const mt_str_t *value,
-    size_t cap)
+mt_event_key(mt_mp_writer_t *w, const char *key, size_t len)
 {
-    mt_mp_put_cstr(w, key);
+    u_char  buf[32];
+
+    buf[0] = (u_char) (0xa0 | len);
+    memcpy(buf + 1, key, len);
+
+    msgpack_pack_str_body(&w->pk, buf, len + 1);
+}
+
+
+static void
+mt_event_put(mt_mp_writer_t *w, const char *key, size_t klen,
+    const mt_str_t *value, size_t cap)
+{
+    mt_event_key(w, key, klen);
     mt_mp_put_str(w, value->data, mt_utf8_cut(value->data, value->len, cap));
 }
 
@@ -87,73 +108,75 @@ mt_event_encode(const mt_event_t *ev, u_char *buf, size_t size)
 
     msgpack_pack_map(&w.pk, n);
 
-    mt_mp_put_cstr(&w, "v");
+    mt_event_lit(&w, "v");
     msgpack_pack_int(&w.pk, MT_RECORD_VERSION);
 
-    mt_event_put(&w, "id", &ev->id, 256);
+    mt_event_str(&w, "id", &ev->id, 256);
 
     if (ev->ts) {
-        mt_mp_put_cstr(&w, "ts");
+        mt_event_lit(&w, "ts");
         msgpack_pack_int64(&w.pk, ev->ts);
     }
 
-    mt_mp_put_cstr(&w, "rt");
+    mt_event_lit(&w, "rt");
     msgpack_pack_int64(&w.pk, ev->rt);
 
-    mt_mp_put_cstr(&w, "src");
-    mt_mp_put_cstr(&w, mt_src_names[ev->src]);
+    mt_event_lit(&w, "src");
+    mt_event_key(&w, mt_src_names[ev->src], strlen(mt_src_names[ev->src]));
 
-    mt_mp_put_cstr(&w, "type");
-    mt_mp_put_cstr(&w, mt_event_type_names[ev->type]);
+    mt_event_lit(&w, "type");
+    mt_event_key(&w, mt_event_type_names[ev->type],
+                 strlen(mt_event_type_names[ev->type]));
 
     if (ev->esp_type.len) {
-        mt_event_put(&w, "esp_type", &ev->esp_type, 128);
+        mt_event_str(&w, "esp_type", &ev->esp_type, 128);
     }
 
     if (ev->mid.len) {
-        mt_event_put(&w, "mid", &ev->mid, 512);
+        mt_event_str(&w, "mid", &ev->mid, 512);
     }
 
     if (ev->esp_mid.len) {
-        mt_event_put(&w, "esp_mid", &ev->esp_mid, 512);
+        mt_event_str(&w, "esp_mid", &ev->esp_mid, 512);
     }
 
     if (ev->rcpt.len) {
-        mt_event_put(&w, "rcpt", &ev->rcpt, 512);
+        mt_event_str(&w, "rcpt", &ev->rcpt, 512);
     }
 
     if (ev->bounce != MT_BOUNCE_NONE) {
-        mt_mp_put_cstr(&w, "bounce");
-        mt_mp_put_cstr(&w, mt_bounce_names[ev->bounce]);
+        mt_event_lit(&w, "bounce");
+        mt_event_key(&w, mt_bounce_names[ev->bounce],
+                     strlen(mt_bounce_names[ev->bounce]));
     }
 
     if (ev->smtp_status.len) {
-        mt_event_put(&w, "smtp_status", &ev->smtp_status, 32);
+        mt_event_str(&w, "smtp_status", &ev->smtp_status, 32);
     }
 
     if (ev->smtp_code) {
-        mt_mp_put_cstr(&w, "smtp_code");
+        mt_event_lit(&w, "smtp_code");
         msgpack_pack_int(&w.pk, ev->smtp_code);
     }
 
     if (ev->reason.len) {
-        mt_event_put(&w, "reason", &ev->reason, 2048);
+        mt_event_str(&w, "reason", &ev->reason, 2048);
     }
 
     if (ev->url.len) {
-        mt_event_put(&w, "url", &ev->url, 8192);
+        mt_event_str(&w, "url", &ev->url, 8192);
     }
 
     if (ev->ip.len) {
-        mt_event_put(&w, "ip", &ev->ip, 64);
+        mt_event_str(&w, "ip", &ev->ip, 64);
     }
 
     if (ev->ua.len) {
-        mt_event_put(&w, "ua", &ev->ua, 1024);
+        mt_event_str(&w, "ua", &ev->ua, 1024);
     }
 
     if (ev->machine != MT_MACHINE_UNKNOWN) {
-        mt_mp_put_cstr(&w, "machine");
+        mt_event_lit(&w, "machine");
 
         if (ev->machine) {
             msgpack_pack_true(&w.pk);
@@ -164,11 +187,11 @@ mt_event_encode(const mt_event_t *ev, u_char *buf, size_t size)
     }
 
     if (ev->why.len) {
-        mt_event_put(&w, "why", &ev->why, 128);
+        mt_event_str(&w, "why", &ev->why, 128);
     }
 
     if (ev->tag.len) {
-        mt_event_put(&w, "tag", &ev->tag, 512);
+        mt_event_str(&w, "tag", &ev->tag, 512);
     }
 
     if (w.overflow) {

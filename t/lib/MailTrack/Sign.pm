@@ -11,6 +11,7 @@ use Digest::SHA qw(hmac_sha256_hex hmac_sha256 hmac_sha1);
 use MIME::Base64 qw(encode_base64 decode_base64);
 use File::Temp ();
 use IPC::Open3 ();
+use Symbol ();
 
 our @EXPORT = qw(sendgrid_keypair sendgrid_sign mailgun_body resend_headers
                  mandrill_signature basic_auth http_request sns_certs
@@ -21,14 +22,18 @@ my $dir = File::Temp::tempdir('mt-sign-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 sub _run {
     my ($in, @cmd) = @_;
 
-    my $pid = IPC::Open3::open3(my $w, my $r, undef, @cmd);
+    # stderr apart: with undef, open3 mixes it into the output ("read EC
+    # key" would end up in front of a DER key)
+    my $err = Symbol::gensym();
+    my $pid = IPC::Open3::open3(my $w, my $r, $err, @cmd);
     binmode $w;
     binmode $r;
     print $w $in if defined $in;
     close $w;
     my $out = do { local $/; <$r> };
+    my $msg = do { local $/; <$err> };
     waitpid $pid, 0;
-    die "@cmd failed\n" if $? != 0;
+    die "@cmd failed\n" . ($msg // '') if $? != 0;
 
     return $out;
 }
