@@ -826,24 +826,32 @@ ngx_http_mail_track_record(ngx_http_request_t *r, mt_event_t *ev)
         return NGX_DECLINED;
     }
 
-    ngx_http_mail_track_count(zone, events[ev->src][ev->type]);
-
-    if (ev->machine == 1) {
-        if (ev->type == MT_EV_OPENED) {
-            ngx_http_mail_track_count(zone,
-                                  misc[NGX_HTTP_MAIL_TRACK_MACHINE_OPENS]);
-
-        } else if (ev->type == MT_EV_CLICKED) {
-            ngx_http_mail_track_count(zone,
-                                  misc[NGX_HTTP_MAIL_TRACK_MACHINE_CLICKS]);
-        }
-    }
+    ngx_http_mail_track_queued(zone, ev, seq);
 
     ngx_http_mail_track_set_result(r, ctx, "accepted");
 
-    ngx_http_mail_track_spool_appended(zone, seq);
-
     return NGX_OK;
+}
+
+
+/* an event is in the queue: count it, and flush early on a full batch */
+
+void
+ngx_http_mail_track_queued(ngx_http_mail_track_zone_t *zone, mt_event_t *ev,
+    uint64_t seq)
+{
+    ngx_http_mail_track_count(zone, events[ev->src][ev->type]);
+
+    if (ev->machine == 1 && ev->type == MT_EV_OPENED) {
+        ngx_http_mail_track_count(zone,
+                                  misc[NGX_HTTP_MAIL_TRACK_MACHINE_OPENS]);
+
+    } else if (ev->machine == 1 && ev->type == MT_EV_CLICKED) {
+        ngx_http_mail_track_count(zone,
+                                  misc[NGX_HTTP_MAIL_TRACK_MACHINE_CLICKS]);
+    }
+
+    ngx_http_mail_track_spool_appended(zone, seq);
 }
 
 

@@ -18,6 +18,8 @@ ngx_int_t ngx_http_mail_track_unsubscribe_handler(ngx_http_request_t *r);
 
 /* encodes, queues and counts one event; NGX_DECLINED: zone full */
 ngx_int_t ngx_http_mail_track_record(ngx_http_request_t *r, mt_event_t *ev);
+void ngx_http_mail_track_queued(ngx_http_mail_track_zone_t *zone,
+    mt_event_t *ev, uint64_t seq);
 
 ngx_http_mail_track_zone_t *ngx_http_mail_track_zone_get(
     ngx_http_request_t *r);

@@ -694,6 +694,8 @@ ngx_http_mail_track_click_fallback(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t
 ngx_http_mail_track_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_http_handler_pt              *h;
+    ngx_http_core_main_conf_t        *cmcf;
     ngx_http_mail_track_main_conf_t  *mmcf;
 
     mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_mail_track_module);
@@ -721,6 +723,15 @@ ngx_http_mail_track_postconfiguration(ngx_conf_t *cf)
                       "at the http level");
         return NGX_ERROR;
     }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_mail_track_webhook_log;
 
     return NGX_OK;
 }

@@ -53,6 +53,7 @@ typedef struct {
 typedef struct {
     u_char                         *url;
     size_t                          len;
+    void                           *store;      /* trusted under this */
     void                           *pkey;
 } ngx_http_mail_track_pkey_t;
 
@@ -74,8 +75,9 @@ static mt_rc_t ngx_http_mail_track_wh_emit(mt_wh_t *wh, mt_event_t *ev);
 static mt_rc_t ngx_http_mail_track_wh_replay(mt_wh_t *wh, mt_str_t *token,
     mt_str_t *event_id);
 static void *ngx_http_mail_track_wh_cert(mt_wh_t *wh, mt_str_t *url);
-static void *ngx_http_mail_track_pkey_get(mt_str_t *url);
-static void ngx_http_mail_track_pkey_put(mt_str_t *url, void *pkey);
+static void *ngx_http_mail_track_pkey_get(mt_str_t *url, void *store);
+static void ngx_http_mail_track_pkey_put(mt_str_t *url, void *store,
+    void *pkey);
 static ngx_int_t ngx_http_mail_track_cert_from_dir(ngx_http_request_t *r,
     ngx_http_mail_track_wh_ctx_t *whc);
 static ngx_int_t ngx_http_mail_track_cert_try(ngx_http_request_t *r,
@@ -101,6 +103,42 @@ static ngx_uint_t  ngx_http_mail_track_pkey_next;
 
 static ngx_str_t  ngx_http_mail_track_sns_url_name =
     ngx_string("mail_track_sns_url");
+
+
+/*
+ * A body over client_max_body_size is refused by nginx itself, before the
+ * handler runs when Content-Length says so: counted here, for every way.
+ */
+
+ngx_int_t
+ngx_http_mail_track_webhook_log(ngx_http_request_t *r)
+{
+    ngx_http_mail_track_ctx_t       *ctx;
+    ngx_http_mail_track_loc_conf_t  *mlcf;
+
+    if (r->headers_out.status != NGX_HTTP_REQUEST_ENTITY_TOO_LARGE
+        || r != r->main)
+    {
+        return NGX_OK;
+    }
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mail_track_module);
+
+    if (mlcf->provider == NULL) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_mail_track_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_http_mail_track_set_result(r, ctx, mt_rc_name(MT_ERR_TOO_LARGE));
+    ngx_http_mail_track_refused(r, mlcf->provider->src, MT_ERR_TOO_LARGE,
+                                NULL);
+
+    return NGX_OK;
+}
 
 
 ngx_int_t
@@ -170,11 +208,9 @@ ngx_http_mail_track_webhook_handler(ngx_http_request_t *r)
     rc = ngx_http_read_client_request_body(r,
                                            ngx_http_mail_track_webhook_body);
 
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
-            ngx_http_mail_track_set_result(r, ctx, "too_large");
-        }
+    /* a 413 is counted in the log phase, also when nginx sends it first */
 
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
         return rc;
     }
 
@@ -340,7 +376,7 @@ ngx_http_mail_track_webhook_run(ngx_http_request_t *r,
                       "mail_track ses: signing certificate \"%V\" is not "
                       "available", &whc->wh.cert_url);
 
-        rc = MT_ERR_SPOOL;
+        rc = MT_NEED_CERT;
         goto done;
     }
 
@@ -369,7 +405,7 @@ ngx_http_mail_track_webhook_run(ngx_http_request_t *r,
                 return;
             }
 
-            rc = MT_ERR_SPOOL;
+            rc = MT_ERR_CONFIRM;
         }
     }
 
@@ -493,6 +529,8 @@ ngx_http_mail_track_webhook_respond(ngx_http_request_t *r,
 
     case MT_ERR_FULL:
     case MT_ERR_SPOOL:
+    case MT_NEED_CERT:
+    case MT_ERR_CONFIRM:
         status = NGX_HTTP_SERVICE_UNAVAILABLE;
         break;
 
@@ -698,8 +736,7 @@ ngx_http_mail_track_wh_emit(mt_wh_t *wh, mt_event_t *ev)
 
     } else {
         whc->queued++;
-        ngx_http_mail_track_count(zone, events[ev->src][ev->type]);
-        ngx_http_mail_track_spool_appended(zone, seq);
+        ngx_http_mail_track_queued(zone, ev, seq);
     }
 
     if (whc->first_type < 0) {
@@ -772,15 +809,17 @@ ngx_http_mail_track_wh_cert(mt_wh_t *wh, mt_str_t *url)
     ngx_http_mail_track_wh_ctx_t    *whc;
     ngx_http_mail_track_loc_conf_t  *mlcf;
 
-    pkey = ngx_http_mail_track_pkey_get(url);
-    if (pkey) {
-        return pkey;
-    }
-
     whc = wh->data;
     r = whc->request;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mail_track_module);
+
+    /* a key trusted under one location's CAs is not under another's */
+
+    pkey = ngx_http_mail_track_pkey_get(url, mlcf->sns_store);
+    if (pkey) {
+        return pkey;
+    }
 
     u.data = url->data;
     u.len = url->len;
@@ -798,14 +837,14 @@ ngx_http_mail_track_wh_cert(mt_wh_t *wh, mt_str_t *url)
         return NULL;
     }
 
-    ngx_http_mail_track_pkey_put(url, pkey);
+    ngx_http_mail_track_pkey_put(url, mlcf->sns_store, pkey);
 
     return pkey;
 }
 
 
 static void *
-ngx_http_mail_track_pkey_get(mt_str_t *url)
+ngx_http_mail_track_pkey_get(mt_str_t *url, void *store)
 {
     ngx_uint_t                   i;
     ngx_http_mail_track_pkey_t  *pk;
@@ -813,7 +852,7 @@ ngx_http_mail_track_pkey_get(mt_str_t *url)
     for (i = 0; i < NGX_HTTP_MAIL_TRACK_PKEY_CACHE; i++) {
         pk = &ngx_http_mail_track_pkeys[i];
 
-        if (pk->pkey && pk->len == url->len
+        if (pk->pkey && pk->store == store && pk->len == url->len
             && ngx_memcmp(pk->url, url->data, url->len) == 0)
         {
             return pk->pkey;
@@ -825,7 +864,7 @@ ngx_http_mail_track_pkey_get(mt_str_t *url)
 
 
 static void
-ngx_http_mail_track_pkey_put(mt_str_t *url, void *pkey)
+ngx_http_mail_track_pkey_put(mt_str_t *url, void *store, void *pkey)
 {
     u_char                      *copy;
     ngx_http_mail_track_pkey_t  *pk;
@@ -849,6 +888,7 @@ ngx_http_mail_track_pkey_put(mt_str_t *url, void *pkey)
 
     pk->url = copy;
     pk->len = url->len;
+    pk->store = store;
     pk->pkey = pkey;
 }
 
@@ -995,7 +1035,7 @@ ngx_http_mail_track_cert_accept(ngx_http_request_t *r,
     url.len = whc->wh.cert_url.len;
 
     ngx_http_mail_track_cert_put(ngx_http_mail_track_zone_get(r), &url, pem);
-    ngx_http_mail_track_pkey_put(&whc->wh.cert_url, pkey);
+    ngx_http_mail_track_pkey_put(&whc->wh.cert_url, mlcf->sns_store, pkey);
 
     return NGX_OK;
 }
@@ -1119,7 +1159,7 @@ ngx_http_mail_track_webhook_resume(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "mail_track ses: confirming the subscription "
                       "failed with status %ui", whc->fetch_status);
-        ngx_http_mail_track_webhook_done(r, whc, MT_ERR_SPOOL);
+        ngx_http_mail_track_webhook_done(r, whc, MT_ERR_CONFIRM);
         return;
     }
 
@@ -1127,9 +1167,7 @@ ngx_http_mail_track_webhook_resume(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "mail_track ses: fetching \"%V\" failed with status "
                       "%ui", &whc->fetch_url, whc->fetch_status);
-        ngx_http_mail_track_webhook_done(r, whc,
-                     whc->fetch_kind == NGX_HTTP_MAIL_TRACK_FETCH_ISSUER
-                     ? MT_ERR_CERT : MT_ERR_SPOOL);
+        ngx_http_mail_track_webhook_done(r, whc, MT_NEED_CERT);
         return;
     }
 
