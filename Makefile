@@ -13,6 +13,8 @@ NGINX_BIN     ?= /usr/sbin/nginx
 BUILD         ?= build
 FUZZ_SECONDS  ?= 60
 PROVE_JOBS    ?= 2
+V             ?= 0
+Q              = $(if $(filter 1,$(V)),,@)
 
 CC            ?= gcc
 CFLAGS        ?= -g -O2
@@ -70,22 +72,25 @@ $(NGX_BUILD)/objs/Makefile: $(BUILD)/sources.list config \
 	scripts/configure-nginx.sh $(NGINX_SRC) $(NGX_BUILD) $(CURDIR)
 
 $(MODULE): $(NGX_BUILD)/objs/Makefile $(CORE_SRCS) $(CORE_HDRS) $(GLUE_SRCS)
-	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
-	cp $(NGX_BUILD)/objs/ngx_http_mail_track_module.so $@
+	@echo "  MODULE  $@"
+	$(Q)$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
+	$(Q)cp $(NGX_BUILD)/objs/ngx_http_mail_track_module.so $@
 
 module: $(MODULE)
 
 
 $(BUILD)/core/%.o: $(CORE_DIR)/%.c $(CORE_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) -fPIC $(CPPFLAGS_MT) -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) $(WARN) -fPIC $(CPPFLAGS_MT) -c $< -o $@
 
 $(BUILD)/libmtcore.a: $(CORE_OBJS)
-	rm -f $@
-	ar rcs $@ $^
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
 
 $(TOOL): $(TOOL_SRCS) $(TOOL_HDRS) $(BUILD)/libmtcore.a
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_MT) -I$(PQ_INC) -Itool \
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_MT) -I$(PQ_INC) -Itool \
 	    $(TOOL_SRCS) $(BUILD)/libmtcore.a $(LIBS_TOOL) -o $@
 
 tool: $(TOOL)
@@ -93,7 +98,8 @@ tool: $(TOOL)
 
 $(BUILD)/unit/%: t/unit/%.c t/unit/mt_tap.h $(BUILD)/libmtcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_MT) -It/unit $< \
+	@echo "  UNIT    $@"
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_MT) -It/unit $< \
 	    $(BUILD)/libmtcore.a $(LIBS_CORE) -o $@
 
 unit: $(UNIT_BINS)
@@ -139,7 +145,8 @@ FUZZ_FLAGS    := -g -O1 -fsanitize=fuzzer,address,undefined \
 
 $(BUILD)/fuzz/%: t/fuzz/%.c $(CORE_SRCS) $(CORE_HDRS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(CPPFLAGS_MT) -It/unit $< $(CORE_SRCS) \
+	@echo "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(CPPFLAGS_MT) -It/unit $< $(CORE_SRCS) \
 	    $(LIBS_CORE) -o $@
 
 fuzz-build: $(FUZZ_BINS)

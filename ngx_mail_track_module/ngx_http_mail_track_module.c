@@ -295,10 +295,32 @@ static ngx_int_t
 ngx_http_mail_track_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_str_t                   s;
-    ngx_http_mail_track_ctx_t  *ctx;
+    ngx_str_t                        s;
+    ngx_http_mail_track_ctx_t       *ctx;
+    ngx_http_mail_track_loc_conf_t  *mlcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_mail_track_module);
+
+    /*
+     * nginx refuses a body over client_max_body_size before the handler
+     * runs, and the access log is written before our log phase handler
+     */
+
+    if (data == NGX_HTTP_MAIL_TRACK_VAR_RESULT
+        && r->headers_out.status == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE
+        && (ctx == NULL || ctx->result.len == 0))
+    {
+        mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mail_track_module);
+
+        if (mlcf->provider) {
+            v->data = (u_char *) mt_rc_name(MT_ERR_TOO_LARGE);
+            v->len = ngx_strlen(v->data);
+            v->valid = 1;
+            v->no_cacheable = 1;
+            v->not_found = 0;
+            return NGX_OK;
+        }
+    }
 
     if (ctx == NULL) {
         v->not_found = 1;

@@ -607,10 +607,11 @@ mt_resend_rcpt(json_t *data)
     s.data = (u_char *) json_string_value(to);
     s.len = json_string_length(to);
 
-    if (s.len && memchr(s.data, ',', s.len) != NULL) {
-        s.len = 0;
-        return s;
-    }
+    /*
+     * "Doe, Jane" <jane@example.com>: the address in angle brackets; a
+     * display name may hold a comma, but not an address (then it is a
+     * list of several recipients, and none of them is the one)
+     */
 
     if (s.len && s.data[s.len - 1] == '>') {
         gt = s.data + s.len - 1;
@@ -620,9 +621,19 @@ mt_resend_rcpt(json_t *data)
         }
 
         if (*lt == '<') {
+            if (memchr(s.data, '@', lt - s.data) != NULL) {
+                s.len = 0;
+                return s;
+            }
+
             s.data = lt + 1;
             s.len = gt - s.data;
         }
+    }
+
+    if (s.len && memchr(s.data, ',', s.len) != NULL) {
+        s.len = 0;
+        return s;
     }
 
     return mt_resend_trim(s);

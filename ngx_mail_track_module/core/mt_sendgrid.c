@@ -116,12 +116,13 @@ mt_sendgrid_key_parse(mt_str_t *raw, char *err, size_t errlen)
         if (pkey == NULL) {
             ERR_clear_error();
 
-            /* "file:" reads one line: of a PEM file only the armour */
+            /* inline, a PEM key can only be its armour line */
 
             snprintf(err, errlen, "%s",
                      memchr(raw->data, '\n', raw->len) == NULL
-                     ? "a PEM armour line alone: give the key as the one "
-                       "base64 line SendGrid shows"
+                     ? "a PEM armour line alone: give the key as the "
+                       "base64 line SendGrid shows, or the PEM file with "
+                       "file:"
                      : "no PEM public key found");
             return NULL;
         }
