@@ -574,8 +574,14 @@ ngx_http_mail_track_spool_prepare(ngx_http_mail_track_spool_t *sp,
     fl->truncated = 0;
     fl->done = 0;
 
+    /*
+     * batch= says when to start; a flush then takes all that waits (up to
+     * the buffer): under load the event loop runs a flush far less often
+     * than batches fill
+     */
+
     fl->n = ngx_http_mail_track_zone_take(sp->zone, sp->buf, sp->buf_size,
-                                          scf->batch, &fl->len,
+                                          NGX_MAX_UINT32_VALUE, &fl->len,
                                           &fl->ring_bytes, &flags, &end_seq);
     fl->data = sp->buf;
     fl->max_size = scf->max_size;

@@ -277,6 +277,16 @@ ngx_http_mail_track_webhook_read(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_OK;
     }
 
+    /* the common case, one buffer in memory: used where it is */
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && !cl->buf->in_file) {
+        body->data = cl->buf->pos;
+        body->len = cl->buf->last - cl->buf->pos;
+        return NGX_OK;
+    }
+
     len = 0;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
@@ -333,6 +343,10 @@ ngx_http_mail_track_webhook_run(ngx_http_request_t *r,
     whc->wh.cert_url.len = 0;
     whc->wh.confirm_url.len = 0;
     whc->wh.detail.len = 0;
+
+    /* a provider frees its JSON before it returns: the arena is empty */
+
+    mt_json_arena_reset();
 
     rc = mlcf->provider->process(&whc->wh);
 

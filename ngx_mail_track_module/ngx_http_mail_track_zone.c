@@ -21,10 +21,10 @@ static void ngx_http_mail_track_ring_read(ngx_http_mail_track_sh_t *sh,
     uint64_t off, u_char *dst, size_t len);
 static uint64_t ngx_http_mail_track_ring_put(ngx_http_mail_track_sh_t *sh,
     u_char *rec, size_t len, ngx_uint_t flags);
-static void ngx_http_mail_track_dedupe_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_http_mail_track_dedupe_node_t *ngx_http_mail_track_dedupe_lookup(
     ngx_http_mail_track_sh_t *sh, u_char *hash);
+static void ngx_http_mail_track_dedupe_unlink(ngx_http_mail_track_sh_t *sh,
+    ngx_http_mail_track_dedupe_node_t *dn);
 static void ngx_http_mail_track_dedupe_expire(ngx_http_mail_track_zone_t *zone,
     ngx_uint_t n, ngx_uint_t force);
 static ngx_http_mail_track_dedupe_node_t *ngx_http_mail_track_dedupe_add(
@@ -260,8 +260,25 @@ ngx_http_mail_track_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     sh->ring_size = zone->queue_size;
 
-    ngx_rbtree_init(&sh->dedupe, &sh->dedupe_sentinel,
-                    ngx_http_mail_track_dedupe_insert_value);
+    /*
+     * A chained hash table: a lookup touches a bucket and a node or two,
+     * where a tree of a million ids would miss the cache twenty times.
+     * One bucket per 256 bytes of what the queue leaves.
+     */
+
+    for (sh->nbuckets = 1024;
+         sh->nbuckets * 2 <= (shm_zone->shm.size - zone->queue_size) / 256;
+         sh->nbuckets *= 2)
+    {
+        /* void */
+    }
+
+    sh->buckets = ngx_slab_calloc(shpool,
+                        sh->nbuckets * sizeof(ngx_http_mail_track_dedupe_node_t *));
+    if (sh->buckets == NULL) {
+        return NGX_ERROR;
+    }
+
     ngx_queue_init(&sh->dedupe_lru);
 
     ngx_rbtree_init(&sh->certs, &sh->certs_sentinel,
@@ -513,78 +530,38 @@ ngx_http_mail_track_hash(u_char *out, const char *ns, u_char *p1, size_t len1,
 }
 
 
-static void
-ngx_http_mail_track_dedupe_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t                  **p;
-    ngx_http_mail_track_dedupe_node_t   *dn, *dt;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            dn = (ngx_http_mail_track_dedupe_node_t *) node;
-            dt = (ngx_http_mail_track_dedupe_node_t *) temp;
-
-            p = (dn->hash2 < dt->hash2) ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
-}
-
-
 static ngx_http_mail_track_dedupe_node_t *
 ngx_http_mail_track_dedupe_lookup(ngx_http_mail_track_sh_t *sh, u_char *hash)
 {
-    uint64_t                            key, hash2;
-    ngx_rbtree_node_t                  *node, *sentinel;
+    uint64_t                            h[2];
     ngx_http_mail_track_dedupe_node_t  *dn;
 
-    ngx_memcpy(&key, hash, 8);
-    ngx_memcpy(&hash2, hash + 8, 8);
+    ngx_memcpy(h, hash, sizeof(h));
 
-    node = sh->dedupe.root;
-    sentinel = sh->dedupe.sentinel;
-
-    while (node != sentinel) {
-
-        if (key < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (key > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        dn = (ngx_http_mail_track_dedupe_node_t *) node;
-
-        if (hash2 == dn->hash2) {
+    for (dn = sh->buckets[h[0] & (sh->nbuckets - 1)]; dn; dn = dn->next) {
+        if (dn->hash[0] == h[0] && dn->hash[1] == h[1]) {
             return dn;
         }
-
-        node = (hash2 < dn->hash2) ? node->left : node->right;
     }
 
     return NULL;
+}
+
+
+static void
+ngx_http_mail_track_dedupe_unlink(ngx_http_mail_track_sh_t *sh,
+    ngx_http_mail_track_dedupe_node_t *dn)
+{
+    ngx_http_mail_track_dedupe_node_t  **p;
+
+    for (p = &sh->buckets[dn->hash[0] & (sh->nbuckets - 1)]; *p;
+         p = &(*p)->next)
+    {
+        if (*p == dn) {
+            *p = dn->next;
+            break;
+        }
+    }
 }
 
 
@@ -624,7 +601,7 @@ ngx_http_mail_track_dedupe_expire(ngx_http_mail_track_zone_t *zone,
         }
 
         ngx_queue_remove(q);
-        ngx_rbtree_delete(&sh->dedupe, &dn->node);
+        ngx_http_mail_track_dedupe_unlink(sh, dn);
         ngx_slab_free_locked(zone->shpool, dn);
         sh->dedupe_n--;
     }
@@ -635,9 +612,9 @@ static ngx_http_mail_track_dedupe_node_t *
 ngx_http_mail_track_dedupe_add(ngx_http_mail_track_zone_t *zone, u_char *hash,
     time_t expire)
 {
-    ngx_uint_t                          tries;
-    ngx_http_mail_track_sh_t           *sh;
-    ngx_http_mail_track_dedupe_node_t  *dn;
+    ngx_uint_t                           tries;
+    ngx_http_mail_track_sh_t            *sh;
+    ngx_http_mail_track_dedupe_node_t   *dn, **bucket;
 
     sh = zone->sh;
 
@@ -656,13 +633,15 @@ ngx_http_mail_track_dedupe_add(ngx_http_mail_track_zone_t *zone, u_char *hash,
         return NULL;
     }
 
-    ngx_memcpy(&dn->node.key, hash, 8);
-    ngx_memcpy(&dn->hash2, hash + 8, 8);
+    ngx_memcpy(dn->hash, hash, sizeof(dn->hash));
     dn->expire = expire;
     dn->aux = 0;
     dn->seq = 0;
 
-    ngx_rbtree_insert(&sh->dedupe, &dn->node);
+    bucket = &sh->buckets[dn->hash[0] & (sh->nbuckets - 1)];
+    dn->next = *bucket;
+    *bucket = dn;
+
     ngx_queue_insert_head(&sh->dedupe_lru, &dn->queue);
     sh->dedupe_n++;
 

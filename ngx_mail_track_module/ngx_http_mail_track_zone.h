@@ -12,7 +12,7 @@
 
 
 #define NGX_HTTP_MAIL_TRACK_MAGIC        0x4b52544d   /* "MTRK" */
-#define NGX_HTTP_MAIL_TRACK_LAYOUT       3
+#define NGX_HTTP_MAIL_TRACK_LAYOUT       4
 
 #define NGX_HTTP_MAIL_TRACK_HASH_LEN     16
 
@@ -47,14 +47,18 @@ typedef struct {
 } ngx_http_mail_track_counters_t;
 
 
-typedef struct {
-    ngx_rbtree_node_t           node;      /* key: hash bytes 0..7 */
-    ngx_queue_t                 queue;
-    uint64_t                    hash2;     /* hash bytes 8..15 */
-    uint64_t                    aux;       /* replay: the event id hash */
-    uint64_t                    seq;       /* the record, for durable acks */
-    time_t                      expire;
-} ngx_http_mail_track_dedupe_node_t;
+/* 64 bytes: one slab chunk, one cache line */
+typedef struct ngx_http_mail_track_dedupe_node_s
+    ngx_http_mail_track_dedupe_node_t;
+
+struct ngx_http_mail_track_dedupe_node_s {
+    ngx_http_mail_track_dedupe_node_t  *next;      /* bucket chain */
+    ngx_queue_t                         queue;     /* oldest last */
+    uint64_t                            hash[2];
+    uint64_t                            aux;       /* replay: event hash */
+    uint64_t                            seq;       /* for durable acks */
+    time_t                              expire;
+};
 
 
 typedef struct {
@@ -81,8 +85,8 @@ typedef struct {
     uint64_t                    durable_seq;
     uint64_t                    peak;
 
-    ngx_rbtree_t                dedupe;
-    ngx_rbtree_node_t           dedupe_sentinel;
+    ngx_http_mail_track_dedupe_node_t  **buckets;
+    ngx_uint_t                  nbuckets;      /* a power of two */
     ngx_queue_t                 dedupe_lru;
     ngx_uint_t                  dedupe_n;
 

@@ -254,9 +254,28 @@ mt_utf8_seq(const u_char *p, size_t len)
 int
 mt_utf8_valid(const u_char *p, size_t len)
 {
-    size_t  n;
+    size_t    n;
+    uint64_t  w;
 
     while (len) {
+
+        /* bodies are mostly ASCII: eight bytes at a time */
+
+        while (len >= 8) {
+            memcpy(&w, p, 8);
+
+            if (w & 0x8080808080808080ULL) {
+                break;
+            }
+
+            p += 8;
+            len -= 8;
+        }
+
+        if (len == 0) {
+            break;
+        }
+
         if (*p < 0x80) {
             p++;
             len--;

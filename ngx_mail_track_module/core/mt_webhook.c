@@ -86,6 +86,69 @@ const mt_provider_t  *mt_providers[] = {
 };
 
 
+/*
+ * jansson allocates every value separately: in the worker it allocates
+ * from an arena instead, emptied before each request is parsed (nothing
+ * of the last one is alive then), and falls back to malloc when full.
+ */
+
+static u_char  *mt_arena_start;
+static u_char  *mt_arena_pos;
+static u_char  *mt_arena_end;
+
+
+static void *
+mt_json_malloc(size_t size)
+{
+    u_char  *p;
+
+    size = (size + 15) & ~(size_t) 15;
+
+    if ((size_t) (mt_arena_end - mt_arena_pos) >= size) {
+        p = mt_arena_pos;
+        mt_arena_pos += size;
+        return p;
+    }
+
+    return malloc(size);
+}
+
+
+static void
+mt_json_free(void *p)
+{
+    if ((u_char *) p >= mt_arena_start && (u_char *) p < mt_arena_end) {
+        return;
+    }
+
+    free(p);
+}
+
+
+int
+mt_json_arena(size_t size)
+{
+    mt_arena_start = malloc(size);
+    if (mt_arena_start == NULL) {
+        return -1;
+    }
+
+    mt_arena_pos = mt_arena_start;
+    mt_arena_end = mt_arena_start + size;
+
+    json_set_alloc_funcs(mt_json_malloc, mt_json_free);
+
+    return 0;
+}
+
+
+void
+mt_json_arena_reset(void)
+{
+    mt_arena_pos = mt_arena_start;
+}
+
+
 const mt_provider_t *
 mt_provider_find(const u_char *name, size_t len)
 {

@@ -139,6 +139,11 @@ mt_rc_t mt_brevo_normalize(mt_wh_t *wh);
 mt_rc_t mt_resend_normalize(mt_wh_t *wh);
 
 
+/* jansson from an arena, for a process that parses one body at a time */
+int mt_json_arena(size_t size);
+void mt_json_arena_reset(void);
+
+
 /* helpers shared by the providers (mt_webhook.c) */
 
 mt_rc_t mt_wh_check_credential(mt_wh_t *wh);

@@ -219,8 +219,8 @@ test_keys(void)
 
     mt_str_set(&raw, "-----BEGIN PUBLIC KEY-----");
     rc = mt_sendgrid_key(&raw, &data, err, sizeof(err));
-    ok(rc != MT_OK && strstr(err, "one base64 line") != NULL,
-       "key: the first line of a PEM file says what to do (%s)", err);
+    ok(rc != MT_OK && strstr(err, "the base64 line") != NULL,
+       "key: a PEM armour line alone says what to do (%s)", err);
 
     /* the fresh key as PEM, and as base64 wrapped over lines */
 
