@@ -64,7 +64,7 @@ http {
     client_body_buffer_size 64k;
     keepalive_requests 1000000;
 
-    mail_track_zone zone=mt:256m;
+    mail_track_zone zone=mt:1g;
     mail_track_spool $dir/spool flush=1s max_size=64m max_age=5s fsync=$fsync;
     mail_track_keys $root/keys.txt;
 

@@ -95,15 +95,14 @@ static uint64_t  ngx_http_mail_track_id_seq;
 ngx_int_t
 ngx_http_mail_track_open_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                   rc;
-    ngx_buf_t                  *b;
-    ngx_str_t                   suffix;
-    mt_event_t                  ev;
-    mt_token_t                  tok;
-    ngx_chain_t                 out;
-    ngx_http_mail_track_ctx_t  *ctx;
-    u_char                      idbuf[40], ipbuf[NGX_INET6_ADDRSTRLEN];
-    u_char                      plain[MT_TOKEN_MAX_PLAIN];
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_str_t     suffix;
+    mt_event_t    ev;
+    mt_token_t    tok;
+    ngx_chain_t   out;
+    u_char        idbuf[40], ipbuf[NGX_INET6_ADDRSTRLEN];
+    u_char        plain[MT_TOKEN_MAX_PLAIN];
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -161,9 +160,6 @@ ngx_http_mail_track_open_handler(ngx_http_request_t *r)
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
         return rc;
     }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_mail_track_module);
-    (void) ctx;
 
     return ngx_http_output_filter(r, &out);
 }
@@ -268,19 +264,18 @@ ngx_http_mail_track_unsubscribe_body(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_mail_track_one_click(ngx_http_request_t *r)
 {
-    u_char                     *p, *last, *q;
-    size_t                      len;
-    ngx_int_t                   rc;
-    ngx_buf_t                  *b;
-    ngx_str_t                   body, ct;
-    ngx_uint_t                  found;
-    mt_event_t                  ev;
-    mt_token_t                  tok;
-    ngx_chain_t                *cl, out;
-    ngx_http_mail_track_ctx_t  *ctx;
-    u_char                      idbuf[40], ipbuf[NGX_INET6_ADDRSTRLEN];
-    u_char                      plain[MT_TOKEN_MAX_PLAIN];
-    u_char                      buf[4096];
+    u_char       *p, *last, *q;
+    size_t        len;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_str_t     body, ct;
+    ngx_uint_t    found;
+    mt_event_t    ev;
+    mt_token_t    tok;
+    ngx_chain_t  *cl, out;
+    u_char        idbuf[40], ipbuf[NGX_INET6_ADDRSTRLEN];
+    u_char        plain[MT_TOKEN_MAX_PLAIN];
+    u_char        buf[4096];
 
     static u_char  done[] = "<!DOCTYPE html>\n<html><head><title>"
                             "Unsubscribed</title></head><body>\n"
@@ -386,9 +381,6 @@ ngx_http_mail_track_one_click(ngx_http_request_t *r)
         /* the receiver retries: the unsubscription must not get lost */
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_mail_track_module);
-    (void) ctx;
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = sizeof(done) - 1;
@@ -559,6 +551,8 @@ ngx_http_mail_track_token_event(ngx_http_request_t *r, mt_token_t *tok,
 {
     unsigned          flags;
     mt_str_t          ip, ua;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
     mt_event_init(ev);
@@ -586,34 +580,24 @@ ngx_http_mail_track_token_event(ngx_http_request_t *r, mt_token_t *tok,
 
     flags = (r->method == NGX_HTTP_HEAD) ? MT_CLASSIFY_HEAD : 0;
 
-    h = NULL;
+    /* Purpose: prefetch (Chrome), Sec-Purpose: prefetch (the standard) */
 
-#if (NGX_HTTP_X_FORWARDED_FOR)
-    (void) h;
-#endif
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
 
-    if (r->headers_in.headers.part.nelts) {
-        ngx_list_part_t  *part;
-        ngx_uint_t        i;
-
-        for (part = &r->headers_in.headers.part; part; part = part->next) {
-            h = part->elts;
-
-            for (i = 0; i < part->nelts; i++) {
-                if ((h[i].key.len == 7
-                     && ngx_strncasecmp(h[i].key.data, (u_char *) "purpose",
-                                        7) == 0)
-                    || (h[i].key.len == 11
-                        && ngx_strncasecmp(h[i].key.data,
-                                           (u_char *) "sec-purpose", 11) == 0))
-                {
-                    if (ngx_strlcasestrn(h[i].value.data,
-                                         h[i].value.data + h[i].value.len,
-                                         (u_char *) "prefetch", 7))
-                    {
-                        flags |= MT_CLASSIFY_PREFETCH;
-                    }
-                }
+        for (i = 0; i < part->nelts; i++) {
+            if (((h[i].key.len == 7
+                  && ngx_strncasecmp(h[i].key.data, (u_char *) "purpose", 7)
+                     == 0)
+                 || (h[i].key.len == 11
+                     && ngx_strncasecmp(h[i].key.data,
+                                        (u_char *) "sec-purpose", 11) == 0))
+                && ngx_strlcasestrn(h[i].value.data,
+                                    h[i].value.data + h[i].value.len,
+                                    (u_char *) "prefetch", 7)
+                   != NULL)
+            {
+                flags |= MT_CLASSIFY_PREFETCH;
             }
         }
     }
@@ -717,16 +701,15 @@ ngx_http_mail_track_event_id(u_char *buf, mt_str_t *id)
 static ngx_int_t
 ngx_http_mail_track_nocache(ngx_http_request_t *r)
 {
-    ngx_uint_t  i;
+    ngx_uint_t     i;
+    ngx_keyval_t  *kv;
 
     for (i = 0; i < sizeof(ngx_http_mail_track_nocache_headers)
                     / sizeof(ngx_keyval_t); i++)
     {
-        if (ngx_http_mail_track_add_header(r,
-                                   &ngx_http_mail_track_nocache_headers[i].key,
-                                   &ngx_http_mail_track_nocache_headers[i].value)
-            == NULL)
-        {
+        kv = &ngx_http_mail_track_nocache_headers[i];
+
+        if (ngx_http_mail_track_add_header(r, &kv->key, &kv->value) == NULL) {
             return NGX_ERROR;
         }
     }

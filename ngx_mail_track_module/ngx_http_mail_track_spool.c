@@ -91,7 +91,8 @@ static void ngx_http_mail_track_spool_recover(ngx_http_mail_track_flush_t *fl,
     ngx_log_t *log);
 static ngx_int_t ngx_http_mail_track_spool_recover_file(u_char *path,
     ngx_log_t *log);
-static void ngx_http_mail_track_spool_fsync_dir(ngx_http_mail_track_flush_t *fl);
+static void ngx_http_mail_track_spool_fsync_dir(
+    ngx_http_mail_track_flush_t *fl);
 static void ngx_http_mail_track_spool_wake(ngx_http_mail_track_spool_t *sp,
     ngx_uint_t all);
 static ngx_int_t ngx_http_mail_track_spool_probe(ngx_cycle_t *cycle,
@@ -451,7 +452,8 @@ ngx_http_mail_track_spool_init_process(ngx_cycle_t *cycle,
 
     /* spread the workers' timers over the interval */
 
-    ngx_add_timer(&sp->timer, scf->flush / 2 + (ngx_pid % 97) * scf->flush / 194);
+    ngx_add_timer(&sp->timer,
+                  scf->flush / 2 + (ngx_pid % 97) * scf->flush / 194);
 
     return NGX_OK;
 }

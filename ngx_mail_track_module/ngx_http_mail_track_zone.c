@@ -273,8 +273,7 @@ ngx_http_mail_track_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         /* void */
     }
 
-    sh->buckets = ngx_slab_calloc(shpool,
-                        sh->nbuckets * sizeof(ngx_http_mail_track_dedupe_node_t *));
+    sh->buckets = ngx_slab_calloc(shpool, sh->nbuckets * sizeof(void *));
     if (sh->buckets == NULL) {
         return NGX_ERROR;
     }

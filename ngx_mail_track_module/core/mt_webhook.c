@@ -378,7 +378,8 @@ mt_wh_json_load(mt_wh_t *wh, const u_char *p, size_t len, json_t **root)
         p = fixed;
     }
 
-    j = json_loadb((const char *) p, len, JSON_ALLOW_NUL | JSON_DECODE_ANY, &err);
+    j = json_loadb((const char *) p, len, JSON_ALLOW_NUL | JSON_DECODE_ANY,
+                   &err);
 
     if (j == NULL) {
         mt_strdup(&wh->alloc, &wh->detail, (u_char *) err.text,

@@ -334,7 +334,8 @@ test_urls(mt_keyring_t *kr)
     };
 
     static const char  *good[] = {
-        "http://example.com", "HTTPS://EXAMPLE.COM/A", "https://e.example/p?q=1#f",
+        "http://example.com", "HTTPS://EXAMPLE.COM/A",
+        "https://e.example/p?q=1#f",
         "https://user@e.example/", "https://[2001:db8::1]:8443/x", NULL
     };
 
