@@ -825,6 +825,8 @@ ngx_http_mail_track_queued(ngx_http_mail_track_zone_t *zone, mt_event_t *ev,
 {
     ngx_http_mail_track_count(zone, events[ev->src][ev->type]);
 
+    ngx_http_mail_track_status_update(zone, ev);
+
     if (ev->machine == 1 && ev->type == MT_EV_OPENED) {
         ngx_http_mail_track_count(zone,
                                   misc[NGX_HTTP_MAIL_TRACK_MACHINE_OPENS]);

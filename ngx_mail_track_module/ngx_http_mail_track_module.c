@@ -136,6 +136,13 @@ static ngx_command_t  ngx_http_mail_track_commands[] = {
       0,
       (void *) ngx_http_mail_track_unsubscribe_handler },
 
+    { ngx_string("mail_track_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_mail_track_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_mail_track_status_handler },
+
     { ngx_string("mail_track_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_mail_track_set_handler,
@@ -638,9 +645,14 @@ ngx_http_mail_track_set_handler(ngx_conf_t *cf, ngx_command_t *cmd,
 
     clcf->handler = (ngx_http_handler_pt) cmd->post;
 
-    if (clcf->handler != ngx_http_mail_track_metrics_handler) {
-        mmcf = ngx_http_conf_get_module_main_conf(cf,
-                                                  ngx_http_mail_track_module);
+    mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_mail_track_module);
+
+    if (clcf->handler == ngx_http_mail_track_metrics_handler
+        || clcf->handler == ngx_http_mail_track_status_handler)
+    {
+        mmcf->query = 1;
+
+    } else {
         mmcf->used = 1;
         mlcf->token_handler = cmd->name;
     }
@@ -728,6 +740,13 @@ ngx_http_mail_track_postconfiguration(ngx_conf_t *cf)
     if (mmcf->spool && mmcf->shm_zone == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"mail_track_spool\" requires \"mail_track_zone\"");
+        return NGX_ERROR;
+    }
+
+    if (mmcf->query && mmcf->shm_zone == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"mail_track_status\" and \"mail_track_metrics\" "
+                      "require \"mail_track_zone\" at the http level");
         return NGX_ERROR;
     }
 

@@ -46,6 +46,7 @@ typedef struct {
     ngx_http_mail_track_spool_conf_t  *spool;
     ngx_str_t                          id_field;
     ngx_uint_t                         used;   /* an event handler exists */
+    ngx_uint_t                         query;  /* status or metrics */
 } ngx_http_mail_track_main_conf_t;
 
 

@@ -713,7 +713,7 @@ ngx_http_mail_track_wh_emit(mt_wh_t *wh, mt_event_t *ev)
 
     src = mt_src_names[ev->src];
 
-    ngx_http_mail_track_hash(hash, src, ev->id.data, ev->id.len, NULL, 0);
+    mt_hash128(src, ev->id.data, ev->id.len, hash);
 
     /* the dedupe window covers at least the provider's retry window */
 
@@ -788,10 +788,8 @@ ngx_http_mail_track_wh_replay(mt_wh_t *wh, mt_str_t *token,
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mail_track_module);
     zone = ngx_http_mail_track_zone_get(r);
 
-    ngx_http_mail_track_hash(hash, "mailgun-token", token->data, token->len,
-                             NULL, 0);
-    ngx_http_mail_track_hash(evh, "mailgun-event", event_id->data,
-                             event_id->len, NULL, 0);
+    mt_hash128("mailgun-token", token->data, token->len, hash);
+    mt_hash128("mailgun-event", event_id->data, event_id->len, evh);
 
     ngx_memcpy(&aux, evh, sizeof(aux));
 

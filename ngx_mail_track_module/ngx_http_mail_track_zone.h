@@ -12,7 +12,7 @@
 
 
 #define NGX_HTTP_MAIL_TRACK_MAGIC        0x4b52544d   /* "MTRK" */
-#define NGX_HTTP_MAIL_TRACK_LAYOUT       4
+#define NGX_HTTP_MAIL_TRACK_LAYOUT       5
 
 #define NGX_HTTP_MAIL_TRACK_HASH_LEN     16
 
@@ -61,6 +61,37 @@ struct ngx_http_mail_track_dedupe_node_s {
 };
 
 
+/* a message's status, for mail_track_status: one slab chunk of 256 */
+typedef struct ngx_http_mail_track_status_s  ngx_http_mail_track_status_t;
+
+struct ngx_http_mail_track_status_s {
+    ngx_http_mail_track_status_t       *next;      /* bucket chain */
+    ngx_queue_t                         queue;     /* least recent last */
+    uint64_t                            hash[2];
+    int64_t                             sent_at;
+    int64_t                             delivered_at;
+    int64_t                             bounced_at;
+    int64_t                             complained_at;
+    int64_t                             unsubscribed_at;
+    int64_t                             opens_first;
+    int64_t                             opens_last;
+    int64_t                             clicks_first;
+    int64_t                             clicks_last;
+    uint32_t                            opens;
+    uint32_t                            opens_machine;
+    uint32_t                            clicks;
+    uint32_t                            clicks_machine;
+    u_char                             *url;       /* last click, slab */
+    uint16_t                            url_len;
+    uint16_t                            sources;   /* 1 << mt_src_e */
+    u_char                              state;     /* mt_event_type_e + 1 */
+    u_char                              bounce;
+    u_char                              mid_len;
+    u_char                              rcpt_len;
+    u_char                              data[1];   /* mid, rcpt */
+};
+
+
 typedef struct {
     ngx_rbtree_node_t           node;      /* key: crc32 of the url */
     ngx_queue_t                 queue;
@@ -89,6 +120,11 @@ typedef struct {
     ngx_uint_t                  nbuckets;      /* a power of two */
     ngx_queue_t                 dedupe_lru;
     ngx_uint_t                  dedupe_n;
+
+    ngx_http_mail_track_status_t  **status;
+    ngx_uint_t                  nstatus;       /* buckets, a power of two */
+    ngx_queue_t                 status_lru;
+    ngx_uint_t                  status_n;
 
     ngx_rbtree_t                certs;
     ngx_rbtree_node_t           certs_sentinel;
@@ -133,8 +169,13 @@ ngx_int_t ngx_http_mail_track_zone_append_unique(
     u_char *rec, size_t len, ngx_uint_t flags, uint64_t *seq);
 ngx_int_t ngx_http_mail_track_zone_replay(ngx_http_mail_track_zone_t *zone,
     u_char *hash, uint64_t aux, time_t ttl);
-void ngx_http_mail_track_hash(u_char *out, const char *ns, u_char *p1,
-    size_t len1, u_char *p2, size_t len2);
+
+void *ngx_http_mail_track_zone_alloc(ngx_http_mail_track_zone_t *zone,
+    size_t size);
+void ngx_http_mail_track_status_update(ngx_http_mail_track_zone_t *zone,
+    mt_event_t *ev);
+ngx_int_t ngx_http_mail_track_status_get(ngx_http_mail_track_zone_t *zone,
+    ngx_str_t *mid, ngx_pool_t *pool, ngx_http_mail_track_status_t **out);
 
 ngx_int_t ngx_http_mail_track_cert_get(ngx_http_mail_track_zone_t *zone,
     ngx_str_t *url, ngx_pool_t *pool, ngx_str_t *pem);

@@ -328,3 +328,55 @@ mt_utf8_repair(u_char *dst, const u_char *src, size_t len)
 
     return d - dst;
 }
+
+
+static uint64_t
+mt_fmix64(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+
+    return k;
+}
+
+
+/*
+ * A fast 128-bit hash for table keys (dedupe ids, message ids): the
+ * inputs are authenticated, so speed matters more than resistance to
+ * crafted collisions; ns separates the key spaces.
+ */
+
+void
+mt_hash128(const char *ns, const u_char *p, size_t len, u_char *out)
+{
+    size_t    n;
+    uint64_t  h1, h2, w;
+
+    h1 = 0x9e3779b97f4a7c15ULL ^ len;
+    h2 = 0x6a09e667f3bcc909ULL;
+
+    for ( /* void */ ; *ns; ns++) {
+        h2 = (h2 ^ (u_char) *ns) * 0x100000001b3ULL;
+    }
+
+    for (n = len; n >= 8; n -= 8, p += 8) {
+        memcpy(&w, p, 8);
+
+        h1 = mt_fmix64(h1 ^ w);
+        h2 = (h2 ^ w) * 0x87c37b91114253d5ULL;
+        h2 = (h2 << 31 | h2 >> 33) + h1;
+    }
+
+    w = 0;
+    memcpy(&w, p, n);
+
+    h1 = mt_fmix64(h1 ^ w ^ (uint64_t) n << 56);
+    h2 = mt_fmix64((h2 ^ w) * 0x4cf5ad432745937fULL + h1);
+    h1 += h2;
+
+    memcpy(out, &h1, 8);
+    memcpy(out + 8, &h2, 8);
+}

@@ -483,6 +483,64 @@ test_wh_helpers(void)
 }
 
 
+static int
+cmp_u64(const void *a, const void *b)
+{
+    uint64_t  x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+
+    return (x > y) - (x < y);
+}
+
+
+static void
+test_hash128(void)
+{
+    size_t     i, j, dup;
+    u_char     a[16], b[16];
+    char       key[32];
+    uint64_t  *seen;
+
+    mt_hash128("ns", (u_char *) "message-1", 9, a);
+    mt_hash128("ns", (u_char *) "message-1", 9, b);
+    ok(memcmp(a, b, 16) == 0, "hash128 is deterministic");
+
+    mt_hash128("other", (u_char *) "message-1", 9, b);
+    ok(memcmp(a, b, 16) != 0, "the namespace separates key spaces");
+
+    mt_hash128("ns", (u_char *) "a", 1, a);
+    mt_hash128("ns", (u_char *) "a\0", 2, b);
+    ok(memcmp(a, b, 16) != 0, "a trailing zero byte counts");
+
+    mt_hash128("ns", (u_char *) "12345678", 8, a);
+    mt_hash128("ns", (u_char *) "12345679", 8, b);
+    ok(memcmp(a, b, 8) != 0 && memcmp(a + 8, b + 8, 8) != 0,
+       "one byte changes both halves");
+
+    /* 200,000 sequential keys: no two share either half */
+
+    seen = malloc(200000 * 2 * sizeof(uint64_t));
+    dup = 0;
+
+    for (i = 0; i < 200000; i++) {
+        j = snprintf(key, sizeof(key), "m-%zu", i);
+        mt_hash128("status", (u_char *) key, j, a);
+        memcpy(&seen[i * 2], a, 16);
+    }
+
+    /* each half on its own: 400,000 64-bit values, sorted */
+
+    qsort(seen, 400000, sizeof(uint64_t), cmp_u64);
+
+    for (i = 1; i < 400000; i++) {
+        dup += (seen[i] == seen[i - 1]);
+    }
+
+    ok(dup == 0, "no repeated half among 200000 keys (%zu)", dup);
+
+    free(seen);
+}
+
+
 static void
 judge(const char *ip, const char *ua, mt_event_type_e type, unsigned flags,
     int machine, const char *why)
@@ -542,6 +600,7 @@ main(void)
     test_times();
     test_smtp();
     test_wh_helpers();
+    test_hash128();
     test_classify();
 
     return done_testing();

@@ -1,0 +1,163 @@
+# mail_track_status: a message's state, opens, clicks and sources from the
+# zone, as DESIGN.md's JSON; 404 when unknown; kept across a reload
+
+use strict;
+use warnings;
+
+use Test::More;
+use MailTrack::Test;
+use MailTrack::Util;
+use JSON::PP ();
+use MIME::Base64 qw(encode_base64);
+
+my $keys = keys_file();
+
+my $http_config = <<"_EOC_";
+    mail_track_zone zone=mt:1m;
+    mail_track_spool \$TEST_NGINX_SERVROOT/spool flush=100ms;
+    mail_track_keys $keys;
+_EOC_
+
+my $config = <<'_EOC_';
+        location /o/ { mail_track_open; }
+        location /c/ { mail_track_click; }
+        location /u/ { mail_track_unsubscribe; }
+        location /status/ { mail_track_status; }
+        location = /st { mail_track_status; }
+        location = /pm {
+            mail_track_webhook postmark;
+            mail_track_webhook_key s3cret;
+        }
+        location = /metrics { mail_track_metrics; }
+_EOC_
+
+my $n = MailTrack::Test->new(name => 'status', workers => 2,
+                             http_config => $http_config, config => $config);
+$n->start;
+
+my $json = JSON::PP->new;
+
+sub status {
+    my ($mid) = @_;
+    my $r = $n->get("/status/$mid");
+    return ($r->{status}, $r->{status} == 200 ? $json->decode($r->{body}) : undef,
+            $r);
+}
+
+sub pm {
+    my ($body) = @_;
+    return $n->request('POST', '/pm',
+                       headers => ['Content-Type', 'application/json',
+                                   'Authorization',
+                                   'Basic ' . encode_base64('p:s3cret', '')],
+                       body => $body)->{status};
+}
+
+sub pm_event {
+    my ($type, $mid, $at, %f) = @_;
+    $f{id} //= 0;
+    my %rec = (
+        Delivery => qq("RecordType":"Delivery","DeliveredAt":"$at"),
+        Bounce => qq("RecordType":"Bounce","Type":"HardBounce","ID":$f{id},)
+                  . qq("BouncedAt":"$at","Details":"550 5.1.1 unknown"),
+        SpamComplaint => qq("RecordType":"SpamComplaint","Type":"SpamComplaint",)
+                  . qq("ID":$f{id},"BouncedAt":"$at"),
+    );
+    return '{' . $rec{$type} . qq(,"MessageID":"pm-$mid","Recipient":"a\@example.com",)
+         . qq("Email":"a\@example.com","Metadata":{"mail_track_id":"$mid"}});
+}
+
+my ($st, $s, $r) = status('never-seen');
+is $st, 404, 'an unknown message: 404';
+
+is $n->get('/st')->{status}, 404, 'no message id: 404';
+is $n->request('POST', '/status/x', body => 'x')->{status}, 405, 'POST: 405';
+
+# --- the tracking endpoints ----------------------------------------------
+
+my $open = token('open', mid => 'm-1', rcpt => 'a@example.com');
+my $click = token('click', mid => 'm-1', rcpt => 'a@example.com',
+                  url => 'https://example.com/a?x="1"');
+
+$n->get("/o/$open.gif", headers => { 'User-Agent' => 'Firefox/120' });
+$n->get("/o/$open.gif", headers => { 'User-Agent' => 'Mozilla/5.0' });
+$n->request('HEAD', "/o/$open.gif");
+$n->get("/c/$click", headers => { 'User-Agent' => 'Firefox/120' });
+
+($st, $s) = status('m-1');
+is $st, 200, 'known after opens and a click';
+is $s->{message_id}, 'm-1', 'message_id';
+is $s->{recipient}, 'a@example.com', 'recipient';
+is $s->{state}, undef, 'no delivery state from opens alone';
+is $s->{opens}{count}, 3, 'three opens';
+is $s->{opens}{machine}, 2, 'two by machines (Apple MPP look, HEAD)';
+ok $s->{opens}{first_at} > 1.7e12 && $s->{opens}{first_at} <= $s->{opens}{last_at},
+    'first_at and last_at in ms';
+is $s->{clicks}{count}, 1, 'one click';
+is $s->{clicks}{machine}, 0, 'by a person';
+is $s->{clicks}{last_url}, 'https://example.com/a?x="1"', 'last_url, escaped in JSON';
+is_deeply $s->{sources}, ['track'], 'sources';
+is $s->{bounce}, undef, 'no bounce';
+
+# --- the delivery state only moves forward; failures override ----------------
+
+is pm(pm_event('Delivery', 'm-2', '2026-01-01T00:00:00Z')), 200, 'delivered';
+($st, $s) = status('m-2');
+is $s->{state}, 'delivered', 'state delivered';
+is $s->{delivered_at}, 1767225600000, 'delivered_at';
+is $s->{sent_at}, undef, 'sent_at unknown';
+
+is pm(pm_event('Bounce', 'm-2', '2026-01-01T00:05:00Z', id => 7)), 200,
+    'then a bounce';
+($st, $s) = status('m-2');
+is $s->{state}, 'bounced', 'a bounce overrides delivered';
+is $s->{bounce}, 'hard', 'bounce class';
+
+is pm(pm_event('SpamComplaint', 'm-2', '2026-01-01T00:09:00Z', id => 8)), 200,
+    'then a complaint';
+($st, $s) = status('m-2');
+is $s->{state}, 'complained', 'a complaint overrides';
+is $s->{complained_at}, 1767226140000, 'complained_at';
+
+$open = token('open', mid => 'm-2', rcpt => 'a@example.com');
+$n->get("/o/$open.gif", headers => { 'User-Agent' => 'Firefox/120' });
+($st, $s) = status('m-2');
+is_deeply $s->{sources}, ['postmark', 'track'], 'sources in name order';
+is $s->{state}, 'complained', 'an open changes no state';
+
+my $u = token('unsubscribe', mid => 'm-2');
+is $n->request('POST', "/u/$u",
+               headers => ['Content-Type', 'application/x-www-form-urlencoded'],
+               body => 'List-Unsubscribe=One-Click')->{status}, 200,
+    'unsubscribed';
+($st, $s) = status('m-2');
+ok $s->{unsubscribed_at}, 'unsubscribed_at';
+
+# a message id with a slash and other bytes
+my $odd = token('open', mid => 'a/b c"d', rcpt => 'x@example.com');
+$n->get("/o/$odd.gif");
+($st, $s) = status('a/b%20c%22d');
+is $st, 200, 'a message id with a slash, a space and a quote';
+is $s->{message_id}, 'a/b c"d', 'returned exactly';
+
+# --- kept across a reload, counted in the metrics ---------------------------------
+
+$n->reload;
+($st, $s) = status('m-2');
+is $s->{state}, 'complained', 'kept across a reload';
+
+like $n->get('/metrics')->{body}, qr/^mail_track_status_entries 3$/m,
+    'status entries in the metrics';
+
+$n->quit;
+
+# --- configuration ----------------------------------------------------------------
+
+my $bad = MailTrack::Test->new(name => 'status-nozone', http_config => '',
+                               config => 'location /s/ { mail_track_status; }');
+my ($ok, $out) = $bad->start_fails;
+ok $ok, 'mail_track_status without a zone refuses to start';
+like $out, qr/"mail_track_status" and "mail_track_metrics" require "mail_track_zone"/,
+    'and says why';
+
+done_testing;
