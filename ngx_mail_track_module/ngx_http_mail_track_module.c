@@ -835,4 +835,5 @@ static void
 ngx_http_mail_track_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_mail_track_spool_exit_process(cycle);
+    ngx_http_mail_track_webhook_exit();
 }

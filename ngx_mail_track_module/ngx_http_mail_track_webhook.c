@@ -905,6 +905,28 @@ ngx_http_mail_track_pkey_put(mt_str_t *url, void *store, void *pkey)
 }
 
 
+/* at the worker's exit: the per-worker keys and what core kept */
+
+void
+ngx_http_mail_track_webhook_exit(void)
+{
+    ngx_uint_t                   i;
+    ngx_http_mail_track_pkey_t  *pk;
+
+    for (i = 0; i < NGX_HTTP_MAIL_TRACK_PKEY_CACHE; i++) {
+        pk = &ngx_http_mail_track_pkeys[i];
+
+        if (pk->pkey) {
+            mt_sns_key_free(pk->pkey);
+            ngx_free(pk->url);
+            pk->pkey = NULL;
+        }
+    }
+
+    mt_wh_cleanup();
+}
+
+
 /*
  * mail_track_sns_cert_dir: the file named as the URL's last path
  * segment.  NGX_DECLINED: no such file; NGX_ABORT: not trusted.

@@ -14,6 +14,7 @@
 ngx_int_t ngx_http_mail_track_webhook_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_mail_track_webhook_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_mail_track_webhook_log(ngx_http_request_t *r);
+void ngx_http_mail_track_webhook_exit(void);
 char *ngx_http_mail_track_webhook_merge(ngx_conf_t *cf,
     ngx_http_mail_track_loc_conf_t *conf);
 

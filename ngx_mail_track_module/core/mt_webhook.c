@@ -92,9 +92,12 @@ const mt_provider_t  *mt_providers[] = {
  * of the last one is alive then), and falls back to malloc when full.
  */
 
-static u_char  *mt_arena_start;
-static u_char  *mt_arena_pos;
-static u_char  *mt_arena_end;
+static u_char      *mt_arena_start;
+static u_char      *mt_arena_pos;
+static u_char      *mt_arena_end;
+
+static EVP_MD      *mt_hash_md;
+static EVP_MD_CTX  *mt_hash_ctx;
 
 
 static void *
@@ -146,6 +149,26 @@ void
 mt_json_arena_reset(void)
 {
     mt_arena_pos = mt_arena_start;
+}
+
+
+/* what a process kept between requests, at its exit */
+
+void
+mt_wh_cleanup(void)
+{
+    EVP_MD_free(mt_hash_md);
+    EVP_MD_CTX_free(mt_hash_ctx);
+    mt_hash_md = NULL;
+    mt_hash_ctx = NULL;
+
+    if (mt_arena_start) {
+        json_set_alloc_funcs(malloc, free);
+        free(mt_arena_start);
+        mt_arena_start = NULL;
+        mt_arena_pos = NULL;
+        mt_arena_end = NULL;
+    }
 }
 
 
@@ -432,32 +455,30 @@ mt_wh_emit(mt_wh_t *wh, mt_event_t *ev)
 mt_rc_t
 mt_wh_hash_id(mt_wh_t *wh, mt_str_t *id, const mt_str_t *fields, size_t n)
 {
-    size_t              i;
-    u_char             *p;
-    u_char              len[4], md[EVP_MAX_MD_SIZE];
-    const char         *src;
-    unsigned int        mdlen;
-    static EVP_MD      *sha256;
-    static EVP_MD_CTX  *ctx;
+    size_t         i;
+    u_char        *p;
+    u_char         len[4], md[EVP_MAX_MD_SIZE];
+    const char    *src;
+    EVP_MD_CTX    *ctx;
+    unsigned int   mdlen;
 
     /* fetched once: the implicit fetch costs as much as the hash */
 
-    if (ctx == NULL) {
-        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-        ctx = EVP_MD_CTX_new();
+    if (mt_hash_ctx == NULL) {
+        mt_hash_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        mt_hash_ctx = EVP_MD_CTX_new();
 
-        if (sha256 == NULL || ctx == NULL) {
-            EVP_MD_free(sha256);
-            EVP_MD_CTX_free(ctx);
-            sha256 = NULL;
-            ctx = NULL;
+        if (mt_hash_md == NULL || mt_hash_ctx == NULL) {
+            mt_wh_cleanup();
             return MT_ERR_NOMEM;
         }
     }
 
+    ctx = mt_hash_ctx;
+
     src = mt_src_names[wh->conf->provider];
 
-    if (EVP_DigestInit_ex(ctx, sha256, NULL) != 1
+    if (EVP_DigestInit_ex(ctx, mt_hash_md, NULL) != 1
         || EVP_DigestUpdate(ctx, src, strlen(src) + 1) != 1)
     {
         return MT_ERR_INTERNAL;

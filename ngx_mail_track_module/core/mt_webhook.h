@@ -142,6 +142,7 @@ mt_rc_t mt_resend_normalize(mt_wh_t *wh);
 /* jansson from an arena, for a process that parses one body at a time */
 int mt_json_arena(size_t size);
 void mt_json_arena_reset(void);
+void mt_wh_cleanup(void);
 
 
 /* helpers shared by the providers (mt_webhook.c) */
