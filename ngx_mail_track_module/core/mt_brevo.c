@@ -24,7 +24,6 @@ static mt_rc_t mt_brevo_event(mt_wh_t *wh, json_t *obj, mt_event_t *ev);
 static int64_t mt_brevo_time(mt_wh_t *wh, json_t *obj, mt_str_t *raw);
 static mt_rc_t mt_brevo_app_id(mt_wh_t *wh, json_t *obj, mt_str_t *mid);
 static mt_rc_t mt_brevo_tag(mt_wh_t *wh, json_t *obj, mt_str_t *tag);
-static mt_rc_t mt_brevo_join(mt_wh_t *wh, json_t *arr, mt_str_t *out);
 
 
 static const mt_brevo_map_t  mt_brevo_types[] = {
@@ -51,93 +50,14 @@ static const mt_brevo_map_t  mt_brevo_types[] = {
 mt_rc_t
 mt_brevo_process(mt_wh_t *wh)
 {
-    mt_rc_t  rc;
-
-    rc = mt_wh_check_credential(wh);
-    if (rc != MT_OK) {
-        return rc;
-    }
-
-    if (!mt_wh_content_type_json(wh)) {
-        return MT_ERR_CONTENT_TYPE;
-    }
-
-    return mt_brevo_normalize(wh);
+    return mt_wh_process_unsigned(wh, mt_brevo_normalize);
 }
 
 
 mt_rc_t
 mt_brevo_normalize(mt_wh_t *wh)
 {
-    size_t       i;
-    json_t      *root, *obj;
-    mt_rc_t      rc;
-    mt_event_t   ev;
-
-    rc = mt_wh_json_load(wh, wh->body, wh->body_len, &root);
-    if (rc != MT_OK) {
-        return rc;
-    }
-
-    if (json_is_object(root)) {
-        if (!mt_brevo_valid(root)) {
-            mt_str_set(&wh->detail, "event without a name");
-            rc = MT_ERR_PAYLOAD;
-            goto done;
-        }
-
-        rc = mt_brevo_event(wh, root, &ev);
-
-        if (rc == MT_OK) {
-            rc = mt_wh_emit(wh, &ev);
-        }
-
-        goto done;
-    }
-
-    if (!json_is_array(root)) {
-        mt_str_set(&wh->detail, "neither an object nor an array");
-        rc = MT_ERR_PAYLOAD;
-        goto done;
-    }
-
-    if (json_array_size(root) > MT_WH_MAX_EVENTS) {
-        rc = MT_ERR_TOO_MANY;
-        goto done;
-    }
-
-    /* the whole batch is checked first: a bad one queues nothing */
-
-    json_array_foreach(root, i, obj) {
-        if (!mt_brevo_valid(obj)) {
-            mt_str_set(&wh->detail, "event without a name");
-            rc = MT_ERR_PAYLOAD;
-            goto done;
-        }
-    }
-
-    if (json_array_size(root) == 0) {
-        rc = MT_DECLINED;
-        goto done;
-    }
-
-    json_array_foreach(root, i, obj) {
-        rc = mt_brevo_event(wh, obj, &ev);
-        if (rc != MT_OK) {
-            goto done;
-        }
-
-        rc = mt_wh_emit(wh, &ev);
-        if (rc != MT_OK) {
-            goto done;
-        }
-    }
-
-done:
-
-    json_decref(root);
-
-    return rc;
+    return mt_wh_each_event(wh, mt_brevo_valid, mt_brevo_event);
 }
 
 
@@ -332,7 +252,7 @@ mt_brevo_tag(mt_wh_t *wh, json_t *obj, mt_str_t *tag)
     tag->len = 0;
     tag->data = NULL;
 
-    rc = mt_brevo_join(wh, json_object_get(obj, "tags"), tag);
+    rc = mt_json_join(wh, json_object_get(obj, "tags"), tag);
 
     if (rc != MT_OK || tag->len) {
         return rc;
@@ -341,7 +261,7 @@ mt_brevo_tag(mt_wh_t *wh, json_t *obj, mt_str_t *tag)
     v = json_object_get(obj, "tag");
 
     if (json_is_array(v)) {
-        return mt_brevo_join(wh, v, tag);
+        return mt_json_join(wh, v, tag);
     }
 
     if (!json_is_string(v)) {
@@ -353,7 +273,7 @@ mt_brevo_tag(mt_wh_t *wh, json_t *obj, mt_str_t *tag)
                             JSON_ALLOW_NUL, &err);
 
         if (parsed != NULL) {
-            rc = json_is_array(parsed) ? mt_brevo_join(wh, parsed, tag)
+            rc = json_is_array(parsed) ? mt_json_join(wh, parsed, tag)
                                        : MT_OK;
             json_decref(parsed);
 
@@ -369,51 +289,3 @@ mt_brevo_tag(mt_wh_t *wh, json_t *obj, mt_str_t *tag)
     return MT_OK;
 }
 
-
-/* ["a","b"] as "a,b" in memory of its own; what is not a string is left */
-
-static mt_rc_t
-mt_brevo_join(mt_wh_t *wh, json_t *arr, mt_str_t *out)
-{
-    size_t   i, len;
-    u_char  *p;
-    json_t  *v;
-
-    if (!json_is_array(arr)) {
-        return MT_OK;
-    }
-
-    len = 0;
-
-    json_array_foreach(arr, i, v) {
-        if (json_is_string(v) && json_string_length(v)) {
-            len += json_string_length(v) + 1;
-        }
-    }
-
-    if (len == 0) {
-        return MT_OK;
-    }
-
-    p = mt_alloc(&wh->alloc, len);
-    if (p == NULL) {
-        return MT_ERR_NOMEM;
-    }
-
-    out->data = p;
-
-    json_array_foreach(arr, i, v) {
-        if (json_is_string(v) && json_string_length(v)) {
-            if (p != out->data) {
-                *p++ = ',';
-            }
-
-            memcpy(p, json_string_value(v), json_string_length(v));
-            p += json_string_length(v);
-        }
-    }
-
-    out->len = p - out->data;
-
-    return MT_OK;
-}

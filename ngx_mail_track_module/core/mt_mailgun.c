@@ -38,8 +38,6 @@ static mt_rc_t mt_mailgun_event(mt_wh_t *wh, json_t *ed, mt_event_t *ev);
 static mt_event_type_e mt_mailgun_type(mt_str_t *name);
 static mt_bounce_e mt_mailgun_bounce(json_t *ed, mt_event_t *ev);
 static mt_rc_t mt_mailgun_id(mt_wh_t *wh, json_t *ed, mt_event_t *ev);
-static mt_str_t mt_mailgun_scalar(json_t *v, u_char *buf, size_t size);
-static mt_rc_t mt_mailgun_tags(mt_wh_t *wh, json_t *v, mt_str_t *tag);
 
 
 static const mt_mailgun_map_t  mt_mailgun_types[] = {
@@ -184,7 +182,7 @@ mt_mailgun_auth(mt_wh_t *wh, json_t *root, mt_str_t *token)
 
     /* signed as sent: a decimal string, or a JSON integer printed */
 
-    ts = mt_mailgun_scalar(jt, tsbuf, sizeof(tsbuf));
+    ts = mt_json_scalar(jt, tsbuf, sizeof(tsbuf));
     t = json_is_real(jt) ? -1 : mt_atoi64(ts.data, ts.len);
 
     if (t < 0 || ts.len > MT_MAILGUN_TS_MAX) {
@@ -432,7 +430,7 @@ mt_mailgun_event(mt_wh_t *wh, json_t *ed, mt_event_t *ev)
         break;
     }
 
-    if (mt_mailgun_tags(wh, json_object_get(ed, "tags"), &ev->tag)
+    if (mt_json_join(wh, json_object_get(ed, "tags"), &ev->tag)
         != MT_OK)
     {
         return MT_ERR_NOMEM;
@@ -507,7 +505,7 @@ mt_mailgun_id(mt_wh_t *wh, json_t *ed, mt_event_t *ev)
     f[0] = ev->esp_type;
     f[1] = ev->esp_mid;
     f[2] = ev->rcpt;
-    f[3] = mt_mailgun_scalar(json_object_get(ed, "timestamp"), ts,
+    f[3] = mt_json_scalar(json_object_get(ed, "timestamp"), ts,
                              sizeof(ts));
     f[4] = mt_json_str(ed, "url");
     f[5] = mt_json_str(ed, "severity");
@@ -517,92 +515,3 @@ mt_mailgun_id(mt_wh_t *wh, json_t *ed, mt_event_t *ev)
 }
 
 
-/* a string as it is, a number printed into buf; anything else is empty */
-
-static mt_str_t
-mt_mailgun_scalar(json_t *v, u_char *buf, size_t size)
-{
-    int       n;
-    mt_str_t  s = mt_null_string;
-
-    if (json_is_string(v)) {
-        s.data = (u_char *) json_string_value(v);
-        s.len = json_string_length(v);
-        return s;
-    }
-
-    if (json_is_integer(v)) {
-        n = snprintf((char *) buf, size, "%lld",
-                     (long long) json_integer_value(v));
-
-    } else if (json_is_real(v)) {
-        n = snprintf((char *) buf, size, "%.17g", json_real_value(v));
-
-    } else {
-        return s;
-    }
-
-    if (n > 0 && (size_t) n < size) {
-        s.data = buf;
-        s.len = n;
-    }
-
-    return s;
-}
-
-
-/* "tags" is an array of strings (a lone string is taken too) */
-
-static mt_rc_t
-mt_mailgun_tags(mt_wh_t *wh, json_t *v, mt_str_t *tag)
-{
-    size_t   i, n, len;
-    u_char  *p;
-    json_t  *e;
-
-    if (json_is_string(v)) {
-        tag->data = (u_char *) json_string_value(v);
-        tag->len = json_string_length(v);
-        return MT_OK;
-    }
-
-    if (!json_is_array(v)) {
-        return MT_OK;
-    }
-
-    len = 0;
-    n = 0;
-
-    json_array_foreach(v, i, e) {
-        if (json_is_string(e) && json_string_length(e)) {
-            len += json_string_length(e) + 1;
-            n++;
-        }
-    }
-
-    if (n == 0) {
-        return MT_OK;
-    }
-
-    p = mt_alloc(&wh->alloc, len);
-    if (p == NULL) {
-        return MT_ERR_NOMEM;
-    }
-
-    tag->data = p;
-
-    json_array_foreach(v, i, e) {
-        if (json_is_string(e) && json_string_length(e)) {
-            if (p != tag->data) {
-                *p++ = ',';
-            }
-
-            memcpy(p, json_string_value(e), json_string_length(e));
-            p += json_string_length(e);
-        }
-    }
-
-    tag->len = p - tag->data;
-
-    return MT_OK;
-}

@@ -41,93 +41,14 @@ static const mt_mailjet_map_t  mt_mailjet_types[] = {
 mt_rc_t
 mt_mailjet_process(mt_wh_t *wh)
 {
-    mt_rc_t  rc;
-
-    rc = mt_wh_check_credential(wh);
-    if (rc != MT_OK) {
-        return rc;
-    }
-
-    if (!mt_wh_content_type_json(wh)) {
-        return MT_ERR_CONTENT_TYPE;
-    }
-
-    return mt_mailjet_normalize(wh);
+    return mt_wh_process_unsigned(wh, mt_mailjet_normalize);
 }
 
 
 mt_rc_t
 mt_mailjet_normalize(mt_wh_t *wh)
 {
-    size_t       i;
-    json_t      *root, *obj;
-    mt_rc_t      rc;
-    mt_event_t   ev;
-
-    rc = mt_wh_json_load(wh, wh->body, wh->body_len, &root);
-    if (rc != MT_OK) {
-        return rc;
-    }
-
-    if (json_is_object(root)) {
-        if (!mt_mailjet_valid(root)) {
-            mt_str_set(&wh->detail, "event without a name");
-            rc = MT_ERR_PAYLOAD;
-            goto done;
-        }
-
-        rc = mt_mailjet_event(wh, root, &ev);
-
-        if (rc == MT_OK) {
-            rc = mt_wh_emit(wh, &ev);
-        }
-
-        goto done;
-    }
-
-    if (!json_is_array(root)) {
-        mt_str_set(&wh->detail, "neither an object nor an array");
-        rc = MT_ERR_PAYLOAD;
-        goto done;
-    }
-
-    if (json_array_size(root) > MT_WH_MAX_EVENTS) {
-        rc = MT_ERR_TOO_MANY;
-        goto done;
-    }
-
-    /* the whole batch is checked first: a bad one queues nothing */
-
-    json_array_foreach(root, i, obj) {
-        if (!mt_mailjet_valid(obj)) {
-            mt_str_set(&wh->detail, "event without a name");
-            rc = MT_ERR_PAYLOAD;
-            goto done;
-        }
-    }
-
-    if (json_array_size(root) == 0) {
-        rc = MT_DECLINED;
-        goto done;
-    }
-
-    json_array_foreach(root, i, obj) {
-        rc = mt_mailjet_event(wh, obj, &ev);
-        if (rc != MT_OK) {
-            goto done;
-        }
-
-        rc = mt_wh_emit(wh, &ev);
-        if (rc != MT_OK) {
-            goto done;
-        }
-    }
-
-done:
-
-    json_decref(root);
-
-    return rc;
+    return mt_wh_each_event(wh, mt_mailjet_valid, mt_mailjet_event);
 }
 
 

@@ -48,7 +48,6 @@ static mt_rc_t mt_mandrill_events(mt_wh_t *wh, mt_str_t *value);
 static mt_rc_t mt_mandrill_event(mt_wh_t *wh, json_t *obj, mt_event_t *ev);
 static mt_rc_t mt_mandrill_concat(mt_wh_t *wh, mt_str_t *out, mt_str_t *a,
     mt_str_t *b);
-static mt_rc_t mt_mandrill_join(mt_wh_t *wh, json_t *arr, mt_str_t *out);
 
 
 static const mt_mandrill_map_t  mt_mandrill_types[] = {
@@ -535,7 +534,7 @@ mt_mandrill_event(mt_wh_t *wh, json_t *obj, mt_event_t *ev)
             ev->mid = mt_json_str_value(wh, v);
         }
 
-        rc = mt_mandrill_join(wh, json_object_get(msg, "tags"), &ev->tag);
+        rc = mt_json_join(wh, json_object_get(msg, "tags"), &ev->tag);
         if (rc != MT_OK) {
             return rc;
         }
@@ -635,51 +634,3 @@ mt_mandrill_concat(mt_wh_t *wh, mt_str_t *out, mt_str_t *a, mt_str_t *b)
     return MT_OK;
 }
 
-
-/* msg.tags ["a","b"] as "a,b"; what is not a string is left out */
-
-static mt_rc_t
-mt_mandrill_join(mt_wh_t *wh, json_t *arr, mt_str_t *out)
-{
-    size_t   i, len;
-    u_char  *p;
-    json_t  *v;
-
-    if (!json_is_array(arr)) {
-        return MT_OK;
-    }
-
-    len = 0;
-
-    json_array_foreach(arr, i, v) {
-        if (json_is_string(v) && json_string_length(v)) {
-            len += json_string_length(v) + 1;
-        }
-    }
-
-    if (len == 0) {
-        return MT_OK;
-    }
-
-    p = mt_alloc(&wh->alloc, len);
-    if (p == NULL) {
-        return MT_ERR_NOMEM;
-    }
-
-    out->data = p;
-
-    json_array_foreach(arr, i, v) {
-        if (json_is_string(v) && json_string_length(v)) {
-            if (p != out->data) {
-                *p++ = ',';
-            }
-
-            memcpy(p, json_string_value(v), json_string_length(v));
-            p += json_string_length(v);
-        }
-    }
-
-    out->len = p - out->data;
-
-    return MT_OK;
-}

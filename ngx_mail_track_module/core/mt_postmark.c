@@ -83,18 +83,7 @@ static const char  *mt_postmark_times[] = {
 mt_rc_t
 mt_postmark_process(mt_wh_t *wh)
 {
-    mt_rc_t  rc;
-
-    rc = mt_wh_check_credential(wh);
-    if (rc != MT_OK) {
-        return rc;
-    }
-
-    if (!mt_wh_content_type_json(wh)) {
-        return MT_ERR_CONTENT_TYPE;
-    }
-
-    return mt_postmark_normalize(wh);
+    return mt_wh_process_unsigned(wh, mt_postmark_normalize);
 }
 
 

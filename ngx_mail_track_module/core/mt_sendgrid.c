@@ -38,8 +38,6 @@ static mt_rc_t mt_sendgrid_event(mt_wh_t *wh, json_t *o, mt_event_t *ev);
 static mt_event_type_e mt_sendgrid_type(mt_str_t *name);
 static mt_bounce_e mt_sendgrid_bounce(json_t *o, mt_event_t *ev);
 static mt_rc_t mt_sendgrid_id(mt_wh_t *wh, json_t *o, mt_event_t *ev);
-static mt_str_t mt_sendgrid_scalar(json_t *v, u_char *buf, size_t size);
-static mt_rc_t mt_sendgrid_tag(mt_wh_t *wh, json_t *v, mt_str_t *tag);
 
 
 static const mt_sendgrid_map_t  mt_sendgrid_types[] = {
@@ -483,7 +481,7 @@ mt_sendgrid_event(mt_wh_t *wh, json_t *o, mt_event_t *ev)
         break;
     }
 
-    if (mt_sendgrid_tag(wh, json_object_get(o, "category"), &ev->tag)
+    if (mt_json_join(wh, json_object_get(o, "category"), &ev->tag)
         != MT_OK)
     {
         return MT_ERR_NOMEM;
@@ -581,107 +579,18 @@ mt_sendgrid_id(mt_wh_t *wh, json_t *o, mt_event_t *ev)
     }
 
     f[2] = ev->rcpt;
-    f[3] = mt_sendgrid_scalar(json_object_get(o, "timestamp"), ts,
+    f[3] = mt_json_scalar(json_object_get(o, "timestamp"), ts,
                               sizeof(ts));
     f[4] = mt_json_str(o, "url");
-    f[5] = mt_sendgrid_scalar(json_object_get(o, "attempt"), attempt,
+    f[5] = mt_json_scalar(json_object_get(o, "attempt"), attempt,
                               sizeof(attempt));
     f[6] = mt_json_str(o, "type");
     f[7] = mt_json_str(o, "useragent");
     f[8] = mt_json_str(o, "ip");
-    f[9] = mt_sendgrid_scalar(json_object_get(o, "asm_group_id"), group,
+    f[9] = mt_json_scalar(json_object_get(o, "asm_group_id"), group,
                               sizeof(group));
 
     return mt_wh_hash_id(wh, &ev->id, f, MT_SENDGRID_ID_FIELDS);
 }
 
 
-/* a string as it is, a number printed into buf; anything else is empty */
-
-static mt_str_t
-mt_sendgrid_scalar(json_t *v, u_char *buf, size_t size)
-{
-    int       n;
-    mt_str_t  s = mt_null_string;
-
-    if (json_is_string(v)) {
-        s.data = (u_char *) json_string_value(v);
-        s.len = json_string_length(v);
-        return s;
-    }
-
-    if (json_is_integer(v)) {
-        n = snprintf((char *) buf, size, "%lld",
-                     (long long) json_integer_value(v));
-
-    } else if (json_is_real(v)) {
-        n = snprintf((char *) buf, size, "%.17g", json_real_value(v));
-
-    } else {
-        return s;
-    }
-
-    if (n > 0 && (size_t) n < size) {
-        s.data = buf;
-        s.len = n;
-    }
-
-    return s;
-}
-
-
-/* "category" is a string or an array of strings: joined with "," */
-
-static mt_rc_t
-mt_sendgrid_tag(mt_wh_t *wh, json_t *v, mt_str_t *tag)
-{
-    size_t   i, n, len;
-    u_char  *p;
-    json_t  *e;
-
-    if (json_is_string(v)) {
-        tag->data = (u_char *) json_string_value(v);
-        tag->len = json_string_length(v);
-        return MT_OK;
-    }
-
-    if (!json_is_array(v)) {
-        return MT_OK;
-    }
-
-    len = 0;
-    n = 0;
-
-    json_array_foreach(v, i, e) {
-        if (json_is_string(e) && json_string_length(e)) {
-            len += json_string_length(e) + 1;
-            n++;
-        }
-    }
-
-    if (n == 0) {
-        return MT_OK;
-    }
-
-    p = mt_alloc(&wh->alloc, len);
-    if (p == NULL) {
-        return MT_ERR_NOMEM;
-    }
-
-    tag->data = p;
-
-    json_array_foreach(v, i, e) {
-        if (json_is_string(e) && json_string_length(e)) {
-            if (p != tag->data) {
-                *p++ = ',';
-            }
-
-            memcpy(p, json_string_value(e), json_string_length(e));
-            p += json_string_length(e);
-        }
-    }
-
-    tag->len = p - tag->data;
-
-    return MT_OK;
-}

@@ -25,7 +25,6 @@ static const mt_sparkpost_map_t *mt_sparkpost_find(
 static mt_rc_t mt_sparkpost_event(mt_wh_t *wh, const char *cls, json_t *obj,
     mt_event_t *ev);
 static void mt_sparkpost_bounce(mt_str_t *cls, mt_event_t *ev);
-static mt_rc_t mt_sparkpost_join(mt_wh_t *wh, json_t *arr, mt_str_t *out);
 
 
 static const mt_sparkpost_map_t  mt_sparkpost_types[] = {
@@ -87,18 +86,7 @@ static const mt_sparkpost_map_t  mt_sparkpost_classes[] = {
 mt_rc_t
 mt_sparkpost_process(mt_wh_t *wh)
 {
-    mt_rc_t  rc;
-
-    rc = mt_wh_check_credential(wh);
-    if (rc != MT_OK) {
-        return rc;
-    }
-
-    if (!mt_wh_content_type_json(wh)) {
-        return MT_ERR_CONTENT_TYPE;
-    }
-
-    return mt_sparkpost_normalize(wh);
+    return mt_wh_process_unsigned(wh, mt_sparkpost_normalize);
 }
 
 
@@ -266,7 +254,7 @@ mt_sparkpost_event(mt_wh_t *wh, const char *cls, json_t *obj, mt_event_t *ev)
     ev->tag = mt_json_str_value(wh, json_object_get(obj, "campaign_id"));
 
     if (ev->tag.len == 0) {
-        rc = mt_sparkpost_join(wh, json_object_get(obj, "rcpt_tags"),
+        rc = mt_json_join(wh, json_object_get(obj, "rcpt_tags"),
                                &ev->tag);
         if (rc != MT_OK) {
             return rc;
@@ -354,51 +342,3 @@ mt_sparkpost_bounce(mt_str_t *cls, mt_event_t *ev)
     }
 }
 
-
-/* rcpt_tags ["a","b"] as "a,b"; what is not a string is left out */
-
-static mt_rc_t
-mt_sparkpost_join(mt_wh_t *wh, json_t *arr, mt_str_t *out)
-{
-    size_t   i, len;
-    u_char  *p;
-    json_t  *v;
-
-    if (!json_is_array(arr)) {
-        return MT_OK;
-    }
-
-    len = 0;
-
-    json_array_foreach(arr, i, v) {
-        if (json_is_string(v) && json_string_length(v)) {
-            len += json_string_length(v) + 1;
-        }
-    }
-
-    if (len == 0) {
-        return MT_OK;
-    }
-
-    p = mt_alloc(&wh->alloc, len);
-    if (p == NULL) {
-        return MT_ERR_NOMEM;
-    }
-
-    out->data = p;
-
-    json_array_foreach(arr, i, v) {
-        if (json_is_string(v) && json_string_length(v)) {
-            if (p != out->data) {
-                *p++ = ',';
-            }
-
-            memcpy(p, json_string_value(v), json_string_length(v));
-            p += json_string_length(v);
-        }
-    }
-
-    out->len = p - out->data;
-
-    return MT_OK;
-}

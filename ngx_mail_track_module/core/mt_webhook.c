@@ -295,6 +295,106 @@ mt_wh_check_credential(mt_wh_t *wh)
 }
 
 
+/* the providers that sign nothing: a credential, then JSON */
+
+mt_rc_t
+mt_wh_process_unsigned(mt_wh_t *wh, mt_rc_t (*normalize)(mt_wh_t *wh))
+{
+    mt_rc_t  rc;
+
+    rc = mt_wh_check_credential(wh);
+    if (rc != MT_OK) {
+        return rc;
+    }
+
+    if (!mt_wh_content_type_json(wh)) {
+        return MT_ERR_CONTENT_TYPE;
+    }
+
+    return normalize(wh);
+}
+
+
+/*
+ * A body that is one event object or an array of them (grouped or
+ * batched webhooks).  The whole batch is checked before the first event
+ * is emitted: a bad one queues nothing.
+ */
+
+mt_rc_t
+mt_wh_each_event(mt_wh_t *wh, int (*valid)(json_t *obj),
+    mt_rc_t (*event)(mt_wh_t *wh, json_t *obj, mt_event_t *ev))
+{
+    size_t       i;
+    json_t      *root, *obj;
+    mt_rc_t      rc;
+    mt_event_t   ev;
+
+    rc = mt_wh_json_load(wh, wh->body, wh->body_len, &root);
+    if (rc != MT_OK) {
+        return rc;
+    }
+
+    if (json_is_object(root)) {
+        if (!valid(root)) {
+            mt_str_set(&wh->detail, "event without a name");
+            rc = MT_ERR_PAYLOAD;
+            goto done;
+        }
+
+        rc = event(wh, root, &ev);
+
+        if (rc == MT_OK) {
+            rc = mt_wh_emit(wh, &ev);
+        }
+
+        goto done;
+    }
+
+    if (!json_is_array(root)) {
+        mt_str_set(&wh->detail, "neither an object nor an array");
+        rc = MT_ERR_PAYLOAD;
+        goto done;
+    }
+
+    if (json_array_size(root) > MT_WH_MAX_EVENTS) {
+        rc = MT_ERR_TOO_MANY;
+        goto done;
+    }
+
+    json_array_foreach(root, i, obj) {
+        if (!valid(obj)) {
+            mt_str_set(&wh->detail, "event without a name");
+            rc = MT_ERR_PAYLOAD;
+            goto done;
+        }
+    }
+
+    if (json_array_size(root) == 0) {
+        rc = MT_DECLINED;
+        goto done;
+    }
+
+    json_array_foreach(root, i, obj) {
+        rc = event(wh, obj, &ev);
+        if (rc != MT_OK) {
+            goto done;
+        }
+
+        rc = mt_wh_emit(wh, &ev);
+        if (rc != MT_OK) {
+            goto done;
+        }
+    }
+
+done:
+
+    json_decref(root);
+
+    return rc;
+}
+
+
 /* ts in seconds; a request from the future gets at most 5 minutes */
 
 mt_rc_t
@@ -573,6 +673,95 @@ mt_json_str_value(mt_wh_t *wh, json_t *v)
     }
 
     return s;
+}
+
+
+/* a string as it is, a number printed into buf; anything else is empty */
+
+mt_str_t
+mt_json_scalar(json_t *v, u_char *buf, size_t size)
+{
+    int       n;
+    mt_str_t  s = mt_null_string;
+
+    if (json_is_string(v)) {
+        s.data = (u_char *) json_string_value(v);
+        s.len = json_string_length(v);
+        return s;
+    }
+
+    if (json_is_integer(v)) {
+        n = snprintf((char *) buf, size, "%lld",
+                     (long long) json_integer_value(v));
+
+    } else if (json_is_real(v)) {
+        n = snprintf((char *) buf, size, "%.17g", json_real_value(v));
+
+    } else {
+        return s;
+    }
+
+    if (n > 0 && (size_t) n < size) {
+        s.data = buf;
+        s.len = n;
+    }
+
+    return s;
+}
+
+
+/* tags: a string as it is, or an array's non-empty strings joined by "," */
+
+mt_rc_t
+mt_json_join(mt_wh_t *wh, json_t *v, mt_str_t *out)
+{
+    size_t   i, len;
+    u_char  *p;
+    json_t  *e;
+
+    if (json_is_string(v)) {
+        out->data = (u_char *) json_string_value(v);
+        out->len = json_string_length(v);
+        return MT_OK;
+    }
+
+    if (!json_is_array(v)) {
+        return MT_OK;
+    }
+
+    len = 0;
+
+    json_array_foreach(v, i, e) {
+        if (json_is_string(e) && json_string_length(e)) {
+            len += json_string_length(e) + 1;
+        }
+    }
+
+    if (len == 0) {
+        return MT_OK;
+    }
+
+    p = mt_alloc(&wh->alloc, len);
+    if (p == NULL) {
+        return MT_ERR_NOMEM;
+    }
+
+    out->data = p;
+
+    json_array_foreach(v, i, e) {
+        if (json_is_string(e) && json_string_length(e)) {
+            if (p != out->data) {
+                *p++ = ',';
+            }
+
+            memcpy(p, json_string_value(e), json_string_length(e));
+            p += json_string_length(e);
+        }
+    }
+
+    out->len = p - out->data;
+
+    return MT_OK;
 }
 
 

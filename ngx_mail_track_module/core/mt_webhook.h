@@ -148,6 +148,10 @@ void mt_wh_cleanup(void);
 /* helpers shared by the providers (mt_webhook.c) */
 
 mt_rc_t mt_wh_check_credential(mt_wh_t *wh);
+mt_rc_t mt_wh_process_unsigned(mt_wh_t *wh,
+    mt_rc_t (*normalize)(mt_wh_t *wh));
+mt_rc_t mt_wh_each_event(mt_wh_t *wh, int (*valid)(json_t *obj),
+    mt_rc_t (*event)(mt_wh_t *wh, json_t *obj, mt_event_t *ev));
 mt_rc_t mt_wh_check_time(mt_wh_t *wh, int64_t ts);
 int mt_wh_content_type_is(mt_wh_t *wh, const char *type);
 int mt_wh_content_type_json(mt_wh_t *wh);
@@ -160,6 +164,8 @@ u_char *mt_wh_sprintf_int(mt_wh_t *wh, mt_str_t *dst, int64_t v);
 
 mt_str_t mt_json_str(json_t *obj, const char *key);
 mt_str_t mt_json_str_value(mt_wh_t *wh, json_t *v);
+mt_str_t mt_json_scalar(json_t *v, u_char *buf, size_t size);
+mt_rc_t mt_json_join(mt_wh_t *wh, json_t *v, mt_str_t *out);
 int mt_json_int(json_t *obj, const char *key, int64_t *v);
 int64_t mt_json_time_ms(json_t *v);
 int64_t mt_time_iso8601_ms(const u_char *p, size_t len);
