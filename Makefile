@@ -143,10 +143,10 @@ FUZZ_CC       := clang-14
 FUZZ_FLAGS    := -g -O1 -fsanitize=fuzzer,address,undefined \
                  -fno-sanitize-recover=undefined
 
-$(BUILD)/fuzz/%: t/fuzz/%.c $(CORE_SRCS) $(CORE_HDRS)
+$(BUILD)/fuzz/%: t/fuzz/%.c t/fuzz/fuzz_unsigned.h $(CORE_SRCS) $(CORE_HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(CPPFLAGS_MT) -It/unit $< $(CORE_SRCS) \
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(CPPFLAGS_MT) -It/unit -It/fuzz $< $(CORE_SRCS) \
 	    $(LIBS_CORE) -o $@
 
 fuzz-build: $(FUZZ_BINS)
