@@ -78,9 +78,6 @@ static u_char  ngx_http_mail_track_gif[] = {
 };
 
 
-static ngx_str_t  ngx_http_mail_track_gif_type = ngx_string("image/gif");
-
-
 static ngx_keyval_t  ngx_http_mail_track_nocache_headers[] = {
     { ngx_string("Cache-Control"),
       ngx_string("no-store, no-cache, must-revalidate, max-age=0") },
@@ -95,13 +92,12 @@ static uint64_t  ngx_http_mail_track_id_seq;
 ngx_int_t
 ngx_http_mail_track_open_handler(ngx_http_request_t *r)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_str_t     suffix;
-    mt_event_t    ev;
-    mt_token_t    tok;
-    ngx_chain_t   out;
-    u_char        idbuf[40], ipbuf[NGX_INET6_ADDRSTRLEN];
+    ngx_int_t    rc;
+    ngx_buf_t   *b;
+    ngx_str_t    suffix;
+    mt_event_t   ev;
+    mt_token_t   tok;
+    u_char       idbuf[40], ipbuf[NGX_INET6_ADDRSTRLEN];
     u_char        plain[MT_TOKEN_MAX_PLAIN];
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -126,19 +122,8 @@ ngx_http_mail_track_open_handler(ngx_http_request_t *r)
         (void) ngx_http_mail_track_record(r, &ev);
     }
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = sizeof(ngx_http_mail_track_gif);
-    r->headers_out.content_type = ngx_http_mail_track_gif_type;
-    r->headers_out.content_type_len = ngx_http_mail_track_gif_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
     if (ngx_http_mail_track_nocache(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (r->method == NGX_HTTP_HEAD) {
-        r->header_only = 1;
-        return ngx_http_send_header(r);
     }
 
     b = ngx_calloc_buf(r->pool);
@@ -149,19 +134,8 @@ ngx_http_mail_track_open_handler(ngx_http_request_t *r)
     b->pos = ngx_http_mail_track_gif;
     b->last = ngx_http_mail_track_gif + sizeof(ngx_http_mail_track_gif);
     b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
 
-    out.buf = b;
-    out.next = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_mail_track_send(r, b, "image/gif");
 }
 
 
@@ -266,13 +240,12 @@ ngx_http_mail_track_one_click(ngx_http_request_t *r)
 {
     u_char       *p, *last, *q;
     size_t        len;
-    ngx_int_t     rc;
     ngx_buf_t    *b;
     ngx_str_t     body, ct;
     ngx_uint_t    found;
     mt_event_t    ev;
     mt_token_t    tok;
-    ngx_chain_t  *cl, out;
+    ngx_chain_t  *cl;
     u_char        idbuf[40], ipbuf[NGX_INET6_ADDRSTRLEN];
     u_char        plain[MT_TOKEN_MAX_PLAIN];
     u_char        buf[4096];
@@ -382,11 +355,6 @@ ngx_http_mail_track_one_click(ngx_http_request_t *r)
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = sizeof(done) - 1;
-    ngx_str_set(&r->headers_out.content_type, "text/html");
-    r->headers_out.content_type_len = sizeof("text/html") - 1;
-
     if (ngx_http_mail_track_nocache(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -399,18 +367,8 @@ ngx_http_mail_track_one_click(ngx_http_request_t *r)
     b->pos = done;
     b->last = done + sizeof(done) - 1;
     b->memory = 1;
-    b->last_buf = 1;
 
-    out.buf = b;
-    out.next = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_mail_track_send(r, b, "text/html");
 }
 
 
@@ -424,10 +382,8 @@ ngx_http_mail_track_unsubscribe_page(ngx_http_request_t *r)
 {
     u_char      *p;
     size_t       len;
-    ngx_int_t    rc;
     ngx_buf_t   *b;
     mt_token_t   tok;
-    ngx_chain_t  out;
     u_char       plain[MT_TOKEN_MAX_PLAIN];
 
     static u_char  head[] = "<!DOCTYPE html>\n<html><head><title>"
@@ -465,27 +421,12 @@ ngx_http_mail_track_unsubscribe_page(ngx_http_request_t *r)
     p = ngx_cpymem(p, tail, sizeof(tail) - 1);
 
     b->last = p;
-    b->last_buf = 1;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "text/html");
-    r->headers_out.content_type_len = sizeof("text/html") - 1;
 
     if (ngx_http_mail_track_nocache(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_mail_track_send(r, b, "text/html");
 }
 
 
@@ -715,6 +656,38 @@ ngx_http_mail_track_nocache(ngx_http_request_t *r)
     }
 
     return NGX_OK;
+}
+
+
+/* a 200 with the buffer as its whole body (no body for HEAD) */
+
+ngx_int_t
+ngx_http_mail_track_send(ngx_http_request_t *r, ngx_buf_t *b,
+    const char *type)
+{
+    ngx_int_t    rc;
+    ngx_chain_t  out;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    r->headers_out.content_type.data = (u_char *) type;
+    r->headers_out.content_type.len = ngx_strlen(type);
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
 }
 
 

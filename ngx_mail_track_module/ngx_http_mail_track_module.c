@@ -406,6 +406,70 @@ ngx_http_mail_track_set_result(ngx_http_request_t *r,
 }
 
 
+/*
+ * A small file whole into a pool buffer (NUL-terminated).  NGX_DECLINED:
+ * larger than max; NGX_ERROR: err says why it could not be read.
+ */
+
+ngx_int_t
+ngx_http_mail_track_read_file(ngx_str_t *path, size_t max, ngx_pool_t *pool,
+    ngx_log_t *log, ngx_str_t *out, ngx_err_t *err)
+{
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_int_t        rc;
+    ngx_file_t       file;
+    ngx_file_info_t  fi;
+
+    *err = 0;
+
+    fd = ngx_open_file(path->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        *err = ngx_errno;
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.fd = fd;
+    file.name = *path;
+    file.log = log;
+
+    rc = NGX_ERROR;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        *err = ngx_errno;
+        goto done;
+    }
+
+    if ((size_t) ngx_file_size(&fi) > max) {
+        rc = NGX_DECLINED;
+        goto done;
+    }
+
+    out->data = ngx_pnalloc(pool, (size_t) ngx_file_size(&fi) + 1);
+    if (out->data == NULL) {
+        goto done;
+    }
+
+    n = ngx_read_file(&file, out->data, (size_t) ngx_file_size(&fi), 0);
+
+    if (n == NGX_ERROR || n != (ssize_t) ngx_file_size(&fi)) {
+        *err = ngx_errno;
+        goto done;
+    }
+
+    out->len = (size_t) n;
+    out->data[n] = '\0';
+    rc = NGX_OK;
+
+done:
+
+    (void) ngx_close_file(fd);
+
+    return rc;
+}
+
+
 int64_t
 ngx_http_mail_track_now_ms(void)
 {
@@ -533,14 +597,10 @@ ngx_http_mail_track_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_mail_track_loc_conf_t  *mlcf = conf;
 
-    char                 err[256];
-    ssize_t              n;
-    ngx_fd_t             fd;
-    ngx_str_t           *value, path;
-    ngx_file_t           file;
-    ngx_file_info_t      fi;
+    char                 msg[256];
+    ngx_err_t            err;
+    ngx_str_t           *value, path, text;
     mt_keyring_t        *kr;
-    u_char              *buf;
     ngx_pool_cleanup_t  *cln;
 
     if (mlcf->keyring != NGX_CONF_UNSET_PTR) {
@@ -554,39 +614,19 @@ ngx_http_mail_track_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%V\" failed", &path);
+    switch (ngx_http_mail_track_read_file(&path, 1024 * 1024, cf->temp_pool,
+                                          cf->log, &text, &err)) {
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "key file \"%V\" is larger than 1m", &path);
         return NGX_CONF_ERROR;
-    }
 
-    ngx_memzero(&file, sizeof(ngx_file_t));
-    file.fd = fd;
-    file.name = path;
-    file.log = cf->log;
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
-        || ngx_file_size(&fi) > 1024 * 1024)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "key file \"%V\" is unreadable or too large",
-                           &path);
-        (void) ngx_close_file(fd);
-        return NGX_CONF_ERROR;
-    }
-
-    buf = ngx_pnalloc(cf->temp_pool, (size_t) ngx_file_size(&fi) + 1);
-    if (buf == NULL) {
-        (void) ngx_close_file(fd);
-        return NGX_CONF_ERROR;
-    }
-
-    n = ngx_read_file(&file, buf, (size_t) ngx_file_size(&fi), 0);
-
-    (void) ngx_close_file(fd);
-
-    if (n == NGX_ERROR) {
+    default:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, err,
+                           "cannot read key file \"%V\"", &path);
         return NGX_CONF_ERROR;
     }
 
@@ -604,14 +644,14 @@ ngx_http_mail_track_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     cln->handler = ngx_http_mail_track_keyring_cleanup;
     cln->data = kr;
 
-    if (mt_keyring_parse(kr, buf, (size_t) n, err, sizeof(err)) != 0) {
-        ngx_explicit_memzero(buf, n);
+    if (mt_keyring_parse(kr, text.data, text.len, msg, sizeof(msg)) != 0) {
+        ngx_explicit_memzero(text.data, text.len);
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid key file \"%V\": %s", &path, err);
+                           "invalid key file \"%V\": %s", &path, msg);
         return NGX_CONF_ERROR;
     }
 
-    ngx_explicit_memzero(buf, n);
+    ngx_explicit_memzero(text.data, text.len);
 
     mlcf->keyring = kr;
 

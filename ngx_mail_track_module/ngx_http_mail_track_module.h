@@ -89,6 +89,8 @@ ngx_http_mail_track_ctx_t *ngx_http_mail_track_get_ctx(ngx_http_request_t *r);
 void ngx_http_mail_track_set_result(ngx_http_request_t *r,
     ngx_http_mail_track_ctx_t *ctx, const char *result);
 int64_t ngx_http_mail_track_now_ms(void);
+ngx_int_t ngx_http_mail_track_read_file(ngx_str_t *path, size_t max,
+    ngx_pool_t *pool, ngx_log_t *log, ngx_str_t *out, ngx_err_t *err);
 
 
 #endif /* _NGX_HTTP_MAIL_TRACK_MODULE_H_INCLUDED_ */

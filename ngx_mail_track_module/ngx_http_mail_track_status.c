@@ -74,17 +74,16 @@ static const ngx_uint_t  ngx_http_mail_track_src_order[MT_SRC_MAX] = {
 ngx_int_t
 ngx_http_mail_track_metrics_handler(ngx_http_request_t *r)
 {
-    u_char                        *p;
-    size_t                         size;
-    uint64_t                       records, bytes;
-    ngx_int_t                      rc;
-    ngx_buf_t                     *b;
-    ngx_uint_t                     s, t, n;
-    ngx_chain_t                    out;
-    ngx_atomic_uint_t              v;
-    ngx_http_mail_track_sh_t      *sh;
-    ngx_http_mail_track_zone_t    *zone;
-    ngx_http_mail_track_metric_t  *m;
+    u_char                           *p;
+    size_t                            size;
+    uint64_t                          records, bytes;
+    ngx_int_t                         rc;
+    ngx_buf_t                        *b;
+    ngx_uint_t                        s, t, n;
+    ngx_atomic_uint_t                 v;
+    ngx_http_mail_track_sh_t         *sh;
+    ngx_http_mail_track_zone_t       *zone;
+    ngx_http_mail_track_metric_t     *m;
     ngx_http_mail_track_main_conf_t  *mmcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -210,25 +209,8 @@ ngx_http_mail_track_metrics_handler(ngx_http_request_t *r)
     p = ngx_sprintf(p, "mail_track_status_entries %ui\n", sh->status_n);
 
     b->last = p;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "text/plain; version=0.0.4");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_mail_track_send(r, b, "text/plain; version=0.0.4");
 }
 
 
@@ -246,7 +228,6 @@ ngx_http_mail_track_status_handler(ngx_http_request_t *r)
     ngx_buf_t                        *b;
     ngx_str_t                         mid;
     ngx_uint_t                        i, s, n;
-    ngx_chain_t                       out;
     ngx_http_core_loc_conf_t         *clcf;
     ngx_http_mail_track_status_t     *st;
     ngx_http_mail_track_main_conf_t  *mmcf;
@@ -390,25 +371,8 @@ ngx_http_mail_track_status_handler(ngx_http_request_t *r)
     *p++ = '\n';
 
     b->last = p;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_mail_track_send(r, b, "application/json");
 }
 
 

@@ -494,12 +494,11 @@ static ngx_int_t
 ngx_http_mail_track_webhook_respond(ngx_http_request_t *r,
     ngx_http_mail_track_wh_ctx_t *whc, mt_rc_t rc)
 {
-    ngx_int_t                    status;
-    ngx_buf_t                   *b;
-    ngx_str_t                    detail, key, value;
-    ngx_chain_t                  out;
-    ngx_table_elt_t             *h;
-    ngx_http_mail_track_ctx_t   *ctx;
+    ngx_int_t                   status;
+    ngx_buf_t                  *b;
+    ngx_str_t                   detail, key, value;
+    ngx_table_elt_t            *h;
+    ngx_http_mail_track_ctx_t  *ctx;
 
     ctx = ngx_http_mail_track_get_ctx(r);
     if (ctx == NULL) {
@@ -610,25 +609,8 @@ ngx_http_mail_track_webhook_respond(ngx_http_request_t *r,
 
     b->last = ngx_sprintf(b->last, "{\"accepted\":%ui,\"duplicates\":%ui}\n",
                           whc->queued, whc->duplicates);
-    b->last_buf = 1;
-    b->last_in_chain = 1;
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = sizeof("application/json") - 1;
-    r->headers_out.content_type_lowcase = NULL;
-
-    status = ngx_http_send_header(r);
-
-    if (status == NGX_ERROR || status > NGX_OK || r->header_only) {
-        return status;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_mail_track_send(r, b, "application/json");
 }
 
 
@@ -937,11 +919,8 @@ ngx_http_mail_track_cert_from_dir(ngx_http_request_t *r,
     ngx_http_mail_track_wh_ctx_t *whc)
 {
     u_char                          *p, *name, *end;
-    ssize_t                          n;
-    ngx_fd_t                         fd;
+    ngx_err_t                        err;
     ngx_str_t                        path, pem;
-    ngx_file_t                       file;
-    ngx_file_info_t                  fi;
     ngx_http_mail_track_loc_conf_t  *mlcf;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mail_track_module);
@@ -969,35 +948,10 @@ ngx_http_mail_track_cert_from_dir(ngx_http_request_t *r,
     p = ngx_cpymem(p, name, end - name);
     *p = '\0';
 
-    fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        return NGX_DECLINED;
-    }
-
-    ngx_memzero(&file, sizeof(ngx_file_t));
-    file.fd = fd;
-    file.name = path;
-    file.log = r->connection->log;
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
-        || ngx_file_size(&fi) > 65536)
+    if (ngx_http_mail_track_read_file(&path, 65536, r->pool,
+                                      r->connection->log, &pem, &err)
+        != NGX_OK)
     {
-        (void) ngx_close_file(fd);
-        return NGX_DECLINED;
-    }
-
-    pem.len = (size_t) ngx_file_size(&fi);
-    pem.data = ngx_pnalloc(r->pool, pem.len + 1);
-    if (pem.data == NULL) {
-        (void) ngx_close_file(fd);
-        return NGX_ERROR;
-    }
-
-    n = ngx_read_file(&file, pem.data, pem.len, 0);
-
-    (void) ngx_close_file(fd);
-
-    if (n != (ssize_t) pem.len) {
         return NGX_DECLINED;
     }
 
@@ -1472,11 +1426,8 @@ static char *
 ngx_http_mail_track_webhook_key_value(ngx_conf_t *cf, ngx_str_t *in,
     ngx_str_t *out)
 {
-    ssize_t           n;
-    ngx_fd_t          fd;
-    ngx_str_t         path;
-    ngx_file_t        file;
-    ngx_file_info_t   fi;
+    ngx_err_t  err;
+    ngx_str_t  path;
 
     if (in->len < 5 || ngx_strncmp(in->data, "file:", 5) != 0) {
         *out = *in;
@@ -1490,45 +1441,23 @@ ngx_http_mail_track_webhook_key_value(ngx_conf_t *cf, ngx_str_t *in,
         return NGX_CONF_ERROR;
     }
 
-    fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%V\" failed", &path);
-        return NGX_CONF_ERROR;
-    }
+    switch (ngx_http_mail_track_read_file(&path, 65536, cf->pool, cf->log,
+                                          out, &err)) {
+    case NGX_OK:
+        break;
 
-    ngx_memzero(&file, sizeof(ngx_file_t));
-    file.fd = fd;
-    file.name = path;
-    file.log = cf->log;
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
-        || ngx_file_size(&fi) > 65536)
-    {
-        (void) ngx_close_file(fd);
+    case NGX_DECLINED:
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "key file \"%V\" is unreadable or too large",
-                           &path);
+                           "key file \"%V\" is larger than 64k", &path);
         return NGX_CONF_ERROR;
-    }
 
-    out->data = ngx_pnalloc(cf->pool, (size_t) ngx_file_size(&fi) + 1);
-    if (out->data == NULL) {
-        (void) ngx_close_file(fd);
-        return NGX_CONF_ERROR;
-    }
-
-    n = ngx_read_file(&file, out->data, (size_t) ngx_file_size(&fi), 0);
-
-    (void) ngx_close_file(fd);
-
-    if (n == NGX_ERROR) {
+    default:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, err,
+                           "cannot read key file \"%V\"", &path);
         return NGX_CONF_ERROR;
     }
 
     /* the whole file: a PEM key spans lines; trailing whitespace goes */
-
-    out->len = (size_t) n;
 
     while (out->len && (out->data[out->len - 1] == '\r'
                         || out->data[out->len - 1] == '\n'

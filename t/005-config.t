@@ -74,7 +74,7 @@ line 1: key id "300" is not 0..255
     location /o/ { mail_track_open; }
 --- must_die
 --- error_log
-"/nonexistent/keys.txt" failed
+cannot read key file "/nonexistent/keys.txt" (2: No such file or directory)
 
 
 
@@ -312,7 +312,7 @@ invalid sendgrid webhook key
     location /h { mail_track_webhook mailgun; mail_track_webhook_key file:/nonexistent/key; }
 --- must_die
 --- error_log
-"/nonexistent/key" failed
+cannot read key file "/nonexistent/key" (2: No such file or directory)
 
 
 
