@@ -24,9 +24,7 @@ CPPFLAGS_MT   := -I$(CORE_DIR) -D_GNU_SOURCE
 LIBS_CORE     := $(shell pkg-config --libs msgpack 2>/dev/null \
                    || pkg-config --libs msgpack-c 2>/dev/null \
                    || echo -lmsgpackc) -ljansson -lcrypto
-LIBS_TOOL     := $(LIBS_CORE) -lsqlite3 -lpq
-PQ_INC        := $(shell pg_config --includedir 2>/dev/null \
-                   || echo /usr/include/postgresql)
+LIBS_TOOL     := $(LIBS_CORE)
 
 CORE_SRCS     := $(sort $(wildcard $(CORE_DIR)/*.c))
 CORE_HDRS     := $(wildcard $(CORE_DIR)/*.h)
@@ -90,7 +88,7 @@ $(BUILD)/libmtcore.a: $(CORE_OBJS)
 
 $(TOOL): $(TOOL_SRCS) $(TOOL_HDRS) $(BUILD)/libmtcore.a
 	@echo "  LINK    $@"
-	$(Q)$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_MT) -I$(PQ_INC) -Itool \
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_MT) -Itool \
 	    $(TOOL_SRCS) $(BUILD)/libmtcore.a $(LIBS_TOOL) -o $@
 
 tool: $(TOOL)

@@ -7,9 +7,9 @@
 set -e
 
 build="nginx nginx-dev make gcc libc6-dev pkg-config libmsgpack-dev
-       libjansson-dev libssl-dev openssl libsqlite3-dev libpq-dev"
+       libjansson-dev libssl-dev openssl"
 test="$build perl libtest-base-perl libipc-run-perl libtext-diff-perl
-      libtest-longstring-perl procps curl postgresql sqlite3"
+      libtest-longstring-perl procps curl"
 
 case "${1:-build}" in
     build) pkgs="$build" ;;
@@ -39,8 +39,8 @@ fi
 
 echo "installing:$missing"
 
-# Debian's nginx and postgresql packages start their services on install;
-# the project runs its own instances, so keep the system ones down.
+# Debian's nginx package starts its service on install; the project runs
+# its own instances, so keep the system one down.
 policy=/usr/sbin/policy-rc.d
 own_policy=
 if [ ! -e "$policy" ]; then
