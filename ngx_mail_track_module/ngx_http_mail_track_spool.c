@@ -1172,21 +1172,36 @@ ngx_http_mail_track_spool_poll(ngx_event_t *ev)
 }
 
 
-void
+/*
+ * NGX_OK: the records are on disk already.  Otherwise the waiter is
+ * called later, from an event: never from within this call, so that a
+ * handler finalizing its request cannot pull the request from under the
+ * caller.
+ */
+
+ngx_int_t
 ngx_http_mail_track_spool_wait(ngx_http_mail_track_waiter_t *w)
 {
     ngx_http_mail_track_spool_t  *sp;
 
     sp = &ngx_http_mail_track_spool_worker;
 
+    if (sp->zone->sh->durable_seq > w->seq) {
+        return NGX_OK;
+    }
+
     ngx_queue_insert_tail(&sp->waiters, &w->queue);
     w->active = 1;
 
-    ngx_http_mail_track_spool_flush(sp);
+    if (!sp->kick.posted) {
+        ngx_post_event(&sp->kick, &ngx_posted_events);
+    }
 
-    if (w->active && !sp->poll.timer_set) {
+    if (!sp->poll.timer_set) {
         ngx_add_timer(&sp->poll, NGX_HTTP_MAIL_TRACK_POLL);
     }
+
+    return NGX_AGAIN;
 }
 
 

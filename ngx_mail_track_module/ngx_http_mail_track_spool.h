@@ -35,7 +35,7 @@ void ngx_http_mail_track_spool_exit_process(ngx_cycle_t *cycle);
 void ngx_http_mail_track_spool_appended(ngx_http_mail_track_zone_t *zone,
     uint64_t seq);
 
-void ngx_http_mail_track_spool_wait(ngx_http_mail_track_waiter_t *w);
+ngx_int_t ngx_http_mail_track_spool_wait(ngx_http_mail_track_waiter_t *w);
 void ngx_http_mail_track_spool_unwait(ngx_http_mail_track_waiter_t *w);
 
 

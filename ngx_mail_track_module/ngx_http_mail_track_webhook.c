@@ -451,9 +451,9 @@ ngx_http_mail_track_webhook_done(ngx_http_request_t *r,
         whc->waiter.handler = ngx_http_mail_track_webhook_durable;
         whc->waiter.data = whc;
 
-        ngx_http_mail_track_spool_wait(&whc->waiter);
-
-        return;
+        if (ngx_http_mail_track_spool_wait(&whc->waiter) == NGX_AGAIN) {
+            return;
+        }
     }
 
     ngx_http_finalize_request(r,
