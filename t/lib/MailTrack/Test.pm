@@ -28,6 +28,12 @@ use Test::Nginx::Util qw(
 
 my %Live;        # refaddr => weak ref, stopped at END
 my %Servroots;   # servroots to remove at END when all tests passed
+my %Valgrind;    # servroot => 1 when nginx ran under valgrind
+
+# TEST_NGINX_USE_VALGRIND: nginx (master, workers, reloads) runs under
+# valgrind, one log per process; errors make the test file fail at END.
+my $UseValgrind = $ENV{TEST_NGINX_USE_VALGRIND};
+my $Slow = $UseValgrind ? 60 : 10;
 
 my @PARTS = qw(main_config post_main_config http_config config workers
                master log_level worker_connections env server_name
@@ -55,6 +61,11 @@ sub new {
     $self->{owner} = $$;
     $self->{server} = Test::Nginx::Util::Server->new(servroot => $sr,
                                                      port => $port);
+    if ($UseValgrind) {
+        $self->{server}{wrap} = [Test::Nginx::Util::Server::valgrind_cmd(
+            $UseValgrind, "$sr/logs/valgrind.%p.log")];
+        $Valgrind{$sr} = 1;
+    }
     $self->{server}->kill_stale;
     remove_tree(grep { !m{/\.lock$} } glob("$sr/* $sr/.[!.]*"));
     $self->{server}->prepare;
@@ -146,13 +157,13 @@ sub start {
 sub _wait_workers {
     my ($self, $is_new, $pos) = @_;
     my $want = $self->{workers} =~ /^\d+$/ ? $self->{workers} : 1;
-    my $deadline = time + 10;
+    my $deadline = time + $Slow;
     while (1) {
         my @new = grep { $is_new->($_) } $self->{server}->worker_pids;
         return @new if @new >= $want;
         my $log = $self->_log_since($pos || 0);
         croak "nginx failed:\n" . _excerpt($log) if $log =~ /\[emerg\]/;
-        croak "no new nginx workers after 10s:\n" . _excerpt($log)
+        croak "no new nginx workers after ${Slow}s:\n" . _excerpt($log)
             if time > $deadline;
         sleep 0.01;
     }
@@ -182,10 +193,10 @@ sub reload {
     croak "nginx -s reload failed:\n$out" unless $ok;
 
     $self->_wait_workers(sub { !$old{ $_[0] } }, $pos);
-    my $deadline = time + 10;
+    my $deadline = time + $Slow;
     while (grep { Test::Nginx::Util::is_running($_) } @old) {
         if (time > $deadline) {
-            warn "reload: old workers still running after 10s\n";
+            warn "reload: old workers still running after ${Slow}s\n";
             last;
         }
         sleep 0.01;
@@ -197,14 +208,14 @@ sub reload {
 sub quit {
     my ($self, %o) = @_;
     return $self->{server}->stop(signal => 'QUIT',
-                                 timeout => $o{timeout} || 10);
+                                 timeout => $o{timeout} || $Slow);
 }
 
 # Fast stop (SIGTERM).
 sub stop {
     my ($self, %o) = @_;
     return $self->{server}->stop(signal => 'TERM',
-                                 timeout => $o{timeout} || 5);
+                                 timeout => $o{timeout} || $Slow);
 }
 
 sub error_log {
@@ -289,7 +300,7 @@ sub _cleanup {
     my ($self) = @_;
     return if !$self->{server} || $self->{owner} != $$;
     return if $ENV{TEST_NGINX_NO_CLEAN};
-    $self->{server}->stop(signal => 'QUIT', timeout => 5)
+    $self->{server}->stop(signal => 'QUIT', timeout => $Slow)
         if $self->{server}->running;
 }
 
@@ -300,9 +311,29 @@ sub DESTROY {
     delete $Live{ refaddr $self };
 }
 
+# The valgrind logs of every process that ran in this servroot.
+sub _valgrind_errors {
+    my ($sr) = @_;
+    my $out = '';
+    for my $f (sort glob("$sr/logs/valgrind.*.log")) {
+        my $log = slurp($f);
+        next unless defined $log
+            && Test::Nginx::Util::Server::valgrind_bad($log);
+        $out .= "== $f\n$log";
+    }
+    return $out;
+}
+
 END {
     my $status = $?;
     $_->_cleanup for grep { defined } values %Live;
+    for my $sr (sort keys %Valgrind) {
+        my $err = _valgrind_errors($sr) or next;
+        print STDERR "# valgrind reported errors:\n",
+            map { "# $_\n" } split /\n/, $err;
+        $status ||= 99;
+        delete $Servroots{$sr};
+    }
     my $passing = eval { Test::More->builder->is_passing } // 1;
     if ($passing && !$ENV{TEST_NGINX_NO_CLEAN}) {
         for my $sr (grep { $Servroots{$_} == $$ } keys %Servroots) {

@@ -352,6 +352,7 @@ sub _run_requests {
     }
     my $timeout = parse_time(_scalar($block, 'timeout'));
     $timeout = $Timeout unless defined $timeout;
+    $timeout *= 10 if $UseValgrind;
     my $wait  = parse_time(_scalar($block, 'wait'));
     my $delay = parse_time(_scalar($block, 'raw_request_middle_delay'));
     my $need_array = @reqs > 1;
@@ -593,7 +594,8 @@ sub _check_error_log {
     my $startup = defined $lines;
     my $new = $lines;
     if (!$lines) {
-        sleep $Sleep if defined $block->error_log
+        sleep $UseValgrind ? 10 * $Sleep : $Sleep
+            if defined $block->error_log
             || defined $block->no_error_log
             || defined $block->grep_error_log;
         # like the real module: every request's check sees the whole log
@@ -661,10 +663,7 @@ sub _check_valgrind {
     $log = '' unless defined $log;
     my $st = $Nginx->{exit_status};
     my $bad = (defined $st && ($st >> 8) == 99)
-        || $log =~ /\b(?:Invalid (?:read|write|free)|uninitialised
-                      |definitely\ lost|Mismatched\ free|Syscall\ param
-                      |Source\ and\ destination\ overlap
-                      |Process\ terminating)\b/x;
+        || Test::Nginx::Util::Server::valgrind_bad($log);
     return unless $bad;
     Test::More::fail($block->name . ' - valgrind reported errors');
     Test::More::diag($log);

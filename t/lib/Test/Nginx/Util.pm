@@ -560,7 +560,8 @@ for my $f (qw(slurp spew is_running child_pids run_cmd)) {
     *$f = \&{"Test::Nginx::Util::$f"};
 }
 
-# new(servroot => DIR, port => N, binary => PATH, valgrind => OPTS)
+# new(servroot => DIR, port => N, binary => PATH, valgrind => OPTS,
+#     wrap => [command prefix for a daemonised start])
 sub new {
     my ($class, %a) = @_;
     my $self = bless { %a }, $class;
@@ -636,6 +637,31 @@ sub _cmd {
             '-c', $self->conf_file, @extra);
 }
 
+# The valgrind command line: OPTS is "1" or extra valgrind options;
+# LOG may hold %p (one file per process).
+sub valgrind_cmd {
+    my ($opts, $log) = @_;
+    my @vg = ('valgrind', '-q', '--leak-check=full',
+              '--errors-for-leak-kinds=definite',
+              '--show-possibly-lost=no', '--error-exitcode=99',
+              '--num-callers=50', "--log-file=$log");
+    (my $own = $INC{'Test/Nginx/Util.pm'})
+        =~ s{Util\.pm$}{valgrind.suppress};
+    push @vg, "--suppressions=$_"
+        for grep { -f } $own, 'valgrind.suppress';
+    push @vg, split ' ', $opts if $opts !~ /^\d+$/;
+    return @vg;
+}
+
+# What in a valgrind log is a failure.
+sub valgrind_bad {
+    my ($log) = @_;
+    return $log =~ /\b(?:Invalid (?:read|write|free)|uninitialised
+                      |definitely\ lost|Mismatched\ free|Syscall\ param
+                      |Source\ and\ destination\ overlap
+                      |Process\ terminating)\b/x;
+}
+
 # Start nginx.  Returns (1) or (0, $reason, $exit_code).
 # Daemonised by default: the launcher's exit status tells whether the
 # configuration was accepted.  With valgrind, nginx runs in the
@@ -645,17 +671,9 @@ sub start {
     my @cmd = $self->_cmd;
     my $fg  = $self->{valgrind};
     if ($fg) {
-        my @vg = ('valgrind', '-q', '--leak-check=full',
-                  '--errors-for-leak-kinds=definite',
-                  '--show-possibly-lost=no', '--error-exitcode=99',
-                  '--num-callers=50',
-                  '--log-file=' . $self->valgrind_file);
-        (my $own = $INC{'Test/Nginx/Util.pm'})
-            =~ s{Util\.pm$}{valgrind.suppress};
-        push @vg, "--suppressions=$_"
-            for grep { -f } $own, 'valgrind.suppress';
-        push @vg, split ' ', $fg if $fg !~ /^\d+$/;
-        unshift @cmd, @vg;
+        unshift @cmd, valgrind_cmd($fg, $self->valgrind_file);
+    } elsif ($self->{wrap}) {
+        unshift @cmd, @{ $self->{wrap} };
     }
     unlink $self->pid_file;
     delete @$self{qw(pid child exit_status)};
@@ -672,7 +690,7 @@ sub start {
         };
     }
 
-    my $deadline = time + ($fg ? 60 : 10);
+    my $deadline = time + ($fg || $self->{wrap} ? 60 : 10);
     if (!$fg) {
         my $st = _wait_pid($pid, $deadline);
         if (!defined $st) {
