@@ -72,7 +72,10 @@ $(NGX_BUILD)/objs/Makefile: $(BUILD)/sources.list config \
 $(MODULE): $(NGX_BUILD)/objs/Makefile $(CORE_SRCS) $(CORE_HDRS) $(GLUE_SRCS)
 	@echo "  MODULE  $@"
 	$(Q)$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
-	$(Q)cp $(NGX_BUILD)/objs/ngx_http_mail_track_module.so $@
+	@# a new file, renamed into place: a running nginx has the old one
+	@# mapped, and overwriting it in place crashes its next workers
+	$(Q)cp $(NGX_BUILD)/objs/ngx_http_mail_track_module.so $@.tmp
+	$(Q)mv -f $@.tmp $@
 
 module: $(MODULE)
 
