@@ -282,10 +282,14 @@ ngx_http_mail_track_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_queue_init(&sh->dedupe_lru);
 
-    /* message states are fewer than event ids: a bucket per 2k */
+    /*
+     * Message states take 256 bytes or more each and may fill what the
+     * queue leaves: a bucket per 512 bytes keeps the chains at two nodes
+     * or fewer on average even then.
+     */
 
     for (sh->nstatus = 1024;
-         sh->nstatus * 2 <= (shm_zone->shm.size - zone->queue_size) / 2048;
+         sh->nstatus * 2 <= (shm_zone->shm.size - zone->queue_size) / 512;
          sh->nstatus *= 2)
     {
         /* void */
