@@ -64,7 +64,7 @@ http {
     client_body_buffer_size 64k;
     keepalive_requests 1000000;
 
-    mail_track_zone zone=mt:1g;
+    mail_track_zone zone=mt:1024m;
     mail_track_spool $dir/spool flush=1s max_size=64m max_age=5s fsync=$fsync;
     mail_track_keys $root/keys.txt;
 
@@ -174,8 +174,20 @@ for i in $(seq 1 "$rounds"); do
 done
 
 med() { echo "${rps[$1]}" | tr ' ' '\n' | grep -v '^$' | median; }
+
+# the median of the ratios of each round: the two measures of a pair ran
+# back to back, so drift of a noisy machine cancels out
+pratio() {
+    paste -d' ' <(echo "${rps[$1]}" | tr ' ' '\n' | grep -v '^$') \
+                <(echo "${rps[$2]}" | tr ' ' '\n' | grep -v '^$') \
+        | awk '$2 > 0 { printf "%.3f\n", $1 / $2 }' | median
+}
+pratios() {
+    paste -d' ' <(echo "${rps[$1]}" | tr ' ' '\n' | grep -v '^$') \
+                <(echo "${rps[$2]}" | tr ' ' '\n' | grep -v '^$') \
+        | awk '$2 > 0 { printf "%s%.3f", (NR > 1 ? " " : ""), $1 / $2 }'
+}
 medp() { echo "${p99[$1]}" | tr ' ' '\n' | grep -v '^$' | median; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0) ? a / b : 0 }'; }
 
 {
     echo "# make bench, $(date -u +%Y-%m-%dT%H:%MZ)"
@@ -186,9 +198,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0) ? a / b : 0 }'
     echo "| measure | req/s | p99 ms | ratio |"
     echo "|---|---|---|---|"
     echo "| empty_gif | $(med empty_gif) | $(medp empty_gif) | |"
-    echo "| mail_track_open | $(med pixel) | $(medp pixel) | $(ratio "$(med pixel)" "$(med empty_gif)") × empty_gif |"
+    echo "| mail_track_open | $(med pixel) | $(medp pixel) | $(pratio pixel empty_gif) × empty_gif |"
     echo "| return 302 | $(med return302) | $(medp return302) | |"
-    echo "| mail_track_click | $(med click) | $(medp click) | $(ratio "$(med click)" "$(med return302)") × return 302 |"
+    echo "| mail_track_click | $(med click) | $(medp click) | $(pratio click return302) × return 302 |"
     echo "| pixel, fsync=off | $(med pixel_fsync_off) | $(medp pixel_fsync_off) | |"
     echo "| pixel, fsync=on | $(med pixel_fsync_on) | $(medp pixel_fsync_on) | |"
     echo
@@ -198,7 +210,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0) ? a / b : 0 }'
     echo "| sendgrid, 100 events (ECDSA), ack durable, fsync=on | $(med sendgrid_durable) | $(awk -v r="$(med sendgrid_durable)" 'BEGIN { printf "%d", r * 100 }') | $(medp sendgrid_durable) |"
     echo "| mailgun, 1 event (HMAC) | $(med mailgun) | $(med mailgun) | $(medp mailgun) |"
     echo
-    echo "mailgun / pixel: $(ratio "$(med mailgun)" "$(med pixel)")"
+    echo "Ratios per round (a round's measures ran one after the other, so"
+    echo "drift cancels; the table gives their median):"
+    echo
+    echo "- pixel / empty_gif: $(pratios pixel empty_gif)"
+    echo "- click / return 302: $(pratios click return302)"
+    echo "- mailgun / pixel: $(pratios mailgun pixel), median $(pratio mailgun pixel)"
 } | tee "$report"
 
 for d in a b; do
