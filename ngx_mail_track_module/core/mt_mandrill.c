@@ -45,6 +45,7 @@ static mt_rc_t mt_mandrill_verify(mt_wh_t *wh, mt_mandrill_param_t *params,
 static mt_rc_t mt_mandrill_field(mt_wh_t *wh, mt_mandrill_param_t *params,
     size_t nparams, mt_str_t *events);
 static mt_rc_t mt_mandrill_events(mt_wh_t *wh, mt_str_t *value);
+static int mt_mandrill_valid(json_t *obj);
 static mt_rc_t mt_mandrill_event(mt_wh_t *wh, json_t *obj, mt_event_t *ev);
 static mt_rc_t mt_mandrill_concat(mt_wh_t *wh, mt_str_t *out, mt_str_t *a,
     mt_str_t *b);
@@ -391,62 +392,35 @@ mt_mandrill_field(mt_wh_t *wh, mt_mandrill_param_t *params, size_t nparams,
 static mt_rc_t
 mt_mandrill_events(mt_wh_t *wh, mt_str_t *value)
 {
-    size_t       i;
-    json_t      *root, *obj;
-    mt_rc_t      rc;
-    mt_event_t   ev;
+    json_t   *root;
+    mt_rc_t   rc;
 
     rc = mt_wh_json_load(wh, value->data, value->len, &root);
     if (rc != MT_OK) {
         return rc;
     }
 
-    if (!json_is_array(root)) {
+    if (json_is_array(root)) {
+        rc = mt_wh_each_in_array(wh, root, mt_mandrill_valid,
+                                 mt_mandrill_event);
+
+    } else {
         mt_str_set(&wh->detail, "mandrill_events is not an array");
         rc = MT_ERR_PAYLOAD;
-        goto done;
     }
-
-    if (json_array_size(root) > MT_WH_MAX_EVENTS) {
-        rc = MT_ERR_TOO_MANY;
-        goto done;
-    }
-
-    /* the whole batch is checked first: a bad one queues nothing */
-
-    json_array_foreach(root, i, obj) {
-        if (!json_is_object(obj)
-            || (mt_json_str(obj, "event").len == 0
-                && mt_json_str(obj, "type").len == 0))
-        {
-            mt_str_set(&wh->detail, "event without a name");
-            rc = MT_ERR_PAYLOAD;
-            goto done;
-        }
-    }
-
-    if (json_array_size(root) == 0) {
-        rc = MT_DECLINED;
-        goto done;
-    }
-
-    json_array_foreach(root, i, obj) {
-        rc = mt_mandrill_event(wh, obj, &ev);
-        if (rc != MT_OK) {
-            goto done;
-        }
-
-        rc = mt_wh_emit(wh, &ev);
-        if (rc != MT_OK) {
-            goto done;
-        }
-    }
-
-done:
 
     json_decref(root);
 
     return rc;
+}
+
+
+static int
+mt_mandrill_valid(json_t *obj)
+{
+    return json_is_object(obj)
+           && (mt_json_str(obj, "event").len != 0
+               || mt_json_str(obj, "type").len != 0);
 }
 
 

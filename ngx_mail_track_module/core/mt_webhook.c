@@ -317,16 +317,14 @@ mt_wh_process_unsigned(mt_wh_t *wh, mt_rc_t (*normalize)(mt_wh_t *wh))
 
 /*
  * A body that is one event object or an array of them (grouped or
- * batched webhooks).  The whole batch is checked before the first event
- * is emitted: a bad one queues nothing.
+ * batched webhooks).
  */
 
 mt_rc_t
 mt_wh_each_event(mt_wh_t *wh, int (*valid)(json_t *obj),
     mt_rc_t (*event)(mt_wh_t *wh, json_t *obj, mt_event_t *ev))
 {
-    size_t       i;
-    json_t      *root, *obj;
+    json_t      *root;
     mt_rc_t      rc;
     mt_event_t   ev;
 
@@ -357,41 +355,58 @@ mt_wh_each_event(mt_wh_t *wh, int (*valid)(json_t *obj),
         goto done;
     }
 
-    if (json_array_size(root) > MT_WH_MAX_EVENTS) {
-        rc = MT_ERR_TOO_MANY;
-        goto done;
-    }
-
-    json_array_foreach(root, i, obj) {
-        if (!valid(obj)) {
-            mt_str_set(&wh->detail, "event without a name");
-            rc = MT_ERR_PAYLOAD;
-            goto done;
-        }
-    }
-
-    if (json_array_size(root) == 0) {
-        rc = MT_DECLINED;
-        goto done;
-    }
-
-    json_array_foreach(root, i, obj) {
-        rc = event(wh, obj, &ev);
-        if (rc != MT_OK) {
-            goto done;
-        }
-
-        rc = mt_wh_emit(wh, &ev);
-        if (rc != MT_OK) {
-            goto done;
-        }
-    }
+    rc = mt_wh_each_in_array(wh, root, valid, event);
 
 done:
 
     json_decref(root);
 
     return rc;
+}
+
+
+/*
+ * Every element of an array of events.  The whole batch is checked
+ * before the first event is emitted: a bad one queues nothing.
+ */
+
+mt_rc_t
+mt_wh_each_in_array(mt_wh_t *wh, json_t *array, int (*valid)(json_t *obj),
+    mt_rc_t (*event)(mt_wh_t *wh, json_t *obj, mt_event_t *ev))
+{
+    size_t       i;
+    json_t      *obj;
+    mt_rc_t      rc;
+    mt_event_t   ev;
+
+    if (json_array_size(array) > MT_WH_MAX_EVENTS) {
+        return MT_ERR_TOO_MANY;
+    }
+
+    json_array_foreach(array, i, obj) {
+        if (!valid(obj)) {
+            mt_str_set(&wh->detail, "event without a name");
+            return MT_ERR_PAYLOAD;
+        }
+    }
+
+    if (json_array_size(array) == 0) {
+        return MT_DECLINED;
+    }
+
+    json_array_foreach(array, i, obj) {
+        rc = event(wh, obj, &ev);
+        if (rc != MT_OK) {
+            return rc;
+        }
+
+        rc = mt_wh_emit(wh, &ev);
+        if (rc != MT_OK) {
+            return rc;
+        }
+    }
+
+    return MT_OK;
 }
 
 

@@ -152,6 +152,9 @@ mt_rc_t mt_wh_process_unsigned(mt_wh_t *wh,
     mt_rc_t (*normalize)(mt_wh_t *wh));
 mt_rc_t mt_wh_each_event(mt_wh_t *wh, int (*valid)(json_t *obj),
     mt_rc_t (*event)(mt_wh_t *wh, json_t *obj, mt_event_t *ev));
+mt_rc_t mt_wh_each_in_array(mt_wh_t *wh, json_t *array,
+    int (*valid)(json_t *obj),
+    mt_rc_t (*event)(mt_wh_t *wh, json_t *obj, mt_event_t *ev));
 mt_rc_t mt_wh_check_time(mt_wh_t *wh, int64_t ts);
 int mt_wh_content_type_is(mt_wh_t *wh, const char *type);
 int mt_wh_content_type_json(mt_wh_t *wh);
