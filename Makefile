@@ -144,7 +144,8 @@ FUZZ_CC       := clang-14
 FUZZ_FLAGS    := -g -O1 -fsanitize=fuzzer,address,undefined \
                  -fno-sanitize-recover=undefined
 
-$(BUILD)/fuzz/%: t/fuzz/%.c t/fuzz/fuzz_unsigned.h $(CORE_SRCS) $(CORE_HDRS)
+$(BUILD)/fuzz/%: t/fuzz/%.c $(wildcard t/fuzz/*.h) t/unit/mt_wh_test.h \
+                $(CORE_SRCS) $(CORE_HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(CPPFLAGS_MT) -It/unit -It/fuzz $< $(CORE_SRCS) \

@@ -12,7 +12,7 @@
  */
 
 
-#include "mt_wh_test.h"
+#include "fuzz_common.h"
 
 #include <stdio.h>
 #include <openssl/evp.h>
@@ -27,27 +27,6 @@ static wh_test_t      T;
 static mt_wh_conf_t   conf;
 static mt_wh_key_t    key;
 static unsigned       seq;
-
-
-static void
-fz_setup(const uint8_t *body, size_t len)
-{
-    memset(&T.wh, 0, sizeof(mt_wh_t));
-
-    T.wh.conf = &conf;
-    mt_str_set(&T.wh.method, "POST");
-    mt_str_set(&T.wh.content_type, "application/json");
-    T.wh.body = body;
-    T.wh.body_len = len;
-    T.wh.now_ms = (int64_t) FZ_NOW * 1000;
-    T.wh.header = wh_test_header;
-    T.wh.alloc.alloc = wh_test_alloc;
-    T.wh.alloc.data = &T;
-    T.wh.emit = wh_test_emit;
-    T.wh.replay = wh_test_replay;
-    T.wh.cert = wh_test_cert;
-    T.wh.data = &T;
-}
 
 
 int
@@ -109,7 +88,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(env);
 
     } else {
-        fz_setup(data, size);
+        wh_setup(&T, &conf, "application/json", data, size, FZ_NOW);
         (void) mt_mailgun_normalize(&T.wh);
     }
 

@@ -11,7 +11,7 @@
 
 #include <stdint.h>
 
-#include "mt_wh_test.h"
+#include "fuzz_common.h"
 #include "mt_base64.h"
 
 #include <openssl/evp.h>
@@ -25,9 +25,7 @@
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-static void fuzz_wh(wh_test_t *t, const uint8_t *data, size_t size);
 static void fuzz_signed(const uint8_t *data, size_t size);
-static void fuzz_check(wh_test_t *t, mt_rc_t rc);
 
 
 static wh_test_t     t;
@@ -48,14 +46,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     wh_reset(&t);
-    fuzz_wh(&t, data, size);
+    wh_setup(&t, &conf, FUZZ_FORM, data, size, FUZZ_NOW);
     rc = mt_mandrill_normalize(&t.wh);
-    fuzz_check(&t, rc);
+    fuzz_check_events(&t, rc, MT_SRC_MANDRILL);
 
     wh_reset(&t);
     wh_header(&t, "x-mandrill-signature", "98qlArkKRaEEf8/jcmjflDH5vn4=");
     rc = wh_run(&t, &conf, FUZZ_FORM, data, size, FUZZ_NOW);
-    fuzz_check(&t, rc);
+    fuzz_check_events(&t, rc, MT_SRC_MANDRILL);
 
     if (rc == MT_OK || rc == MT_DECLINED) {
         /* a forged signature must never pass */
@@ -123,7 +121,7 @@ fuzz_signed(const uint8_t *data, size_t size)
     wh_reset(&t);
     wh_header(&t, "x-mandrill-signature", sig);
     rc = wh_run(&t, &conf, FUZZ_FORM, body, n, FUZZ_NOW);
-    fuzz_check(&t, rc);
+    fuzz_check_events(&t, rc, MT_SRC_MANDRILL);
 
     if (rc == MT_ERR_SIGNATURE || rc == MT_ERR_SIGNATURE_MISSING) {
         /* what was signed right must verify */
@@ -132,71 +130,4 @@ fuzz_signed(const uint8_t *data, size_t size)
 
     free(body);
     free(signed_data);
-}
-
-
-/* the request as wh_run() sets it up, without running the provider */
-
-static void
-fuzz_wh(wh_test_t *t, const uint8_t *data, size_t size)
-{
-    memset(&t->wh, 0, sizeof(mt_wh_t));
-
-    t->wh.conf = &conf;
-    mt_str_set(&t->wh.method, "POST");
-    mt_str_set(&t->wh.content_type, FUZZ_FORM);
-    t->wh.body = data;
-    t->wh.body_len = size;
-    t->wh.now_ms = FUZZ_NOW * 1000LL;
-    t->wh.header = wh_test_header;
-    t->wh.alloc.alloc = wh_test_alloc;
-    t->wh.alloc.data = t;
-    t->wh.emit = wh_test_emit;
-    t->wh.replay = wh_test_replay;
-    t->wh.cert = wh_test_cert;
-    t->wh.data = t;
-}
-
-
-/* what must hold whatever the input (wh_test_emit checks the encoding) */
-
-static void
-fuzz_check(wh_test_t *t, mt_rc_t rc)
-{
-    unsigned     i;
-    mt_event_t  *e;
-
-    if (rc >= MT_RC_MAX) {
-        abort();
-    }
-
-    /* a batch is checked whole before its first event is queued */
-
-    if ((rc != MT_OK && t->nevents != 0) || (rc == MT_OK && t->nevents == 0))
-    {
-        abort();
-    }
-
-    for (i = 0; i < t->nevents; i++) {
-        e = &t->events[i];
-
-        if (e->type >= MT_EV_MAX || e->bounce >= MT_BOUNCE_MAX
-            || e->src != MT_SRC_MANDRILL || e->esp_type.len == 0)
-        {
-            abort();
-        }
-
-        if (e->bounce != MT_BOUNCE_NONE && e->type != MT_EV_BOUNCED
-            && e->type != MT_EV_DEFERRED)
-        {
-            abort();
-        }
-
-        if ((e->url.len || e->ip.len || e->ua.len
-             || e->machine != MT_MACHINE_UNKNOWN)
-            && e->type != MT_EV_OPENED && e->type != MT_EV_CLICKED)
-        {
-            abort();
-        }
-    }
 }

@@ -10,7 +10,7 @@
  */
 
 
-#include "mt_wh_test.h"
+#include "fuzz_common.h"
 #include "mt_base64.h"
 
 #include <openssl/evp.h>
@@ -49,48 +49,6 @@ fz_init(void)
 }
 
 
-static void
-fz_setup(const uint8_t *body, size_t len)
-{
-    memset(&T.wh, 0, sizeof(mt_wh_t));
-
-    T.wh.conf = &conf;
-    mt_str_set(&T.wh.method, "POST");
-    mt_str_set(&T.wh.content_type, "application/json");
-    T.wh.body = body;
-    T.wh.body_len = len;
-    T.wh.now_ms = (int64_t) FZ_NOW * 1000;
-    T.wh.header = wh_test_header;
-    T.wh.alloc.alloc = wh_test_alloc;
-    T.wh.alloc.data = &T;
-    T.wh.emit = wh_test_emit;
-    T.wh.replay = wh_test_replay;
-    T.wh.cert = wh_test_cert;
-    T.wh.data = &T;
-}
-
-
-static char *
-fz_line(const uint8_t **p, size_t *len)
-{
-    char           *s;
-    size_t          n;
-    const uint8_t  *nl;
-
-    nl = memchr(*p, '\n', *len);
-    n = nl ? (size_t) (nl - *p) : *len;
-
-    s = malloc(n + 1);
-    memcpy(s, *p, n);
-    s[n] = '\0';
-
-    *p += nl ? n + 1 : n;
-    *len -= nl ? n + 1 : n;
-
-    return s;
-}
-
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -110,8 +68,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         data++;
         size--;
 
-        ts = fz_line(&data, &size);
-        sig = fz_line(&data, &size);
+        ts = fuzz_line(&data, &size);
+        sig = fuzz_line(&data, &size);
 
         /* an exact copy, so that ASan sees any read past the body */
         body = malloc(size ? size : 1);
@@ -160,7 +118,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(body);
 
     } else {
-        fz_setup(data, size);
+        wh_setup(&T, &conf, "application/json", data, size, FZ_NOW);
         (void) mt_sendgrid_normalize(&T.wh);
     }
 

@@ -96,18 +96,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* the verified half */
 
-    memset(&t.wh, 0, sizeof(mt_wh_t));
-
-    t.wh.conf = &conf;
-    t.wh.body = data;
-    t.wh.body_len = size;
-    t.wh.now_ms = 1764000000000LL;
-    t.wh.header = wh_test_header;
-    t.wh.alloc.alloc = wh_test_alloc;
-    t.wh.alloc.data = &t;
-    t.wh.emit = wh_test_emit;
-    t.wh.cert = wh_test_cert;
-    t.wh.data = &t;
+    wh_setup(&t, &conf, NULL, data, size, 1764000000);
 
     rc = mt_ses_normalize(&t.wh);
     fuzz_check(rc);

@@ -265,16 +265,15 @@ wh_header(wh_test_t *t, const char *name, const char *value)
 
 
 /*
- * Runs the provider of conf over body, with the headers set by
- * wh_header() since the last wh_reset(); now is unix seconds.
+ * Sets up the request as the glue does: POST, content_type (may be NULL),
+ * body, now in unix seconds, the headers set by wh_header() since the
+ * last wh_reset().
  */
 
-static inline mt_rc_t
-wh_run(wh_test_t *t, mt_wh_conf_t *conf, const char *content_type,
+static inline void
+wh_setup(wh_test_t *t, mt_wh_conf_t *conf, const char *content_type,
     const void *body, size_t len, int64_t now)
 {
-    const mt_provider_t  *p;
-
     memset(&t->wh, 0, sizeof(mt_wh_t));
 
     t->wh.conf = conf;
@@ -291,10 +290,18 @@ wh_run(wh_test_t *t, mt_wh_conf_t *conf, const char *content_type,
     t->wh.replay = wh_test_replay;
     t->wh.cert = wh_test_cert;
     t->wh.data = t;
+}
 
-    p = mt_provider_get(conf->provider);
 
-    return p->process(&t->wh);
+/* runs the provider of conf over the request that wh_setup() makes */
+
+static inline mt_rc_t
+wh_run(wh_test_t *t, mt_wh_conf_t *conf, const char *content_type,
+    const void *body, size_t len, int64_t now)
+{
+    wh_setup(t, conf, content_type, body, len, now);
+
+    return mt_provider_get(conf->provider)->process(&t->wh);
 }
 
 
