@@ -18,6 +18,9 @@
 #include "mt_core.h"
 #include "mt_event.h"
 #include "mt_webhook.h"
+#include "mt_base64.h"
+
+#include <openssl/rand.h>
 
 
 #define WH_MAX_HEADERS   16
@@ -35,6 +38,7 @@ typedef struct {
     mt_wh_t           wh;
     wh_header_t       headers[WH_MAX_HEADERS];
     unsigned          nheaders;
+    char              auth[512];     /* the value wh_basic() sets */
 
     /* every allocation, freed by wh_reset() */
     void            **allocs;
@@ -260,6 +264,42 @@ wh_header(wh_test_t *t, const char *name, const char *value)
         t->headers[t->nheaders].name = name;
         t->headers[t->nheaders].value = value;
         t->nheaders++;
+    }
+}
+
+
+/* an Authorization: Basic header for user:pass */
+
+static inline void
+wh_basic(wh_test_t *t, const char *user, const char *pass)
+{
+    char    plain[256];
+    size_t  n;
+
+    n = snprintf(plain, sizeof(plain), "%s:%s", user, pass);
+
+    memcpy(t->auth, "Basic ", 6);
+    n = mt_base64_encode((u_char *) t->auth + 6, (u_char *) plain, n);
+    t->auth[6 + n] = '\0';
+
+    wh_header(t, "authorization", t->auth);
+}
+
+
+/* a fresh credential: 24 random bytes in hex (49 bytes with the NUL) */
+
+static inline void
+wh_fresh_secret(char *buf)
+{
+    size_t  i;
+    u_char  raw[24];
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        abort();
+    }
+
+    for (i = 0; i < sizeof(raw); i++) {
+        sprintf(buf + 2 * i, "%02x", raw[i]);
     }
 }
 

@@ -8,9 +8,6 @@
 
 #include "mt_tap.h"
 #include "mt_wh_test.h"
-#include "mt_base64.h"
-
-#include <openssl/rand.h>
 
 
 #define JSON  "application/json"
@@ -20,7 +17,6 @@
 static wh_test_t     t;
 static mt_wh_conf_t  conf;
 static mt_wh_key_t   key;
-static char          auth[512];
 
 
 /* the reference example */
@@ -43,40 +39,6 @@ static const char  *request =
     "\"X-Mailin-custom\":\"{\\\"meta\\\": \\\"data\\\", \\\"mail_track_id\\\""
     ": \\\"app-31\\\"}\",\"tag\":\"[\\\"tag1\\\",\\\"tag2\\\"]\",\"tags\":"
     "[\"tag1\",\"tag2\"],\"template_id\":12,\"sending_ip\":\"333.33.33.33\"}";
-
-
-static void
-set_basic(const char *user, const char *pass)
-{
-    char    plain[256];
-    size_t  n;
-
-    n = snprintf(plain, sizeof(plain), "%s:%s", user, pass);
-
-    memcpy(auth, "Basic ", 6);
-    n = mt_base64_encode((u_char *) auth + 6, (u_char *) plain, n);
-    auth[6 + n] = '\0';
-
-    wh_header(&t, "authorization", auth);
-}
-
-
-/* a fresh credential: 24 random bytes in hex */
-
-static void
-fresh_secret(char *buf)
-{
-    size_t  i;
-    u_char  raw[24];
-
-    if (RAND_bytes(raw, sizeof(raw)) != 1) {
-        abort();
-    }
-
-    for (i = 0; i < sizeof(raw); i++) {
-        sprintf(buf + 2 * i, "%02x", raw[i]);
-    }
-}
 
 
 static mt_rc_t
@@ -120,40 +82,40 @@ test_auth(void)
     is_int(rc, MT_ERR_AUTH_FAILED, "wrong bearer token: failed");
 
     wh_reset(&t);
-    set_basic("brevo", "client-token");
+    wh_basic(&t, "brevo", "client-token");
     rc = wh_run(&t, &conf, JSON, bounce_ref, strlen(bounce_ref), NOW);
     is_int(rc, MT_OK, "basic auth with the password: ok");
 
     wh_reset(&t);
-    set_basic("brevo", "wrong-password");
+    wh_basic(&t, "brevo", "wrong-password");
     rc = wh_run(&t, &conf, JSON, bounce_ref, strlen(bounce_ref), NOW);
     is_int(rc, MT_ERR_AUTH_FAILED, "basic auth, wrong password: failed");
 
     wh_conf(&c, &k, MT_SRC_BREVO, "brevo:pw");
 
     wh_reset(&t);
-    set_basic("brevo", "pw");
+    wh_basic(&t, "brevo", "pw");
     rc = wh_run(&t, &c, JSON, bounce_ref, strlen(bounce_ref), NOW);
     is_int(rc, MT_OK, "user:password key: ok");
 
     wh_reset(&t);
-    set_basic("Brevo", "pw");
+    wh_basic(&t, "Brevo", "pw");
     rc = wh_run(&t, &c, JSON, bounce_ref, strlen(bounce_ref), NOW);
     is_int(rc, MT_ERR_AUTH_FAILED, "user:password key, user case: failed");
 
     wh_reset(&t);
-    set_basic("x", "brevo:pw");
+    wh_basic(&t, "x", "brevo:pw");
     rc = wh_run(&t, &c, JSON, bounce_ref, strlen(bounce_ref), NOW);
     is_int(rc, MT_ERR_AUTH_FAILED,
            "user:password key sent as the password only: failed");
 
     /* a fresh random credential, as basic auth and as a bearer token */
 
-    fresh_secret(fresh);
+    wh_fresh_secret(fresh);
     wh_conf(&c, &k, MT_SRC_BREVO, fresh);
 
     wh_reset(&t);
-    set_basic("hook", fresh);
+    wh_basic(&t, "hook", fresh);
     rc = wh_run(&t, &c, JSON, bounce_ref, strlen(bounce_ref), NOW);
     is_int(rc, MT_OK, "fresh random secret, basic: ok");
 
@@ -166,7 +128,7 @@ test_auth(void)
     strcpy(wrong, fresh);
     wrong[0] = (wrong[0] == 'a') ? 'b' : 'a';
     wh_reset(&t);
-    set_basic("hook", wrong);
+    wh_basic(&t, "hook", wrong);
     rc = wh_run(&t, &c, JSON, bounce_ref, strlen(bounce_ref), NOW);
     is_int(rc, MT_ERR_AUTH_FAILED, "fresh secret, one char changed: failed");
 

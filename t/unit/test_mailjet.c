@@ -8,9 +8,6 @@
 
 #include "mt_tap.h"
 #include "mt_wh_test.h"
-#include "mt_base64.h"
-
-#include <openssl/rand.h>
 
 
 #define JSON  "application/json"
@@ -20,7 +17,6 @@
 static wh_test_t     t;
 static mt_wh_conf_t  conf;
 static mt_wh_key_t   key;
-static char          auth[512];
 
 
 /* the reference example (Mailjet's blog sample) */
@@ -43,45 +39,11 @@ static const char  *sent =
     "\\\"mail_track_id\\\": \\\"app-5\\\"}\"}]";
 
 
-static void
-set_basic(const char *user, const char *pass)
-{
-    char    plain[256];
-    size_t  n;
-
-    n = snprintf(plain, sizeof(plain), "%s:%s", user, pass);
-
-    memcpy(auth, "Basic ", 6);
-    n = mt_base64_encode((u_char *) auth + 6, (u_char *) plain, n);
-    auth[6 + n] = '\0';
-
-    wh_header(&t, "authorization", auth);
-}
-
-
-/* a fresh credential: 24 random bytes in hex */
-
-static void
-fresh_secret(char *buf)
-{
-    size_t  i;
-    u_char  raw[24];
-
-    if (RAND_bytes(raw, sizeof(raw)) != 1) {
-        abort();
-    }
-
-    for (i = 0; i < sizeof(raw); i++) {
-        sprintf(buf + 2 * i, "%02x", raw[i]);
-    }
-}
-
-
 static mt_rc_t
 run(const char *body)
 {
     wh_reset(&t);
-    set_basic("mailjet", "s3cret");
+    wh_basic(&t, "mailjet", "s3cret");
 
     return wh_run(&t, &conf, JSON, body, strlen(body), NOW);
 }
@@ -101,13 +63,13 @@ test_auth(void)
     ok(t.wh.basic_auth, "no Authorization: challenge requested");
 
     wh_reset(&t);
-    set_basic("mailjet", "s3cre");
+    wh_basic(&t, "mailjet", "s3cre");
     rc = wh_run(&t, &conf, JSON, open_ref, strlen(open_ref), NOW);
     is_int(rc, MT_ERR_AUTH_FAILED, "wrong password: auth_failed");
     is_int(t.nevents, 0, "wrong password: nothing emitted");
 
     wh_reset(&t);
-    set_basic("mailjet", "s3cret");
+    wh_basic(&t, "mailjet", "s3cret");
     rc = wh_run(&t, &conf, JSON, open_ref, strlen(open_ref), NOW);
     is_int(rc, MT_OK, "right password: ok");
 
@@ -124,22 +86,22 @@ test_auth(void)
     wh_conf(&c, &k, MT_SRC_MAILJET, "mj:secret:with:colons");
 
     wh_reset(&t);
-    set_basic("mj", "secret:with:colons");
+    wh_basic(&t, "mj", "secret:with:colons");
     rc = wh_run(&t, &c, JSON, open_ref, strlen(open_ref), NOW);
     is_int(rc, MT_OK, "user:password key (colons in password): ok");
 
     wh_reset(&t);
-    set_basic("mj2", "secret:with:colons");
+    wh_basic(&t, "mj2", "secret:with:colons");
     rc = wh_run(&t, &c, JSON, open_ref, strlen(open_ref), NOW);
     is_int(rc, MT_ERR_AUTH_FAILED, "user:password key, wrong user: failed");
 
     /* a fresh random credential, as basic auth and as a bearer token */
 
-    fresh_secret(fresh);
+    wh_fresh_secret(fresh);
     wh_conf(&c, &k, MT_SRC_MAILJET, fresh);
 
     wh_reset(&t);
-    set_basic("hook", fresh);
+    wh_basic(&t, "hook", fresh);
     rc = wh_run(&t, &c, JSON, open_ref, strlen(open_ref), NOW);
     is_int(rc, MT_OK, "fresh random secret, basic: ok");
 
@@ -152,7 +114,7 @@ test_auth(void)
     strcpy(wrong, fresh);
     wrong[0] = (wrong[0] == 'a') ? 'b' : 'a';
     wh_reset(&t);
-    set_basic("hook", wrong);
+    wh_basic(&t, "hook", wrong);
     rc = wh_run(&t, &c, JSON, open_ref, strlen(open_ref), NOW);
     is_int(rc, MT_ERR_AUTH_FAILED, "fresh secret, one char changed: failed");
 
@@ -160,7 +122,7 @@ test_auth(void)
     c.auth_off = 1;
 
     wh_reset(&t);
-    set_basic("anything", "at-all");
+    wh_basic(&t, "anything", "at-all");
     rc = wh_run(&t, &c, JSON, open_ref, strlen(open_ref), NOW);
     is_int(rc, MT_OK, "auth off, no keys: any credential ok");
 
@@ -176,12 +138,12 @@ test_transport(void)
     mt_rc_t  rc;
 
     wh_reset(&t);
-    set_basic("u", "s3cret");
+    wh_basic(&t, "u", "s3cret");
     rc = wh_run(&t, &conf, "text/plain", open_ref, strlen(open_ref), NOW);
     is_int(rc, MT_ERR_CONTENT_TYPE, "text/plain: refused");
 
     wh_reset(&t);
-    set_basic("u", "s3cret");
+    wh_basic(&t, "u", "s3cret");
     rc = wh_run(&t, &conf, "application/json;charset=utf-8", open_ref,
                 strlen(open_ref), NOW);
     is_int(rc, MT_OK, "json;charset: ok");
@@ -200,7 +162,7 @@ test_transport(void)
     /* the sink refuses: passed on */
 
     wh_reset(&t);
-    set_basic("u", "s3cret");
+    wh_basic(&t, "u", "s3cret");
     t.emit_rc = MT_ERR_FULL;
     t.emit_limit = 0;
     rc = wh_run(&t, &conf, JSON, open_ref, strlen(open_ref), NOW);

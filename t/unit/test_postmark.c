@@ -8,9 +8,6 @@
 
 #include "mt_tap.h"
 #include "mt_wh_test.h"
-#include "mt_base64.h"
-
-#include <openssl/rand.h>
 
 
 #define JSON  "application/json"
@@ -20,7 +17,6 @@
 static wh_test_t     t;
 static mt_wh_conf_t  conf;
 static mt_wh_key_t   key;
-static char          auth[512];
 
 
 static const char  *bounce_ref =
@@ -57,45 +53,11 @@ static const char  *click =
     "{\"mail_track_id\":\"m-9\"}}";
 
 
-static void
-set_basic(const char *user, const char *pass)
-{
-    char    plain[256];
-    size_t  n;
-
-    n = snprintf(plain, sizeof(plain), "%s:%s", user, pass);
-
-    memcpy(auth, "Basic ", 6);
-    n = mt_base64_encode((u_char *) auth + 6, (u_char *) plain, n);
-    auth[6 + n] = '\0';
-
-    wh_header(&t, "authorization", auth);
-}
-
-
-/* a fresh credential: 24 random bytes in hex */
-
-static void
-fresh_secret(char *buf)
-{
-    size_t  i;
-    u_char  raw[24];
-
-    if (RAND_bytes(raw, sizeof(raw)) != 1) {
-        abort();
-    }
-
-    for (i = 0; i < sizeof(raw); i++) {
-        sprintf(buf + 2 * i, "%02x", raw[i]);
-    }
-}
-
-
 static mt_rc_t
 run(const char *body)
 {
     wh_reset(&t);
-    set_basic("postmark", "s3cret");
+    wh_basic(&t, "postmark", "s3cret");
 
     return wh_run(&t, &conf, JSON, body, strlen(body), NOW);
 }
@@ -116,13 +78,13 @@ test_auth(void)
     ok(t.wh.basic_auth, "no Authorization: a 401 carries a challenge");
 
     wh_reset(&t);
-    set_basic("postmark", "wrong");
+    wh_basic(&t, "postmark", "wrong");
     rc = wh_run(&t, &conf, JSON, delivery, strlen(delivery), NOW);
     is_int(rc, MT_ERR_AUTH_FAILED, "wrong password: auth_failed");
     is_int(t.nevents, 0, "wrong password: nothing emitted");
 
     wh_reset(&t);
-    set_basic("anyone", "s3cret");
+    wh_basic(&t, "anyone", "s3cret");
     rc = wh_run(&t, &conf, JSON, delivery, strlen(delivery), NOW);
     is_int(rc, MT_OK, "right password, any user name: ok");
     is_int(t.nevents, 1, "right password: one event");
@@ -152,12 +114,12 @@ test_auth(void)
     wh_conf(&c, &keys[0], MT_SRC_POSTMARK, "hook:pa:ss");
 
     wh_reset(&t);
-    set_basic("hook", "pa:ss");
+    wh_basic(&t, "hook", "pa:ss");
     rc = wh_run(&t, &c, JSON, delivery, strlen(delivery), NOW);
     is_int(rc, MT_OK, "user:password key, both right: ok");
 
     wh_reset(&t);
-    set_basic("other", "pa:ss");
+    wh_basic(&t, "other", "pa:ss");
     rc = wh_run(&t, &c, JSON, delivery, strlen(delivery), NOW);
     is_int(rc, MT_ERR_AUTH_FAILED, "user:password key, wrong user: failed");
 
@@ -172,12 +134,12 @@ test_auth(void)
     c.nkeys = 2;
 
     wh_reset(&t);
-    set_basic("u", "new-secret");
+    wh_basic(&t, "u", "new-secret");
     rc = wh_run(&t, &c, JSON, delivery, strlen(delivery), NOW);
     is_int(rc, MT_OK, "second of two keys: ok");
 
     wh_reset(&t);
-    set_basic("u", "old-secret");
+    wh_basic(&t, "u", "old-secret");
     rc = wh_run(&t, &c, JSON, delivery, strlen(delivery), NOW);
     is_int(rc, MT_OK, "first of two keys: ok");
 
@@ -185,11 +147,11 @@ test_auth(void)
 
     /* a fresh random credential, as basic auth and as a bearer token */
 
-    fresh_secret(fresh);
+    wh_fresh_secret(fresh);
     wh_conf(&c, &keys[0], MT_SRC_POSTMARK, fresh);
 
     wh_reset(&t);
-    set_basic("hook", fresh);
+    wh_basic(&t, "hook", fresh);
     rc = wh_run(&t, &c, JSON, delivery, strlen(delivery), NOW);
     is_int(rc, MT_OK, "fresh random secret, basic: ok");
 
@@ -202,7 +164,7 @@ test_auth(void)
     strcpy(wrong, fresh);
     wrong[0] = (wrong[0] == 'a') ? 'b' : 'a';
     wh_reset(&t);
-    set_basic("hook", wrong);
+    wh_basic(&t, "hook", wrong);
     rc = wh_run(&t, &c, JSON, delivery, strlen(delivery), NOW);
     is_int(rc, MT_ERR_AUTH_FAILED, "fresh secret, one char changed: failed");
 
@@ -238,21 +200,21 @@ test_transport(void)
 
     for (i = 0; types_ok[i]; i++) {
         wh_reset(&t);
-        set_basic("u", "s3cret");
+        wh_basic(&t, "u", "s3cret");
         rc = wh_run(&t, &conf, types_ok[i], delivery, strlen(delivery), NOW);
         is_int(rc, MT_OK, "content type \"%s\": ok", types_ok[i]);
     }
 
     for (i = 0; types_bad[i]; i++) {
         wh_reset(&t);
-        set_basic("u", "s3cret");
+        wh_basic(&t, "u", "s3cret");
         rc = wh_run(&t, &conf, types_bad[i], delivery, strlen(delivery), NOW);
         is_int(rc, MT_ERR_CONTENT_TYPE, "content type \"%s\": refused",
                types_bad[i]);
     }
 
     wh_reset(&t);
-    set_basic("u", "s3cret");
+    wh_basic(&t, "u", "s3cret");
     rc = wh_run(&t, &conf, NULL, delivery, strlen(delivery), NOW);
     is_int(rc, MT_ERR_CONTENT_TYPE, "no content type: refused");
 
@@ -314,7 +276,7 @@ test_transport(void)
     /* the sink refuses: the error is passed on */
 
     wh_reset(&t);
-    set_basic("u", "s3cret");
+    wh_basic(&t, "u", "s3cret");
     t.emit_rc = MT_ERR_FULL;
     t.emit_limit = 0;
     rc = wh_run(&t, &conf, JSON, delivery, strlen(delivery), NOW);

@@ -8,9 +8,6 @@
 
 #include "mt_tap.h"
 #include "mt_wh_test.h"
-#include "mt_base64.h"
-
-#include <openssl/rand.h>
 
 
 #define JSON  "application/json"
@@ -20,7 +17,6 @@
 static wh_test_t     t;
 static mt_wh_conf_t  conf;
 static mt_wh_key_t   key;
-static char          auth[512];
 
 
 /* SparkPost's own sample injection event (its test batch has this shape) */
@@ -54,45 +50,11 @@ static const char  *bounce_ref =
     "\"ip_address\":\"127.0.0.1\"}}}]";
 
 
-static void
-set_basic(const char *user, const char *pass)
-{
-    char    plain[256];
-    size_t  n;
-
-    n = snprintf(plain, sizeof(plain), "%s:%s", user, pass);
-
-    memcpy(auth, "Basic ", 6);
-    n = mt_base64_encode((u_char *) auth + 6, (u_char *) plain, n);
-    auth[6 + n] = '\0';
-
-    wh_header(&t, "authorization", auth);
-}
-
-
-/* a fresh credential: 24 random bytes in hex */
-
-static void
-fresh_secret(char *buf)
-{
-    size_t  i;
-    u_char  raw[24];
-
-    if (RAND_bytes(raw, sizeof(raw)) != 1) {
-        abort();
-    }
-
-    for (i = 0; i < sizeof(raw); i++) {
-        sprintf(buf + 2 * i, "%02x", raw[i]);
-    }
-}
-
-
 static mt_rc_t
 run(const char *body)
 {
     wh_reset(&t);
-    set_basic("sparkpost", "s3cret");
+    wh_basic(&t, "sparkpost", "s3cret");
 
     return wh_run(&t, &conf, JSON, body, strlen(body), NOW);
 }
@@ -112,12 +74,12 @@ test_auth(void)
     is_int(t.nevents, 0, "no Authorization: nothing emitted");
 
     wh_reset(&t);
-    set_basic("sparkpost", "wrong");
+    wh_basic(&t, "sparkpost", "wrong");
     rc = wh_run(&t, &conf, JSON, injection, strlen(injection), NOW);
     is_int(rc, MT_ERR_AUTH_FAILED, "wrong password: auth_failed");
 
     wh_reset(&t);
-    set_basic("sparkpost", "s3cret");
+    wh_basic(&t, "sparkpost", "s3cret");
     rc = wh_run(&t, &conf, JSON, injection, strlen(injection), NOW);
     is_int(rc, MT_OK, "right password: ok");
 
@@ -136,12 +98,12 @@ test_auth(void)
     wh_conf(&c, &k, MT_SRC_SPARKPOST, "sp-user:sp-pass");
 
     wh_reset(&t);
-    set_basic("sp-user", "sp-pass");
+    wh_basic(&t, "sp-user", "sp-pass");
     rc = wh_run(&t, &c, JSON, injection, strlen(injection), NOW);
     is_int(rc, MT_OK, "user:password key: ok");
 
     wh_reset(&t);
-    set_basic("sp-use", "sp-pass");
+    wh_basic(&t, "sp-use", "sp-pass");
     rc = wh_run(&t, &c, JSON, injection, strlen(injection), NOW);
     is_int(rc, MT_ERR_AUTH_FAILED, "user:password key, wrong user: failed");
 
@@ -152,11 +114,11 @@ test_auth(void)
 
     /* a fresh random credential, as basic auth and as a bearer token */
 
-    fresh_secret(fresh);
+    wh_fresh_secret(fresh);
     wh_conf(&c, &k, MT_SRC_SPARKPOST, fresh);
 
     wh_reset(&t);
-    set_basic("hook", fresh);
+    wh_basic(&t, "hook", fresh);
     rc = wh_run(&t, &c, JSON, injection, strlen(injection), NOW);
     is_int(rc, MT_OK, "fresh random secret, basic: ok");
 
@@ -169,7 +131,7 @@ test_auth(void)
     strcpy(wrong, fresh);
     wrong[0] = (wrong[0] == 'a') ? 'b' : 'a';
     wh_reset(&t);
-    set_basic("hook", wrong);
+    wh_basic(&t, "hook", wrong);
     rc = wh_run(&t, &c, JSON, injection, strlen(injection), NOW);
     is_int(rc, MT_ERR_AUTH_FAILED, "fresh secret, one char changed: failed");
 
@@ -189,25 +151,25 @@ test_transport(void)
     mt_rc_t  rc;
 
     wh_reset(&t);
-    set_basic("u", "s3cret");
+    wh_basic(&t, "u", "s3cret");
     rc = wh_run(&t, &conf, "text/plain", injection, strlen(injection), NOW);
     is_int(rc, MT_ERR_CONTENT_TYPE, "text/plain: refused");
 
     wh_reset(&t);
-    set_basic("u", "s3cret");
+    wh_basic(&t, "u", "s3cret");
     rc = wh_run(&t, &conf, "application/json; charset=UTF-8", injection,
                 strlen(injection), NOW);
     is_int(rc, MT_OK, "json with charset: ok");
 
     wh_reset(&t);
-    set_basic("u", "s3cret");
+    wh_basic(&t, "u", "s3cret");
     rc = wh_run(&t, &conf, NULL, injection, strlen(injection), NOW);
     is_int(rc, MT_ERR_CONTENT_TYPE, "no content type: refused");
 
     /* wrong credential wins over a wrong content type: auth comes first */
 
     wh_reset(&t);
-    set_basic("u", "nope");
+    wh_basic(&t, "u", "nope");
     rc = wh_run(&t, &conf, "text/plain", injection, strlen(injection), NOW);
     is_int(rc, MT_ERR_AUTH_FAILED, "bad auth and bad type: auth first");
 
@@ -478,7 +440,7 @@ test_events(void)
     /* the sink fails halfway: the error is returned at once */
 
     wh_reset(&t);
-    set_basic("u", "s3cret");
+    wh_basic(&t, "u", "s3cret");
     t.emit_rc = MT_ERR_FULL;
     t.emit_limit = 1;
     p = "[{\"msys\":{\"x\":{\"type\":\"open\",\"event_id\":\"1\"}}},"
