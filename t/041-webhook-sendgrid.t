@@ -106,15 +106,10 @@ sub ev { my (%f) = @_; return $json->encode(\%f) }
 # "\r\n" after the array (these bytes are signed)
 sub batch { return '[' . join(",\r\n", @_) . "]\r\n" }
 
-sub mv {
-    my $v = metric($n->get('/metrics')->{body}, $_[0]);
-    return defined $v ? $v : 0;
-}
+sub mv { metric_count($n, $_[0]) }
 
 sub refused { mv(qq{mail_track_refused_total{src="sendgrid",reason="$_[0]"}}) }
 sub events  { mv(qq{mail_track_events_total{src="sendgrid",type="$_[0]"}}) }
-
-sub answer { qq({"accepted":$_[0],"duplicates":$_[1]}\n) }
 
 # sg(URI, BODY, ts => T, key => PRIVFILE, sig => S, sign_ts => T2,
 #    sign_body => B2, omit => [sig|ts], names => [SIGNAME, TSNAME],

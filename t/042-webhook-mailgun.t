@@ -75,15 +75,10 @@ my $spool = $n->servroot . '/spool';
 
 my $json = JSON::PP->new->utf8->canonical;
 
-sub mv {
-    my $v = metric($n->get('/metrics')->{body}, $_[0]);
-    return defined $v ? $v : 0;
-}
+sub mv { metric_count($n, $_[0]) }
 
 sub refused { mv(qq{mail_track_refused_total{src="mailgun",reason="$_[0]"}}) }
 sub events  { mv(qq{mail_track_events_total{src="mailgun",type="$_[0]"}}) }
-
-sub answer { qq({"accepted":$_[0],"duplicates":$_[1]}\n) }
 
 # Mailgun's event-data for event $id; mid "app-$id" through user-variables
 my $ETS = 1534110422.25;

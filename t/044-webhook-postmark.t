@@ -17,12 +17,10 @@ use Time::HiRes qw(time);
 my $json = JSON::PP->new->canonical;
 
 # fresh credentials for every run
-sub secret { join '', map { sprintf '%02x', int rand 256 } 1 .. 24 }
-
-my $pw   = secret();
-my $old  = secret();
-my $new  = secret();
-my $fpw  = secret();
+my $pw   = hex_secret();
+my $old  = hex_secret();
+my $new  = hex_secret();
+my $fpw  = hex_secret();
 
 my $http_config = <<'_EOC_';
     mail_track_zone zone=mt:16m;
@@ -78,9 +76,7 @@ $n->start;
 my $spool = $n->servroot . '/spool';
 my $t0 = time();
 
-sub basic { ['Authorization', 'Basic ' . encode_base64("$_[0]:$_[1]", '')] }
-
-my $auth = basic('postmark', $pw);
+my $auth = basic_auth('postmark', $pw);
 
 # post(URI, BODY, auth => [...] | undef (none), ct => TYPE)
 sub post {
@@ -91,14 +87,9 @@ sub post {
     return $n->request('POST', $uri, headers => \@h, body => $body);
 }
 
-sub mv {
-    my $v = metric($n->get('/metrics')->{body}, $_[0]);
-    return defined $v ? $v : 0;
-}
+sub mv { metric_count($n, $_[0]) }
 
 sub refused { mv(qq{mail_track_refused_total{src="postmark",reason="$_[0]"}}) }
-
-sub answer { qq({"accepted":$_[0],"duplicates":$_[1]}\n) }
 
 # what must be in the spool at the end: mid => { field => value }
 my %want;
@@ -283,15 +274,15 @@ is $r->{status}, 401, 'no credential: 401';
 is $r->{headers}{'www-authenticate'}, 'Basic realm="mail_track"', 'with a Basic challenge';
 
 $r = post('/pm', event(RecordType => 'Delivery', MessageID => 'x-2', Metadata => { mail_track_id => 'never-2' }),
-          auth => basic('postmark', $pw . 'x'));
+          auth => basic_auth('postmark', $pw . 'x'));
 is $r->{status}, 401, 'wrong password: 401';
 is $r->{headers}{'www-authenticate'}, 'Basic realm="mail_track"', 'challenged';
 
 (my $flipped = $pw) =~ s/^(.)/$1 eq 'a' ? 'b' : 'a'/e;
 is post('/pm', event(RecordType => 'Delivery', MessageID => 'x-3', Metadata => { mail_track_id => 'never-3' }),
-        auth => basic('postmark', $flipped))->{status}, 401, 'one byte of the password changed: 401';
+        auth => basic_auth('postmark', $flipped))->{status}, 401, 'one byte of the password changed: 401';
 is post('/pm', event(RecordType => 'Delivery', MessageID => 'x-4', Metadata => { mail_track_id => 'never-4' }),
-        auth => basic('postmark', substr($pw, 0, -1)))->{status}, 401, 'a prefix of the password: 401';
+        auth => basic_auth('postmark', substr($pw, 0, -1)))->{status}, 401, 'a prefix of the password: 401';
 is post('/pm', event(RecordType => 'Delivery', MessageID => 'x-5', Metadata => { mail_track_id => 'never-5' }),
         auth => ['Authorization', 'Basic ' . encode_base64($pw, '')])->{status}, 401,
     'basic credential without a colon: 401';
@@ -309,7 +300,7 @@ accepted_ok(post('/pm', event(RecordType => 'Delivery', MessageID => 'cred-1',
                  auth => ['Authorization', "Bearer $pw"]), 'bearer token');
 accepted_ok(post('/pm', event(RecordType => 'Delivery', MessageID => 'cred-2',
                               Metadata => { mail_track_id => 'cred-anyuser' }),
-                 auth => basic('whoever', $pw)), 'a password-only key ignores the user name');
+                 auth => basic_auth('whoever', $pw)), 'a password-only key ignores the user name');
 accepted_ok(post('/pm', event(RecordType => 'Delivery', MessageID => 'cred-3',
                               Metadata => { mail_track_id => 'cred-lower' }),
                  auth => ['authorization', 'basic ' . encode_base64("postmark:$pw", '')]),
@@ -319,20 +310,20 @@ accepted_ok(post('/pm', event(RecordType => 'Delivery', MessageID => 'cred-3',
 accepted_ok(post('/pm-user', event(RecordType => 'Delivery', MessageID => 'cred-4',
                                    Metadata => { mail_track_id => 'cred-user' })), 'user:password key');
 is post('/pm-user', event(RecordType => 'Delivery', MessageID => 'x-10', Metadata => { mail_track_id => 'never-10' }),
-        auth => basic('someone', $pw))->{status}, 401, 'user:password key, other user: 401';
+        auth => basic_auth('someone', $pw))->{status}, 401, 'user:password key, other user: 401';
 
 # rotation: either key verifies, nothing else does
 accepted_ok(post('/pm-rot', event(RecordType => 'Delivery', MessageID => 'rot-1',
-                                  Metadata => { mail_track_id => 'rot-old' }), auth => basic('postmark', $old)),
+                                  Metadata => { mail_track_id => 'rot-old' }), auth => basic_auth('postmark', $old)),
     'rotation: the old key');
 accepted_ok(post('/pm-rot', event(RecordType => 'Delivery', MessageID => 'rot-2',
                                   Metadata => { mail_track_id => 'rot-new' }), auth => ['Authorization', "Bearer $new"]),
     'rotation: the new key');
 is post('/pm-rot', event(RecordType => 'Delivery', MessageID => 'x-11', Metadata => { mail_track_id => 'never-11' }),
-        auth => basic('postmark', $pw))->{status}, 401, 'rotation: a third secret: 401';
+        auth => basic_auth('postmark', $pw))->{status}, 401, 'rotation: a third secret: 401';
 
 accepted_ok(post('/pm-file', event(RecordType => 'Delivery', MessageID => 'file-1',
-                                   Metadata => { mail_track_id => 'cred-file' }), auth => basic('postmark', $fpw)),
+                                   Metadata => { mail_track_id => 'cred-file' }), auth => basic_auth('postmark', $fpw)),
     'key from file: (first line, newline trimmed)');
 
 # auth off without a key: accepted without a credential, no challenge
@@ -446,7 +437,7 @@ my $dup = event(RecordType => 'Open', MessageID => 'dup-1', Recipient => 'a@exam
 accepted_ok(post('/pm', $dup), 'first delivery');
 my $dups0 = mv('mail_track_duplicates_total{src="postmark"}');
 accepted_ok(post('/pm', $dup), 'retried delivery', 0, 1);
-accepted_ok(post('/pm-rot', $dup, auth => basic('postmark', $new)), 'retried at another location', 0, 1);
+accepted_ok(post('/pm-rot', $dup, auth => basic_auth('postmark', $new)), 'retried at another location', 0, 1);
 is mv('mail_track_duplicates_total{src="postmark"}'), $dups0 + 2, 'duplicates counted';
 
 # another open of the same message at another time is no duplicate

@@ -18,11 +18,9 @@ use Time::HiRes qw(time);
 
 my $json = JSON::PP->new->canonical;
 
-sub secret { join '', map { sprintf '%02x', int rand 256 } 1 .. 24 }
-
-my $pw  = secret();
-my $old = secret();
-my $new = secret();
+my $pw  = hex_secret();
+my $old = hex_secret();
+my $new = hex_secret();
 
 my $http_config = <<'_EOC_';
     mail_track_zone zone=mt:16m;
@@ -73,9 +71,7 @@ $n->start;
 my $spool = $n->servroot . '/spool';
 my $t0 = time();
 
-sub basic { ['Authorization', 'Basic ' . encode_base64("$_[0]:$_[1]", '')] }
-
-my $auth = basic('sparkpost', $pw);
+my $auth = basic_auth('sparkpost', $pw);
 
 sub post_to {
     my ($inst, $uri, $body, %o) = @_;
@@ -87,15 +83,9 @@ sub post_to {
 
 sub post { post_to($n, @_) }
 
-sub mv {
-    my ($name, $inst) = @_;
-    my $v = metric(($inst || $n)->get('/metrics')->{body}, $name);
-    return defined $v ? $v : 0;
-}
+sub mv { metric_count($_[1] || $n, $_[0]) }
 
 sub refused { mv(qq{mail_track_refused_total{src="sparkpost",reason="$_[0]"}}) }
-
-sub answer { qq({"accepted":$_[0],"duplicates":$_[1]}\n) }
 
 my (%want, %refused_mids);
 my $accepted = 0;
@@ -274,23 +264,23 @@ sub never { $never++; batch(ev('message_event', 'delivery', "never-$never")) }
 my $r = post('/sp', never(), auth => undef);
 is $r->{status}, 401, 'no credential: 401';
 is $r->{headers}{'www-authenticate'}, 'Basic realm="mail_track"', 'with a Basic challenge';
-$r = post('/sp', never(), auth => basic('sparkpost', "x$pw"));
+$r = post('/sp', never(), auth => basic_auth('sparkpost', "x$pw"));
 is $r->{status}, 401, 'wrong password: 401';
 is $r->{headers}{'www-authenticate'}, 'Basic realm="mail_track"', 'challenged';
 is post('/sp', never(), auth => ['Authorization', "Bearer x$pw"])->{status}, 401, 'wrong bearer token: 401';
 is post('/sp', never(), auth => ['Authorization', 'Bearer'])->{status}, 401, 'empty bearer: 401';
 is post('/sp', never(), auth => ['X-MessageSystems-Webhook-Token', $pw])->{status}, 401,
     'the deprecated token header is no credential: 401';
-is post('/sp-user', never(), auth => basic('other', $pw))->{status}, 401, 'user:password key, other user: 401';
-is post('/sp-rot', never(), auth => basic('sparkpost', $pw))->{status}, 401, 'rotation: a third secret: 401';
+is post('/sp-user', never(), auth => basic_auth('other', $pw))->{status}, 401, 'user:password key, other user: 401';
+is post('/sp-rot', never(), auth => basic_auth('sparkpost', $pw))->{status}, 401, 'rotation: a third secret: 401';
 
 accepted_ok(post('/sp', batch(ev('message_event', 'delivery', 'cred-bearer')),
                  auth => ['Authorization', "Bearer $pw"]), 'OAuth2 bearer token');
 accepted_ok(post('/sp-user', batch(ev('message_event', 'delivery', 'cred-user'))), 'user:password key');
 accepted_ok(post('/sp-rot', batch(ev('message_event', 'delivery', 'cred-old')),
-                 auth => basic('sparkpost', $old)), 'rotation: the old key');
+                 auth => basic_auth('sparkpost', $old)), 'rotation: the old key');
 accepted_ok(post('/sp-rot', batch(ev('message_event', 'delivery', 'cred-new')),
-                 auth => basic('sparkpost', $new)), 'rotation: the new key');
+                 auth => basic_auth('sparkpost', $new)), 'rotation: the new key');
 $r = post('/sp-off', batch(ev('message_event', 'delivery', 'cred-off')), auth => undef);
 accepted_ok($r, 'auth off: no credential needed');
 

@@ -21,12 +21,10 @@ use Time::HiRes qw(time);
 
 my $json = JSON::PP->new->canonical;
 
-sub secret { join '', map { sprintf '%02x', int rand 256 } 1 .. 11 }
-
 my $URL = 'https://hooks.example.com/mandrill';
-my $key = secret();
-my $old = secret();
-my $new = secret();
+my $key = hex_secret(11);
+my $old = hex_secret(11);
+my $new = hex_secret(11);
 
 # the published sample and a signature made with the openssl CLI
 # (t/unit/test_mandrill.c): key TEST_WEBHOOK_KEY, the URL above
@@ -121,14 +119,9 @@ sub md {
     return raw($uri, 'mandrill_events=' . urlencode($events), $sig, %o);
 }
 
-sub mv {
-    my $v = metric($n->get('/metrics')->{body}, $_[0]);
-    return defined $v ? $v : 0;
-}
+sub mv { metric_count($n, $_[0]) }
 
 sub refused { mv(qq{mail_track_refused_total{src="mandrill",reason="$_[0]"}}) }
-
-sub answer { qq({"accepted":$_[0],"duplicates":$_[1]}\n) }
 
 my %want;
 my $accepted = 0;
@@ -225,7 +218,7 @@ sub nev { $never++; events(mev('send', "never-$never")) }
 
 my $ev = nev();
 my $body = 'mandrill_events=' . urlencode($ev);
-my $r = raw('/md', $body, mandrill_signature(secret(), $URL, mandrill_events => $ev));
+my $r = raw('/md', $body, mandrill_signature(hex_secret(11), $URL, mandrill_events => $ev));
 is $r->{status}, 401, 'signed with another key: 401';
 ok !exists $r->{headers}{'www-authenticate'}, 'no Basic challenge: Mandrill signs';
 is raw('/md', $body, undef)->{status}, 401, 'no X-Mandrill-Signature: 401';
@@ -313,7 +306,7 @@ is refused('method'), 1, 'the method refusal counted';
 # a signature over the URL alone: the body is empty
 $r = raw('/md', '', sig($key, $URL, ''));
 is $r->{status}, 400, 'empty body, validly signed: 400';
-is raw('/md', '', sig(secret(), $URL, ''))->{status}, 401, 'empty body, badly signed: 401';
+is raw('/md', '', sig(hex_secret(11), $URL, ''))->{status}, 401, 'empty body, badly signed: 401';
 is raw('/md', 'foo=bar', mandrill_signature($key, $URL, foo => 'bar'))->{status}, 400,
     'no mandrill_events field: 400';
 

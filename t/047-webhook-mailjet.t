@@ -18,11 +18,9 @@ use Time::HiRes qw(time);
 
 my $json = JSON::PP->new->canonical;
 
-sub secret { join '', map { sprintf '%02x', int rand 256 } 1 .. 24 }
-
-my $pw  = secret();
-my $old = secret();
-my $new = secret();
+my $pw  = hex_secret();
+my $old = hex_secret();
+my $new = hex_secret();
 
 my $http_config = <<'_EOC_';
     mail_track_zone zone=mt:16m;
@@ -73,10 +71,8 @@ $n->start;
 my $spool = $n->servroot . '/spool';
 my $t0 = time();
 
-sub basic { ['Authorization', 'Basic ' . encode_base64("$_[0]:$_[1]", '')] }
-
 # https://mailjet:SECRET@edge/... arrives as basic auth
-my $auth = basic('mailjet', $pw);
+my $auth = basic_auth('mailjet', $pw);
 
 sub post {
     my ($uri, $body, %o) = @_;
@@ -86,14 +82,9 @@ sub post {
     return $n->request('POST', $uri, headers => \@h, body => $body);
 }
 
-sub mv {
-    my $v = metric($n->get('/metrics')->{body}, $_[0]);
-    return defined $v ? $v : 0;
-}
+sub mv { metric_count($n, $_[0]) }
 
 sub refused { mv(qq{mail_track_refused_total{src="mailjet",reason="$_[0]"}}) }
-
-sub answer { qq({"accepted":$_[0],"duplicates":$_[1]}\n) }
 
 my %want;
 my $accepted = 0;
@@ -246,22 +237,22 @@ sub never { $never++; mj('sent', "never-$never") }
 my $r = post('/mj', never(), auth => undef);
 is $r->{status}, 401, 'no credential: 401';
 is $r->{headers}{'www-authenticate'}, 'Basic realm="mail_track"', 'with a Basic challenge';
-$r = post('/mj', never(), auth => basic('mailjet', "${pw}0"));
+$r = post('/mj', never(), auth => basic_auth('mailjet', "${pw}0"));
 is $r->{status}, 401, 'wrong password: 401';
 is $r->{headers}{'www-authenticate'}, 'Basic realm="mail_track"', 'challenged';
-is post('/mj', never(), auth => basic('mailjet', uc $pw))->{status}, 401, 'password in another case: 401';
-is post('/mj', never(), auth => basic("mailjet:$pw", ''))->{status}, 401, 'the secret as the user name: 401';
+is post('/mj', never(), auth => basic_auth('mailjet', uc $pw))->{status}, 401, 'password in another case: 401';
+is post('/mj', never(), auth => basic_auth("mailjet:$pw", ''))->{status}, 401, 'the secret as the user name: 401';
 is post('/mj', never(), auth => ['Authorization', "Bearer ${pw}0"])->{status}, 401, 'wrong bearer: 401';
-is post('/mj-user', never(), auth => basic('api', $pw))->{status}, 401, 'user:password key, other user: 401';
-is post('/mj-rot', never(), auth => basic('mailjet', $pw))->{status}, 401, 'rotation: a third secret: 401';
+is post('/mj-user', never(), auth => basic_auth('api', $pw))->{status}, 401, 'user:password key, other user: 401';
+is post('/mj-rot', never(), auth => basic_auth('mailjet', $pw))->{status}, 401, 'rotation: a third secret: 401';
 
 accepted_ok(post('/mj', mj('sent', 'cred-bearer'), auth => ['Authorization', "Bearer $pw"]),
     'bearer token (a proxy in front adds one)');
-accepted_ok(post('/mj', mj('sent', 'cred-anyuser'), auth => basic('anyone', $pw)),
+accepted_ok(post('/mj', mj('sent', 'cred-anyuser'), auth => basic_auth('anyone', $pw)),
     'a password-only key ignores the user name');
 accepted_ok(post('/mj-user', mj('sent', 'cred-user')), 'user:password key');
-accepted_ok(post('/mj-rot', mj('sent', 'cred-old'), auth => basic('mailjet', $old)), 'rotation: the old key');
-accepted_ok(post('/mj-rot', mj('sent', 'cred-new'), auth => basic('mailjet', $new)), 'rotation: the new key');
+accepted_ok(post('/mj-rot', mj('sent', 'cred-old'), auth => basic_auth('mailjet', $old)), 'rotation: the old key');
+accepted_ok(post('/mj-rot', mj('sent', 'cred-new'), auth => basic_auth('mailjet', $new)), 'rotation: the new key');
 accepted_ok(post('/mj-off', mj('sent', 'cred-off'), auth => undef), 'auth off: no credential needed');
 
 is refused('auth_missing'), 1, 'auth_missing counted';

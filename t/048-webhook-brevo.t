@@ -18,11 +18,9 @@ use Time::HiRes qw(time);
 
 my $json = JSON::PP->new->canonical;
 
-sub secret { join '', map { sprintf '%02x', int rand 256 } 1 .. 24 }
-
-my $tok = secret();
-my $old = secret();
-my $new = secret();
+my $tok = hex_secret();
+my $old = hex_secret();
+my $new = hex_secret();
 
 my $http_config = <<'_EOC_';
     mail_track_zone zone=mt:16m;
@@ -73,8 +71,6 @@ $n->start;
 my $spool = $n->servroot . '/spool';
 my $t0 = time();
 
-sub basic { ['Authorization', 'Basic ' . encode_base64("$_[0]:$_[1]", '')] }
-
 # "auth": {"type": "bearer", "token": ...} in the webhook definition
 my $auth = ['Authorization', "Bearer $tok"];
 
@@ -86,14 +82,9 @@ sub post {
     return $n->request('POST', $uri, headers => \@h, body => $body);
 }
 
-sub mv {
-    my $v = metric($n->get('/metrics')->{body}, $_[0]);
-    return defined $v ? $v : 0;
-}
+sub mv { metric_count($n, $_[0]) }
 
 sub refused { mv(qq{mail_track_refused_total{src="brevo",reason="$_[0]"}}) }
-
-sub answer { qq({"accepted":$_[0],"duplicates":$_[1]}\n) }
 
 my %want;
 my $accepted = 0;
@@ -259,16 +250,16 @@ is post('/br', never(), auth => ['Authorization', 'Bearer ' . substr($tok, 1)])-
     'a shorter token: 401';
 is post('/br', never(), auth => ['Authorization', $tok])->{status}, 401, 'a token without a scheme: 401';
 is post('/br', never(), auth => ['X-Sib-Token', $tok])->{status}, 401, 'the token in a custom header: 401';
-is post('/br-user', never(), auth => basic('other', $tok))->{status}, 401, 'user:password key, other user: 401';
+is post('/br-user', never(), auth => basic_auth('other', $tok))->{status}, 401, 'user:password key, other user: 401';
 is post('/br-user', never())->{status}, 401, 'user:password key, a bearer token: 401';
 is post('/br-rot', never())->{status}, 401, 'rotation: a third secret: 401';
 
-accepted_ok(post('/br', br('delivered', 'cred-basic'), auth => basic('brevo', $tok)),
+accepted_ok(post('/br', br('delivered', 'cred-basic'), auth => basic_auth('brevo', $tok)),
     'basic auth from the URL');
-accepted_ok(post('/br-user', br('delivered', 'cred-user'), auth => basic('brevo', $tok)), 'user:password key');
+accepted_ok(post('/br-user', br('delivered', 'cred-user'), auth => basic_auth('brevo', $tok)), 'user:password key');
 accepted_ok(post('/br-rot', br('delivered', 'cred-old'), auth => ['Authorization', "Bearer $old"]),
     'rotation: the old key');
-accepted_ok(post('/br-rot', br('delivered', 'cred-new'), auth => basic('brevo', $new)), 'rotation: the new key');
+accepted_ok(post('/br-rot', br('delivered', 'cred-new'), auth => basic_auth('brevo', $new)), 'rotation: the new key');
 accepted_ok(post('/br-off', br('delivered', 'cred-off'), auth => undef), 'auth off: no credential needed');
 
 is refused('auth_missing'), 2, 'auth_missing counted';

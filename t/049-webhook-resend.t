@@ -89,15 +89,10 @@ my $spool = $n->servroot . '/spool';
 
 my $json = JSON::PP->new->utf8->canonical;
 
-sub mv {
-    my $v = metric($n->get('/metrics')->{body}, $_[0]);
-    return defined $v ? $v : 0;
-}
+sub mv { metric_count($n, $_[0]) }
 
 sub refused { mv(qq{mail_track_refused_total{src="resend",reason="$_[0]"}}) }
 sub events  { mv(qq{mail_track_events_total{src="resend",type="$_[0]"}}) }
-
-sub answer { qq({"accepted":$_[0],"duplicates":$_[1]}\n) }
 
 # "v1,<base64 HMAC-SHA256(key, id.ts.body)>", the key the decoded secret
 sub svix_sig {

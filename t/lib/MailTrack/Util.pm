@@ -11,10 +11,12 @@ use File::Temp ();
 use File::Basename ();
 use File::Spec ();
 use JSON::PP ();
+use MIME::Base64 ();
 use Time::HiRes ();
 
 our @EXPORT = qw(tool keys_file other_keys_file token spool_records
-                 wait_records metric repo_root);
+                 wait_records metric metric_count repo_root answer hex_secret
+                 basic_auth);
 
 my $root = File::Spec->rel2abs(
     File::Basename::dirname(__FILE__) . '/../../..');
@@ -143,6 +145,29 @@ sub metric {
     }
 
     return undef;
+}
+
+# the same from an instance's metrics location (/metrics), 0 when absent
+sub metric_count {
+    my ($n, $name) = @_;
+    my $v = metric($n->get('/metrics')->{body}, $name);
+    return defined $v ? $v : 0;
+}
+
+# a webhook's 200 body: answer(accepted, duplicates)
+sub answer { qq({"accepted":$_[0],"duplicates":$_[1]}\n) }
+
+# a fresh credential: BYTES (24) random bytes in hex
+sub hex_secret {
+    my ($bytes) = @_;
+    return join '', map { sprintf '%02x', int rand 256 } 1 .. ($bytes || 24);
+}
+
+# an Authorization: Basic header, as a [name, value] pair
+sub basic_auth {
+    my ($user, $pass) = @_;
+    return ['Authorization',
+            'Basic ' . MIME::Base64::encode_base64("$user:$pass", '')];
 }
 
 1;
