@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "mt_core.h"
+#include "mt_event.h"
 
 
 static int  tap_count;
@@ -69,6 +70,22 @@ tap_ok(int cond, const char *file, int line, const char *fmt, ...)
             printf("#          got: '%.*s'\n#     expected: '%s'\n",          \
                    (int) g_.len, g_.data ? (char *) g_.data : "",             \
                    w_ ? w_ : "(absent)");                                     \
+        }                                                                     \
+    } while (0)
+
+/* an event's normalized type and bounce class */
+
+#define is_mapped(ev, want_type, want_bounce, ...)                            \
+    do {                                                                      \
+        const mt_event_t  *e_ = (ev);                                         \
+        mt_event_type_e    t_ = (mt_event_type_e) (want_type);                \
+        mt_bounce_e        b_ = (mt_bounce_e) (want_bounce);                  \
+        if (!tap_ok(e_->type == t_ && e_->bounce == b_,                       \
+                    __FILE__, __LINE__, __VA_ARGS__))                         \
+        {                                                                     \
+            printf("#          got: %s %s\n#     expected: %s %s\n",        \
+                   mt_event_type_names[e_->type], mt_bounce_names[e_->bounce],\
+                   mt_event_type_names[t_], mt_bounce_names[b_]);             \
         }                                                                     \
     } while (0)
 

@@ -627,17 +627,10 @@ test_table(mt_wh_conf_t *conf)
             continue;
         }
 
-        ok(T.events[0].type == (mt_event_type_e) tab[i].type
-           && T.events[0].bounce == (mt_bounce_e) tab[i].bounce,
-           "table: %s -> %s %s", tab[i].what,
-           mt_event_type_names[tab[i].type], mt_bounce_names[tab[i].bounce]);
-
-        if (T.events[0].type != (mt_event_type_e) tab[i].type
-            || T.events[0].bounce != (mt_bounce_e) tab[i].bounce)
-        {
-            diag("got %s %s", mt_event_type_names[T.events[0].type],
-                 mt_bounce_names[T.events[0].bounce]);
-        }
+        is_mapped(&T.events[0], tab[i].type, tab[i].bounce,
+                  "table: %s -> %s %s", tab[i].what,
+                  mt_event_type_names[tab[i].type],
+                  mt_bounce_names[tab[i].bounce]);
     }
 }
 
