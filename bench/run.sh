@@ -175,18 +175,14 @@ done
 
 med() { echo "${rps[$1]}" | tr ' ' '\n' | grep -v '^$' | median; }
 
-# the median of the ratios of each round: the two measures of a pair ran
-# back to back, so drift of a noisy machine cancels out
-pratio() {
-    paste -d' ' <(echo "${rps[$1]}" | tr ' ' '\n' | grep -v '^$') \
-                <(echo "${rps[$2]}" | tr ' ' '\n' | grep -v '^$') \
-        | awk '$2 > 0 { printf "%.3f\n", $1 / $2 }' | median
-}
+# the ratio of each round (the two measures of a round ran one after the
+# other, so drift of a noisy machine cancels out), and their median
 pratios() {
     paste -d' ' <(echo "${rps[$1]}" | tr ' ' '\n' | grep -v '^$') \
                 <(echo "${rps[$2]}" | tr ' ' '\n' | grep -v '^$') \
         | awk '$2 > 0 { printf "%s%.3f", (NR > 1 ? " " : ""), $1 / $2 }'
 }
+pratio() { pratios "$1" "$2" | tr ' ' '\n' | median; }
 medp() { echo "${p99[$1]}" | tr ' ' '\n' | grep -v '^$' | median; }
 
 {
