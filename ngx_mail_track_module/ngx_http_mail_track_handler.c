@@ -10,6 +10,8 @@
 
 #include "ngx_http_mail_track_handler.h"
 #include "ngx_http_mail_track_spool.h"
+#include "ngx_http_mail_track_queue.h"
+#include "ngx_http_mail_track_msgstat.h"
 #include "mt_classify.h"
 
 #include <openssl/rand.h>

@@ -12,6 +12,7 @@
 
 
 #include "ngx_http_mail_track_spool.h"
+#include "ngx_http_mail_track_queue.h"
 #include "mt_msgpack.h"
 
 #include <dirent.h>

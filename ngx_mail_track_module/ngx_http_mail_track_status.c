@@ -9,6 +9,8 @@
 
 #include "ngx_http_mail_track_status.h"
 #include "ngx_http_mail_track_zone.h"
+#include "ngx_http_mail_track_queue.h"
+#include "ngx_http_mail_track_msgstat.h"
 #include "ngx_http_mail_track_handler.h"
 
 

@@ -11,6 +11,9 @@
 
 #include "ngx_http_mail_track_webhook.h"
 #include "ngx_http_mail_track_zone.h"
+#include "ngx_http_mail_track_queue.h"
+#include "ngx_http_mail_track_dedupe.h"
+#include "ngx_http_mail_track_certs.h"
 #include "ngx_http_mail_track_spool.h"
 #include "ngx_http_mail_track_handler.h"
 
