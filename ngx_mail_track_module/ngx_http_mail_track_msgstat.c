@@ -113,6 +113,11 @@ ngx_http_mail_track_state_rank(ngx_uint_t state)
 }
 
 
+/*
+ * With the entry being updated off the LRU queue until it is done, making
+ * room for its url cannot evict it (and free it under our feet).
+ */
+
 void
 ngx_http_mail_track_status_update(ngx_http_mail_track_zone_t *zone,
     mt_event_t *ev)
@@ -162,12 +167,10 @@ ngx_http_mail_track_status_update(ngx_http_mail_track_zone_t *zone,
         st->next = *bucket;
         *bucket = st;
 
-        ngx_queue_insert_head(&sh->status_lru, &st->queue);
         sh->status_n++;
 
     } else {
         ngx_queue_remove(&st->queue);
-        ngx_queue_insert_head(&sh->status_lru, &st->queue);
     }
 
     st->sources |= (uint16_t) (1 << ev->src);
@@ -241,6 +244,8 @@ ngx_http_mail_track_status_update(ngx_http_mail_track_zone_t *zone,
     {
         st->state = (u_char) (ev->type + 1);
     }
+
+    ngx_queue_insert_head(&sh->status_lru, &st->queue);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 }
