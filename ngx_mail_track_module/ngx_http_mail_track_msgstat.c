@@ -5,15 +5,27 @@
  * The message states behind mail_track_status: one entry per message
  * id, in a chained hash table with an LRU queue; the least recently
  * updated go first when the zone is full (a view the spool can rebuild).
+ * The rules are the core's (mt_msgstate.c); this file only stores.
  */
 
 
 #include "ngx_http_mail_track_msgstat.h"
 
 
+static void ngx_http_mail_track_status_hash(mt_str_t *mid, uint64_t *hash);
 static ngx_http_mail_track_status_t *ngx_http_mail_track_status_find(
-    ngx_http_mail_track_sh_t *sh, uint64_t *hash);
-static ngx_uint_t ngx_http_mail_track_state_rank(ngx_uint_t state);
+    ngx_http_mail_track_sh_t *sh, uint64_t *hash, mt_str_t *mid);
+static ngx_http_mail_track_status_t *ngx_http_mail_track_status_new(
+    ngx_http_mail_track_zone_t *zone, uint64_t *hash, mt_str_t *mid,
+    size_t rcpt);
+static size_t ngx_http_mail_track_status_size(size_t mid, size_t rcpt);
+static ngx_http_mail_track_status_t *ngx_http_mail_track_status_rcpt(
+    ngx_http_mail_track_zone_t *zone, ngx_http_mail_track_status_t *st,
+    mt_str_t *rcpt);
+static void ngx_http_mail_track_status_url(ngx_http_mail_track_zone_t *zone,
+    ngx_http_mail_track_status_t *st, mt_str_t *url);
+static void ngx_http_mail_track_status_strs(ngx_http_mail_track_status_t *st,
+    mt_msgstate_str_t *s);
 
 
 /*
@@ -46,13 +58,27 @@ ngx_http_mail_track_msgstat_init(ngx_http_mail_track_zone_t *zone,
 }
 
 
+static void
+ngx_http_mail_track_status_hash(mt_str_t *mid, uint64_t *hash)
+{
+    u_char  md[NGX_HTTP_MAIL_TRACK_HASH_LEN];
+
+    mt_hash128("status", mid->data, mid->len, md);
+    ngx_memcpy(hash, md, 2 * sizeof(uint64_t));
+}
+
+
 static ngx_http_mail_track_status_t *
-ngx_http_mail_track_status_find(ngx_http_mail_track_sh_t *sh, uint64_t *hash)
+ngx_http_mail_track_status_find(ngx_http_mail_track_sh_t *sh, uint64_t *hash,
+    mt_str_t *mid)
 {
     ngx_http_mail_track_status_t  *st;
 
     for (st = sh->status[hash[0] & (sh->nstatus - 1)]; st; st = st->next) {
-        if (st->hash[0] == hash[0] && st->hash[1] == hash[1]) {
+        if (st->hash[0] == hash[0] && st->hash[1] == hash[1]
+            && st->mid_len == mid->len
+            && ngx_memcmp(st->data, mid->data, mid->len) == 0)
+        {
             return st;
         }
     }
@@ -96,153 +122,60 @@ ngx_http_mail_track_msgstat_evict(ngx_http_mail_track_zone_t *zone,
 }
 
 
-/* the delivery state only moves forward; a failure overrides it */
-
-static ngx_uint_t
-ngx_http_mail_track_state_rank(ngx_uint_t state)
-{
-    switch (state) {
-    case MT_EV_SENT + 1: return 1;
-    case MT_EV_DEFERRED + 1: return 2;
-    case MT_EV_DELIVERED + 1: return 3;
-    case MT_EV_REJECTED + 1: return 10;
-    case MT_EV_BOUNCED + 1: return 11;
-    case MT_EV_COMPLAINED + 1: return 12;
-    default: return 0;
-    }
-}
-
-
 /*
- * With the entry being updated off the LRU queue until it is done, making
- * room for its url cannot evict it (and free it under our feet).
+ * The entry being updated stays off the LRU queue until it is done:
+ * making room for its url or recipient cannot evict it (and free it
+ * under our feet).
  */
 
 void
 ngx_http_mail_track_status_update(ngx_http_mail_track_zone_t *zone,
     mt_event_t *ev)
 {
-    size_t                          mlen, rlen, ulen;
-    int64_t                         at;
+    unsigned                        flags;
     uint64_t                        hash[2];
-    u_char                          md[NGX_HTTP_MAIL_TRACK_HASH_LEN];
+    mt_str_t                        mid;
+    mt_msgstate_str_t               s;
     ngx_http_mail_track_sh_t       *sh;
-    ngx_http_mail_track_status_t   *st, **bucket;
+    ngx_http_mail_track_status_t   *st;
 
-    if (ev->mid.len == 0) {
+    mt_msgstate_key(ev, &mid);
+
+    if (mid.len == 0) {
         return;
     }
 
     sh = zone->sh;
-    mlen = ngx_min(ev->mid.len, 255);
-    at = ev->ts ? ev->ts : ev->rt;
 
-    mt_hash128("status", ev->mid.data, mlen, md);
-    ngx_memcpy(hash, md, sizeof(hash));
+    ngx_http_mail_track_status_hash(&mid, hash);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    st = ngx_http_mail_track_status_find(sh, hash);
+    st = ngx_http_mail_track_status_find(sh, hash, &mid);
 
     if (st == NULL) {
-        rlen = ngx_min(ev->rcpt.len, 255);
-
-        st = ngx_http_mail_track_zone_alloc(zone,
-                           offsetof(ngx_http_mail_track_status_t, data)
-                           + mlen + rlen);
+        st = ngx_http_mail_track_status_new(zone, hash, &mid,
+                                  mt_utf8_cut(ev->rcpt.data, ev->rcpt.len,
+                                              MT_MSGSTATE_RCPT_MAX));
         if (st == NULL) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
             return;
         }
 
-        ngx_memzero(st, offsetof(ngx_http_mail_track_status_t, data));
-        ngx_memcpy(st->hash, hash, sizeof(hash));
-
-        st->mid_len = (u_char) mlen;
-        st->rcpt_len = (u_char) rlen;
-        ngx_memcpy(st->data, ev->mid.data, mlen);
-        ngx_memcpy(st->data + mlen, ev->rcpt.data, rlen);
-
-        bucket = &sh->status[hash[0] & (sh->nstatus - 1)];
-        st->next = *bucket;
-        *bucket = st;
-
-        sh->status_n++;
-
     } else {
         ngx_queue_remove(&st->queue);
     }
 
-    st->sources |= (uint16_t) (1 << ev->src);
+    ngx_http_mail_track_status_strs(st, &s);
 
-    switch (ev->type) {
+    flags = mt_msgstate_apply(&st->ms, &s, ev);
 
-    case MT_EV_OPENED:
-        st->opens++;
-        st->opens_machine += (ev->machine == 1);
-        st->opens_first = st->opens_first ? ngx_min(st->opens_first, at) : at;
-        st->opens_last = ngx_max(st->opens_last, at);
-        break;
-
-    case MT_EV_CLICKED:
-        st->clicks++;
-        st->clicks_machine += (ev->machine == 1);
-        st->clicks_first = st->clicks_first ? ngx_min(st->clicks_first, at)
-                                            : at;
-
-        if (at >= st->clicks_last && ev->url.len) {
-            ulen = ngx_min(ev->url.len, 2048);
-
-            if (st->url && st->url_len != ulen) {
-                ngx_slab_free_locked(zone->shpool, st->url);
-                st->url = NULL;
-            }
-
-            if (st->url == NULL) {
-                st->url = ngx_http_mail_track_zone_alloc(zone, ulen);
-            }
-
-            if (st->url) {
-                ngx_memcpy(st->url, ev->url.data, ulen);
-                st->url_len = (uint16_t) ulen;
-            }
-        }
-
-        st->clicks_last = ngx_max(st->clicks_last, at);
-        break;
-
-    case MT_EV_UNSUBSCRIBED:
-        st->unsubscribed_at = st->unsubscribed_at
-                              ? ngx_min(st->unsubscribed_at, at) : at;
-        break;
-
-    case MT_EV_SENT:
-        st->sent_at = st->sent_at ? ngx_min(st->sent_at, at) : at;
-        break;
-
-    case MT_EV_DELIVERED:
-        st->delivered_at = st->delivered_at ? ngx_min(st->delivered_at, at)
-                                            : at;
-        break;
-
-    case MT_EV_BOUNCED:
-        st->bounced_at = at;
-        st->bounce = (u_char) ev->bounce;
-        break;
-
-    case MT_EV_COMPLAINED:
-        st->complained_at = st->complained_at
-                            ? ngx_min(st->complained_at, at) : at;
-        break;
-
-    default:
-        break;
+    if (flags & MT_MSGSTATE_RCPT) {
+        st = ngx_http_mail_track_status_rcpt(zone, st, &s.rcpt);
     }
 
-    if (ngx_http_mail_track_state_rank(ev->type + 1)
-        > ngx_http_mail_track_state_rank(st->state))
-    {
-        st->state = (u_char) (ev->type + 1);
+    if (flags & MT_MSGSTATE_URL) {
+        ngx_http_mail_track_status_url(zone, st, &s.url);
     }
 
     ngx_queue_insert_head(&sh->status_lru, &st->queue);
@@ -251,42 +184,191 @@ ngx_http_mail_track_status_update(ngx_http_mail_track_zone_t *zone,
 }
 
 
-/* a copy of a message's status, taken under the lock; NGX_DECLINED: none */
+/* a new entry, in its bucket but not yet on the LRU queue */
+
+static ngx_http_mail_track_status_t *
+ngx_http_mail_track_status_new(ngx_http_mail_track_zone_t *zone,
+    uint64_t *hash, mt_str_t *mid, size_t rcpt)
+{
+    size_t                          size;
+    ngx_http_mail_track_sh_t       *sh;
+    ngx_http_mail_track_status_t   *st, **bucket;
+
+    sh = zone->sh;
+    size = ngx_http_mail_track_status_size(mid->len, rcpt);
+
+    st = ngx_http_mail_track_zone_alloc(zone, size);
+    if (st == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(st, offsetof(ngx_http_mail_track_status_t, data));
+    ngx_memcpy(st->hash, hash, 2 * sizeof(uint64_t));
+
+    st->mid_len = (uint16_t) mid->len;
+    st->rcpt_cap = (uint16_t) ngx_min(size - mid->len
+                        - offsetof(ngx_http_mail_track_status_t, data),
+                        MT_MSGSTATE_RCPT_MAX);
+    ngx_memcpy(st->data, mid->data, mid->len);
+
+    bucket = &sh->status[hash[0] & (sh->nstatus - 1)];
+    st->next = *bucket;
+    *bucket = st;
+
+    sh->status_n++;
+
+    return st;
+}
+
+
+/* the whole slab chunk: the slack holds a longer recipient later */
+
+static size_t
+ngx_http_mail_track_status_size(size_t mid, size_t rcpt)
+{
+    size_t  size, need;
+
+    need = offsetof(ngx_http_mail_track_status_t, data) + mid + rcpt;
+
+    for (size = 64; size < need; size *= 2) {
+        /* void */
+    }
+
+    return size;
+}
+
+
+/*
+ * Stores the recipient in place when it fits, else moves the entry to a
+ * larger chunk; when the zone has no room, the old recipient stays.
+ */
+
+static ngx_http_mail_track_status_t *
+ngx_http_mail_track_status_rcpt(ngx_http_mail_track_zone_t *zone,
+    ngx_http_mail_track_status_t *st, mt_str_t *rcpt)
+{
+    size_t                          size;
+    ngx_http_mail_track_sh_t       *sh;
+    ngx_http_mail_track_status_t   *n, **p;
+
+    if (rcpt->len > st->rcpt_cap) {
+        sh = zone->sh;
+        size = ngx_http_mail_track_status_size(st->mid_len, rcpt->len);
+
+        n = ngx_http_mail_track_zone_alloc(zone, size);
+        if (n == NULL) {
+            return st;
+        }
+
+        ngx_memcpy(n, st, offsetof(ngx_http_mail_track_status_t, data)
+                          + st->mid_len);
+
+        n->rcpt_cap = (uint16_t) ngx_min(size - st->mid_len
+                          - offsetof(ngx_http_mail_track_status_t, data),
+                          MT_MSGSTATE_RCPT_MAX);
+
+        for (p = &sh->status[st->hash[0] & (sh->nstatus - 1)]; *p != st;
+             p = &(*p)->next)
+        {
+            /* void */
+        }
+
+        *p = n;
+
+        ngx_slab_free_locked(zone->shpool, st);
+        st = n;
+    }
+
+    ngx_memcpy(st->data + st->mid_len, rcpt->data, rcpt->len);
+    st->rcpt_len = (uint16_t) rcpt->len;
+
+    return st;
+}
+
+
+/* without room for the url, the click shows none rather than an old one */
+
+static void
+ngx_http_mail_track_status_url(ngx_http_mail_track_zone_t *zone,
+    ngx_http_mail_track_status_t *st, mt_str_t *url)
+{
+    if (st->url != NULL && st->url_len != url->len) {
+        ngx_slab_free_locked(zone->shpool, st->url);
+        st->url = NULL;
+    }
+
+    if (st->url == NULL) {
+        st->url = ngx_http_mail_track_zone_alloc(zone, url->len);
+    }
+
+    if (st->url == NULL) {
+        st->url_len = 0;
+        st->ms.url_at = 0;
+        return;
+    }
+
+    ngx_memcpy(st->url, url->data, url->len);
+    st->url_len = (uint16_t) url->len;
+}
+
+
+static void
+ngx_http_mail_track_status_strs(ngx_http_mail_track_status_t *st,
+    mt_msgstate_str_t *s)
+{
+    s->mid.data = st->data;
+    s->mid.len = st->mid_len;
+    s->rcpt.data = st->data + st->mid_len;
+    s->rcpt.len = st->rcpt_len;
+    s->url.data = st->url;
+    s->url.len = st->url_len;
+}
+
+
+/* a copy of a message's state, taken under the lock; NGX_DECLINED: none */
 
 ngx_int_t
 ngx_http_mail_track_status_get(ngx_http_mail_track_zone_t *zone,
-    ngx_str_t *mid, ngx_pool_t *pool, ngx_http_mail_track_status_t **out)
+    ngx_str_t *mid, ngx_pool_t *pool, mt_msgstate_t *ms, mt_msgstate_str_t *s)
 {
-    size_t                          size;
+    u_char                         *p;
     uint64_t                        hash[2];
+    mt_str_t                        key;
     ngx_int_t                       rc;
-    u_char                          md[NGX_HTTP_MAIL_TRACK_HASH_LEN];
-    ngx_http_mail_track_status_t   *st, *copy;
+    ngx_http_mail_track_status_t   *st;
 
-    mt_hash128("status", mid->data, ngx_min(mid->len, 255), md);
-    ngx_memcpy(hash, md, sizeof(hash));
+    key.data = mid->data;
+    key.len = mt_utf8_cut(mid->data, mid->len, MT_MSGSTATE_MID_MAX);
+
+    ngx_http_mail_track_status_hash(&key, hash);
 
     rc = NGX_DECLINED;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    st = ngx_http_mail_track_status_find(zone->sh, hash);
+    st = ngx_http_mail_track_status_find(zone->sh, hash, &key);
 
-    if (st) {
-        size = offsetof(ngx_http_mail_track_status_t, data) + st->mid_len
-               + st->rcpt_len;
+    if (st != NULL) {
+        p = ngx_pnalloc(pool, st->mid_len + st->rcpt_len + st->url_len + 1);
 
-        copy = ngx_palloc(pool, size + st->url_len);
+        if (p != NULL) {
+            *ms = st->ms;
 
-        if (copy) {
-            ngx_memcpy(copy, st, size);
+            s->mid.data = p;
+            s->mid.len = st->mid_len;
+            p = ngx_cpymem(p, st->data, st->mid_len);
 
-            if (st->url) {
-                copy->url = (u_char *) copy + size;
-                ngx_memcpy(copy->url, st->url, st->url_len);
+            s->rcpt.data = p;
+            s->rcpt.len = st->rcpt_len;
+            p = ngx_cpymem(p, st->data + st->mid_len, st->rcpt_len);
+
+            s->url.data = p;
+            s->url.len = st->url_len;
+
+            if (st->url_len) {
+                ngx_memcpy(p, st->url, st->url_len);
             }
 
-            *out = copy;
             rc = NGX_OK;
 
         } else {

@@ -55,20 +55,6 @@ static ngx_http_mail_track_metric_t  ngx_http_mail_track_misc_metrics[] = {
 };
 
 
-static u_char *ngx_http_mail_track_json_str(u_char *p, u_char *s,
-    size_t len);
-static u_char *ngx_http_mail_track_json_time(u_char *p, const char *name,
-    int64_t ms);
-
-
-/* mt_src_e in name order */
-static const ngx_uint_t  ngx_http_mail_track_src_order[MT_SRC_MAX] = {
-    MT_SRC_BREVO, MT_SRC_MAILGUN, MT_SRC_MAILJET, MT_SRC_MANDRILL,
-    MT_SRC_POSTMARK, MT_SRC_RESEND, MT_SRC_SENDGRID, MT_SRC_SES,
-    MT_SRC_SPARKPOST, MT_SRC_TRACK
-};
-
-
 #define ngx_http_mail_track_help(p, name, help, type)                         \
     ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type)
 
@@ -225,20 +211,13 @@ ngx_int_t
 ngx_http_mail_track_status_handler(ngx_http_request_t *r)
 {
     u_char                           *p;
-    size_t                            len;
     ngx_int_t                         rc;
     ngx_buf_t                        *b;
     ngx_str_t                         mid;
-    ngx_uint_t                        i, s, n;
+    mt_msgstate_t                     st;
+    mt_msgstate_str_t                 s;
     ngx_http_core_loc_conf_t         *clcf;
-    ngx_http_mail_track_status_t     *st;
     ngx_http_mail_track_main_conf_t  *mmcf;
-
-    static const char  *states[] = {
-        "null", "\"sent\"", "\"delivered\"", "\"deferred\"",
-        "\"bounced\"", "\"rejected\"", "\"opened\"", "\"clicked\"",
-        "\"complained\"", "\"unsubscribed\"", "\"other\""
-    };
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -284,7 +263,7 @@ ngx_http_mail_track_status_handler(ngx_http_request_t *r)
     }
 
     rc = ngx_http_mail_track_status_get(mmcf->shm_zone->data, &mid, r->pool,
-                                        &st);
+                                        &st, &s);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -294,82 +273,12 @@ ngx_http_mail_track_status_handler(ngx_http_request_t *r)
         return NGX_HTTP_NOT_FOUND;
     }
 
-    len = sizeof("{\"message_id\":,\"recipient\":,\"state\":,\"sent_at\":,"
-                 "\"delivered_at\":,\"bounce\":,\"bounced_at\":,"
-                 "\"complained_at\":,\"unsubscribed_at\":,"
-                 "\"opens\":{\"count\":,\"machine\":,\"first_at\":,"
-                 "\"last_at\":},\"clicks\":{\"count\":,\"machine\":,"
-                 "\"first_at\":,\"last_at\":,\"last_url\":},"
-                 "\"sources\":[]}\n")
-          + 6 * (st->mid_len + st->rcpt_len + st->url_len) + 6
-          + 12 * NGX_INT64_LEN + MT_SRC_MAX * 16 + 32;
-
-    b = ngx_create_temp_buf(r->pool, len);
+    b = ngx_create_temp_buf(r->pool, mt_msgstate_json_size(&s) + 1);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = b->last;
-
-    p = ngx_cpymem(p, "{\"message_id\":", sizeof("{\"message_id\":") - 1);
-    p = ngx_http_mail_track_json_str(p, st->data, st->mid_len);
-
-    p = ngx_cpymem(p, ",\"recipient\":", sizeof(",\"recipient\":") - 1);
-    p = ngx_http_mail_track_json_str(p, st->data + st->mid_len, st->rcpt_len);
-
-    p = ngx_sprintf(p, ",\"state\":%s",
-                    states[st->state < 11 ? st->state : 0]);
-
-    p = ngx_http_mail_track_json_time(p, "sent_at", st->sent_at);
-    p = ngx_http_mail_track_json_time(p, "delivered_at", st->delivered_at);
-
-    if (st->bounce) {
-        p = ngx_sprintf(p, ",\"bounce\":\"%s\"", mt_bounce_names[st->bounce]);
-
-    } else {
-        p = ngx_cpymem(p, ",\"bounce\":null", sizeof(",\"bounce\":null") - 1);
-    }
-
-    p = ngx_http_mail_track_json_time(p, "bounced_at", st->bounced_at);
-    p = ngx_http_mail_track_json_time(p, "complained_at", st->complained_at);
-    p = ngx_http_mail_track_json_time(p, "unsubscribed_at",
-                                      st->unsubscribed_at);
-
-    p = ngx_sprintf(p, ",\"opens\":{\"count\":%uD,\"machine\":%uD",
-                    st->opens, st->opens_machine);
-    p = ngx_http_mail_track_json_time(p, "first_at", st->opens_first);
-    p = ngx_http_mail_track_json_time(p, "last_at", st->opens_last);
-
-    p = ngx_sprintf(p, "},\"clicks\":{\"count\":%uD,\"machine\":%uD",
-                    st->clicks, st->clicks_machine);
-    p = ngx_http_mail_track_json_time(p, "first_at", st->clicks_first);
-    p = ngx_http_mail_track_json_time(p, "last_at", st->clicks_last);
-
-    p = ngx_cpymem(p, ",\"last_url\":", sizeof(",\"last_url\":") - 1);
-
-    if (st->url_len) {
-        p = ngx_http_mail_track_json_str(p, st->url, st->url_len);
-
-    } else {
-        p = ngx_cpymem(p, "null", 4);
-    }
-
-    p = ngx_cpymem(p, "},\"sources\":[", sizeof("},\"sources\":[") - 1);
-
-    /* a set, in name order */
-
-    n = 0;
-
-    for (i = 0; i < MT_SRC_MAX; i++) {
-        s = ngx_http_mail_track_src_order[i];
-
-        if (st->sources & (1 << s)) {
-            p = ngx_sprintf(p, "%s\"%s\"", n++ ? "," : "", mt_src_names[s]);
-        }
-    }
-
-    *p++ = ']';
-    *p++ = '}';
+    p = mt_msgstate_json(b->last, &st, &s);
     *p++ = '\n';
 
     b->last = p;
@@ -377,24 +286,3 @@ ngx_http_mail_track_status_handler(ngx_http_request_t *r)
     return ngx_http_mail_track_send(r, b, "application/json");
 }
 
-
-static u_char *
-ngx_http_mail_track_json_str(u_char *p, u_char *s, size_t len)
-{
-    *p++ = '"';
-    p = (u_char *) ngx_escape_json(p, s, len);
-    *p++ = '"';
-
-    return p;
-}
-
-
-static u_char *
-ngx_http_mail_track_json_time(u_char *p, const char *name, int64_t ms)
-{
-    if (ms) {
-        return ngx_sprintf(p, ",\"%s\":%L", name, ms);
-    }
-
-    return ngx_sprintf(p, ",\"%s\":null", name);
-}

@@ -140,13 +140,72 @@ $n->get("/o/$odd.gif");
 is $st, 200, 'a message id with a slash, a space and a quote';
 is $s->{message_id}, 'a/b c"d', 'returned exactly';
 
+# --- the same events in another order give the same answer ----------------------
+
+# bounce ids are unique per bounce: each message gets its own
+my $bounce_id = 100;
+
+sub pm_rec {
+    my ($mid, $rec, $rcpt) = @_;
+    $rec =~ s/"ID":\d+/'"ID":' . $bounce_id++/e;
+    $rcpt = $rcpt // 'o@example.com';
+    $rcpt = $rcpt eq '' ? '' : qq("Recipient":"$rcpt","Email":"$rcpt",);
+    return '{' . $rec . qq(,"MessageID":"pm-$mid",$rcpt)
+         . qq("Metadata":{"mail_track_id":"$mid"}});
+}
+
+my @order_events = (
+    [Delivery => q("RecordType":"Delivery","DeliveredAt":"2026-01-02T00:00:00Z")],
+    [Soft => q("RecordType":"Bounce","Type":"SoftBounce","ID":21,)
+             . q("BouncedAt":"2026-01-02T00:10:00Z","Details":"452 4.2.2 full")],
+    [Hard => q("RecordType":"Bounce","Type":"HardBounce","ID":22,)
+             . q("BouncedAt":"2026-01-02T00:05:00Z","Details":"550 5.1.1 unknown")],
+    [Click1 => q("RecordType":"Click","ReceivedAt":"2026-01-02T01:00:00Z",)
+               . q("OriginalLink":"https://example.com/b")],
+    [Click2 => q("RecordType":"Click","ReceivedAt":"2026-01-02T01:00:00Z",)
+               . q("OriginalLink":"https://example.com/a")],
+    [Click3 => q("RecordType":"Click","ReceivedAt":"2026-01-02T00:30:00Z",)
+               . q("OriginalLink":"https://example.com/z")],
+    [Open => q("RecordType":"Open","ReceivedAt":"2026-01-02T00:20:00Z")],
+);
+
+my %body;
+for my $run (['ord-a', [0 .. $#order_events]],
+             ['ord-b', [reverse 0 .. $#order_events]],
+             ['ord-c', [3, 1, 6, 0, 5, 2, 4]])
+{
+    my ($mid, $order) = @$run;
+    is pm(pm_rec($mid, $order_events[$_][1])), 200,
+       "$mid: $order_events[$_][0]" for @$order;
+    my $r = $n->get("/status/$mid");
+    is $r->{status}, 200, "$mid: known";
+    ($body{$mid} = $r->{body}) =~ s/"message_id":"\Q$mid\E"/"message_id":"X"/;
+}
+
+is $body{'ord-b'}, $body{'ord-a'}, 'reversed: the same answer, byte for byte';
+is $body{'ord-c'}, $body{'ord-a'}, 'shuffled: the same answer, byte for byte';
+$s = $json->decode($body{'ord-a'});
+is $s->{state}, 'bounced', 'state bounced';
+is $s->{bounce}, 'soft', 'the latest bounce is shown (soft, at 00:10)';
+is $s->{bounced_at}, 1767312600000, 'and its time';
+is $s->{clicks}{last_url}, 'https://example.com/b',
+   'of two latest clicks at once, the greater url';
+is $s->{clicks}{count}, 3, 'three clicks';
+
+# no recipient named: null
+is pm(pm_rec('no-rcpt', $order_events[0][1], '')), 200,
+   'a delivery without a recipient';
+($st, $s) = status('no-rcpt');
+is $st, 200, 'known';
+ok exists $s->{recipient} && !defined $s->{recipient}, 'recipient null';
+
 # --- kept across a reload, counted in the metrics ---------------------------------
 
 $n->reload;
 ($st, $s) = status('m-2');
 is $s->{state}, 'complained', 'kept across a reload';
 
-like $n->get('/metrics')->{body}, qr/^mail_track_status_entries 3$/m,
+like $n->get('/metrics')->{body}, qr/^mail_track_status_entries 7$/m,
     'status entries in the metrics';
 
 $n->quit;

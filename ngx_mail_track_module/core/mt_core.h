@@ -112,6 +112,8 @@ int64_t mt_atoi64(const u_char *p, size_t len);
 int64_t mt_parse_duration(const u_char *p, size_t len);
 int mt_utf8_valid(const u_char *p, size_t len);
 size_t mt_utf8_repair(u_char *dst, const u_char *src, size_t len);
+size_t mt_utf8_cut(const u_char *p, size_t len, size_t cap);
+u_char *mt_json_quote(u_char *dst, const u_char *p, size_t len);
 void mt_hash128(const char *ns, const u_char *p, size_t len, u_char *out);
 
 

@@ -17,7 +17,6 @@ static void mt_event_key(mt_mp_writer_t *w, const char *key, size_t len);
 #define mt_event_lit(w, lit)  mt_event_key(w, lit, sizeof(lit) - 1)
 #define mt_event_str(w, lit, v, cap)                                          \
     mt_event_put(w, lit, sizeof(lit) - 1, v, cap)
-static size_t mt_utf8_cut(const u_char *p, size_t len, size_t cap);
 
 
 const char  *mt_event_type_names[MT_EV_MAX] = {
@@ -41,27 +40,6 @@ mt_event_init(mt_event_t *ev)
     memset(ev, 0, sizeof(mt_event_t));
     ev->machine = MT_MACHINE_UNKNOWN;
     ev->type = MT_EV_OTHER;
-}
-
-
-/* the longest prefix of at most cap bytes that does not split a char */
-
-static size_t
-mt_utf8_cut(const u_char *p, size_t len, size_t cap)
-{
-    size_t  n;
-
-    if (len <= cap) {
-        return len;
-    }
-
-    /* a character is at most 4 bytes: invalid input is cut where it is */
-
-    for (n = cap; n && cap - n < 3 && (p[n] & 0xc0) == 0x80; n--) {
-        /* void */
-    }
-
-    return ((p[n] & 0xc0) == 0x80) ? cap : n;
 }
 
 

@@ -330,6 +330,97 @@ mt_utf8_repair(u_char *dst, const u_char *src, size_t len)
 }
 
 
+/* the longest prefix of at most cap bytes that does not split a char */
+
+size_t
+mt_utf8_cut(const u_char *p, size_t len, size_t cap)
+{
+    size_t  n;
+
+    if (len <= cap) {
+        return len;
+    }
+
+    /* a character is at most 4 bytes: invalid input is cut where it is */
+
+    for (n = cap; n && cap - n < 3 && (p[n] & 0xc0) == 0x80; n--) {
+        /* void */
+    }
+
+    return ((p[n] & 0xc0) == 0x80) ? cap : n;
+}
+
+
+/*
+ * A JSON string with its quotes; a byte that starts no valid UTF-8
+ * sequence becomes U+FFFD, so the output is always valid JSON.  dst
+ * must hold 6 * len + 2 bytes.
+ */
+
+u_char *
+mt_json_quote(u_char *dst, const u_char *p, size_t len)
+{
+    size_t               n;
+    u_char               c;
+    static const u_char  hex[] = "0123456789abcdef";
+
+    *dst++ = '"';
+
+    while (len) {
+        c = *p;
+
+        if (c >= 0x80) {
+            n = mt_utf8_seq(p, len);
+
+            if (n == 0) {
+                *dst++ = 0xef;
+                *dst++ = 0xbf;
+                *dst++ = 0xbd;
+                n = 1;
+
+            } else {
+                memcpy(dst, p, n);
+                dst += n;
+            }
+
+            p += n;
+            len -= n;
+            continue;
+        }
+
+        p++;
+        len--;
+
+        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
+            *dst++ = c;
+            continue;
+        }
+
+        *dst++ = '\\';
+
+        switch (c) {
+        case '"':  *dst++ = '"'; break;
+        case '\\': *dst++ = '\\'; break;
+        case '\n': *dst++ = 'n'; break;
+        case '\r': *dst++ = 'r'; break;
+        case '\t': *dst++ = 't'; break;
+        case '\b': *dst++ = 'b'; break;
+        case '\f': *dst++ = 'f'; break;
+        default:
+            *dst++ = 'u';
+            *dst++ = '0';
+            *dst++ = '0';
+            *dst++ = hex[c >> 4];
+            *dst++ = hex[c & 0xf];
+        }
+    }
+
+    *dst++ = '"';
+
+    return dst;
+}
+
+
 static uint64_t
 mt_fmix64(uint64_t k)
 {
