@@ -667,10 +667,18 @@ ngx_int_t
 ngx_http_mail_track_send(ngx_http_request_t *r, ngx_buf_t *b,
     const char *type)
 {
+    return ngx_http_mail_track_send_status(r, NGX_HTTP_OK, b, type);
+}
+
+
+ngx_int_t
+ngx_http_mail_track_send_status(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_buf_t *b, const char *type)
+{
     ngx_int_t    rc;
     ngx_chain_t  out;
 
-    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.status = status;
     r->headers_out.content_length_n = b->last - b->pos;
     r->headers_out.content_type.data = (u_char *) type;
     r->headers_out.content_type.len = ngx_strlen(type);

@@ -55,6 +55,12 @@ static ngx_http_mail_track_metric_t  ngx_http_mail_track_misc_metrics[] = {
 };
 
 
+static ngx_uint_t ngx_http_mail_track_status_id(ngx_http_request_t *r,
+    ngx_str_t *mid);
+static ngx_int_t ngx_http_mail_track_status_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *error, ngx_str_t *mid);
+
+
 #define ngx_http_mail_track_help(p, name, help, type)                         \
     ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type)
 
@@ -203,8 +209,8 @@ ngx_http_mail_track_metrics_handler(ngx_http_request_t *r)
 
 
 /*
- * GET .../<message-id>: the message id is what follows the location's
- * prefix (it may hold slashes), or the last path segment.
+ * GET .../<message-id>.  Every answer is JSON, errors too:
+ * {"error":"...","message_id":"..." or null}.
  */
 
 ngx_int_t
@@ -213,15 +219,11 @@ ngx_http_mail_track_status_handler(ngx_http_request_t *r)
     u_char                           *p;
     ngx_int_t                         rc;
     ngx_buf_t                        *b;
-    ngx_str_t                         mid;
+    ngx_str_t                         mid, key, value;
+    ngx_uint_t                        status;
     mt_msgstate_t                     st;
     mt_msgstate_str_t                 s;
-    ngx_http_core_loc_conf_t         *clcf;
     ngx_http_mail_track_main_conf_t  *mmcf;
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
 
     rc = ngx_http_discard_request_body(r);
 
@@ -229,48 +231,56 @@ ngx_http_mail_track_status_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mail_track_module);
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    status = ngx_http_mail_track_status_id(r, &mid);
 
-    mid = r->uri;
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        ngx_str_set(&key, "Allow");
+        ngx_str_set(&value, "GET, HEAD");
 
-    if (!clcf->exact_match
-#if (NGX_PCRE)
-        && clcf->regex == NULL
-#endif
-        && mid.len > clcf->name.len
-        && ngx_strncmp(mid.data, clcf->name.data, clcf->name.len) == 0)
-    {
-        mid.data += clcf->name.len;
-        mid.len -= clcf->name.len;
-
-    } else {
-        for (p = mid.data + mid.len; p > mid.data && p[-1] != '/'; p--) {
-            /* void */
+        if (ngx_http_mail_track_add_header(r, &key, &value) == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        mid.len -= p - mid.data;
-        mid.data = p;
+        return ngx_http_mail_track_status_error(r, NGX_HTTP_NOT_ALLOWED,
+                                                "method not allowed", &mid);
     }
 
-    while (mid.len && mid.data[0] == '/') {
-        mid.data++;
-        mid.len--;
+    switch (status) {
+
+    case NGX_HTTP_OK:
+        break;
+
+    case NGX_HTTP_BAD_REQUEST:
+        return ngx_http_mail_track_status_error(r, status,
+                                                "bad percent-encoding", &mid);
+
+    case NGX_HTTP_REQUEST_URI_TOO_LARGE:
+        return ngx_http_mail_track_status_error(r, status,
+                                                "message id too long", &mid);
+
+    case NGX_HTTP_NOT_FOUND:
+        return ngx_http_mail_track_status_error(r, status, "no message id",
+                                                &mid);
+
+    default:
+        return ngx_http_mail_track_status_error(r, status, "internal error",
+                                                &mid);
     }
 
-    if (mid.len == 0) {
-        return NGX_HTTP_NOT_FOUND;
-    }
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mail_track_module);
 
     rc = ngx_http_mail_track_status_get(mmcf->shm_zone->data, &mid, r->pool,
                                         &st, &s);
 
     if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_http_mail_track_status_error(r,
+                                          NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                          "internal error", &mid);
     }
 
     if (rc == NGX_DECLINED) {
-        return NGX_HTTP_NOT_FOUND;
+        return ngx_http_mail_track_status_error(r, NGX_HTTP_NOT_FOUND,
+                                                "not found", &mid);
     }
 
     b = ngx_create_temp_buf(r->pool, mt_msgstate_json_size(&s) + 1);
@@ -286,3 +296,138 @@ ngx_http_mail_track_status_handler(ngx_http_request_t *r)
     return ngx_http_mail_track_send(r, b, "application/json");
 }
 
+
+/*
+ * The message id, from the URI as the client sent it: nginx's own
+ * r->uri has "//" merged and "/./" removed, which ids may hold.  It is
+ * what follows the location's prefix (slashes and all), or the last path
+ * segment for an exact or regex location; percent-decoded here, strictly.
+ * Answers the status to refuse with; mid->data is NULL when there is no
+ * id to show.
+ */
+
+static ngx_uint_t
+ngx_http_mail_track_status_id(ngx_http_request_t *r, ngx_str_t *mid)
+{
+    u_char                    *p, *end, *raw;
+    ssize_t                    n;
+    ngx_uint_t                 prefix;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    ngx_str_null(mid);
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    raw = r->unparsed_uri.data;
+    end = raw + r->unparsed_uri.len;
+
+    p = ngx_strlchr(raw, end, '?');
+    if (p != NULL) {
+        end = p;
+    }
+
+    prefix = !clcf->exact_match
+#if (NGX_PCRE)
+             && clcf->regex == NULL
+#endif
+             ;
+
+    if (!prefix) {
+        for (p = end; p > raw && p[-1] != '/'; p--) {
+            /* void */
+        }
+
+        raw = p;
+    }
+
+    mid->data = ngx_pnalloc(r->pool, end - raw + 1);
+    if (mid->data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    n = mt_percent_decode(mid->data, raw, end - raw);
+
+    if (n < 0) {
+        mid->data = NULL;
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    mid->len = n;
+
+    if (prefix) {
+        if (mid->len >= clcf->name.len
+            && ngx_strncmp(mid->data, clcf->name.data, clcf->name.len) == 0)
+        {
+            mid->data += clcf->name.len;
+            mid->len -= clcf->name.len;
+
+        } else {
+            /*
+             * The client's path reached the location only once normalized
+             * ("/a/../status/x"): the id is what follows the prefix there.
+             */
+
+            if (r->uri.len < clcf->name.len) {
+                ngx_str_null(mid);
+                return NGX_HTTP_NOT_FOUND;
+            }
+
+            mid->data = r->uri.data + clcf->name.len;
+            mid->len = r->uri.len - clcf->name.len;
+        }
+
+        /* "location /status" and ".../status/m-1" */
+
+        if (mid->len && mid->data[0] == '/'
+            && clcf->name.len && clcf->name.data[clcf->name.len - 1] != '/')
+        {
+            mid->data++;
+            mid->len--;
+        }
+    }
+
+    if (mid->len == 0) {
+        mid->data = NULL;
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    if (mid->len > MT_MSGSTATE_MID_MAX) {
+        return NGX_HTTP_REQUEST_URI_TOO_LARGE;
+    }
+
+    return NGX_HTTP_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mail_track_status_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error, ngx_str_t *mid)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_buf_t  *b;
+
+    len = sizeof("{\"error\":\"\",\"message_id\":null}\n") + ngx_strlen(error)
+          + 6 * mid->len + 2;
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(b->last, "{\"error\":\"%s\",\"message_id\":", error);
+
+    if (mid->data != NULL) {
+        p = mt_json_quote(p, mid->data, mid->len);
+
+    } else {
+        p = ngx_cpymem(p, "null", 4);
+    }
+
+    *p++ = '}';
+    *p++ = '\n';
+
+    b->last = p;
+
+    return ngx_http_mail_track_send_status(r, status, b, "application/json");
+}

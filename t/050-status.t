@@ -67,11 +67,37 @@ sub pm_event {
          . qq("Email":"a\@example.com","Metadata":{"mail_track_id":"$mid"}});
 }
 
-my ($st, $s, $r) = status('never-seen');
-is $st, 404, 'an unknown message: 404';
+# --- every error is JSON ---------------------------------------------------------
 
-is $n->get('/st')->{status}, 404, 'no message id: 404';
-is $n->request('POST', '/status/x', body => 'x')->{status}, 405, 'POST: 405';
+sub error_ok {
+    my ($r, $code, $error, $mid, $name) = @_;
+    is $r->{status}, $code, "$name: $code";
+    is $r->{headers}{'content-type'}, 'application/json',
+       "$name: application/json";
+    my $e = eval { $json->decode($r->{body} // '') };
+    is_deeply $e, { error => $error, message_id => $mid },
+       "$name: {\"error\":\"$error\",...}" or diag $r->{body};
+}
+
+my ($st, $s, $r) = status('never-seen');
+error_ok($r, 404, 'not found', 'never-seen', 'an unknown message');
+is $r->{body}, qq({"error":"not found","message_id":"never-seen"}\n),
+   'the body, byte for byte';
+
+error_ok($n->get('/status/'), 404, 'no message id', undef, 'no message id');
+error_ok($n->get('/st'), 404, 'not found', 'st',
+         'an exact location: the last segment');
+
+$r = $n->request('POST', '/status/x', body => 'x');
+error_ok($r, 405, 'method not allowed', 'x', 'POST');
+is $r->{headers}{allow}, 'GET, HEAD', 'POST: Allow: GET, HEAD';
+
+# (a bad escape never gets here: nginx refuses the request line itself)
+
+$r = $n->request('HEAD', '/status/never-seen');
+is $r->{status}, 404, 'HEAD of an unknown message: 404';
+is $r->{headers}{'content-type'}, 'application/json', 'HEAD: application/json';
+is $r->{body} // '', '', 'HEAD: no body';
 
 # --- the tracking endpoints ----------------------------------------------
 
@@ -199,13 +225,54 @@ is pm(pm_rec('no-rcpt', $order_events[0][1], '')), 200,
 is $st, 200, 'known';
 ok exists $s->{recipient} && !defined $s->{recipient}, 'recipient null';
 
+# --- ids as the client sent them: "//", "/./", "/../", escapes, a query ----------
+
+for my $id ('a//b', 'a/./b', 'a/../b', '/lead', 'end/', 'q?x=1', 'pct%2Fx') {
+    (my $path = $id) =~ s/([?%])/sprintf '%%%02X', ord $1/ge;
+    is pm(pm_event('Delivery', $id, '2026-01-01T00:00:00Z')), 200,
+       "an event for \"$id\"";
+    ($st, $s) = status($path);
+    is $st, 200, "\"$id\" asked as /status/$path";
+    is $s && $s->{message_id}, $id, "\"$id\": its own status";
+}
+
+($st, $s) = status('a//b?format=x');
+is $s && $s->{message_id}, 'a//b', 'the query string is not part of the id';
+($st, $s) = status('%61%2f%2fb');
+is $s && $s->{message_id}, 'a//b', 'percent-encoded, in either case';
+
+# --- long ids: the whole id counts, up to 512 bytes ------------------------------
+
+my $long_a = ('x' x 255) . 'A' . ('y' x 100);
+my $long_b = ('x' x 255) . 'B' . ('y' x 100);
+my $max = 'z' x 512;
+
+for my $id ($long_a, $long_b, $max) {
+    is pm(pm_event('Delivery', $id, '2026-01-01T00:00:00Z')), 200,
+       'an event for an id of ' . length($id) . ' bytes';
+}
+
+($st, $s) = status($long_a);
+is $st, 200, 'a 356-byte id';
+is $s && $s->{message_id}, $long_a, 'answers its own status';
+($st, $s) = status($long_b);
+is $s && $s->{message_id}, $long_b,
+   'and one sharing its first 255 bytes answers its own';
+error_ok($n->get('/status/' . ('x' x 255) . 'C'), 404, 'not found',
+         ('x' x 255) . 'C', 'a third sharing them is not found');
+
+($st, $s) = status($max);
+is $s && $s->{message_id}, $max, 'an id of 512 bytes';
+error_ok($n->get("/status/${max}z"), 414, 'message id too long', "${max}z",
+         'an id of 513 bytes');
+
 # --- kept across a reload, counted in the metrics ---------------------------------
 
 $n->reload;
 ($st, $s) = status('m-2');
 is $s->{state}, 'complained', 'kept across a reload';
 
-like $n->get('/metrics')->{body}, qr/^mail_track_status_entries 7$/m,
+like $n->get('/metrics')->{body}, qr/^mail_track_status_entries 17$/m,
     'status entries in the metrics';
 
 $n->quit;

@@ -9,6 +9,9 @@
 #include <openssl/crypto.h>
 
 
+static int mt_hex_digit(u_char c);
+
+
 typedef struct {
     const char  *name;
     const char  *text;
@@ -418,6 +421,64 @@ mt_json_quote(u_char *dst, const u_char *p, size_t len)
     *dst++ = '"';
 
     return dst;
+}
+
+
+/*
+ * Decodes %XX escapes, strictly: a "%" not followed by two hex digits is
+ * an error (-1), not a literal.  "+" stays "+" (a path, not a form).
+ * dst may be src.
+ */
+
+ssize_t
+mt_percent_decode(u_char *dst, const u_char *src, size_t len)
+{
+    int            hi, lo;
+    u_char        *d;
+    const u_char  *end;
+
+    d = dst;
+
+    for (end = src + len; src < end; src++) {
+
+        if (*src != '%') {
+            *d++ = *src;
+            continue;
+        }
+
+        if (end - src < 3) {
+            return -1;
+        }
+
+        hi = mt_hex_digit(src[1]);
+        lo = mt_hex_digit(src[2]);
+
+        if (hi < 0 || lo < 0) {
+            return -1;
+        }
+
+        *d++ = (u_char) (hi << 4 | lo);
+        src += 2;
+    }
+
+    return d - dst;
+}
+
+
+static int
+mt_hex_digit(u_char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
 }
 
 

@@ -94,6 +94,16 @@ test_utf8_and_numbers(void)
     is_int(mt_atoi64((u_char *) "1588788367", 10), 1588788367, "atoi64");
     is_int(mt_atoi64((u_char *) "12a", 3), -1, "atoi64 refuses junk");
     is_int(mt_atoi64((u_char *) "", 0), -1, "atoi64 refuses empty");
+
+    n = mt_percent_decode(out, (u_char *) "a%2F%2fb+c%41", 13);
+    is_str(((mt_str_t) { n, out }), "a//b+cA",
+           "percent-decoded, either case, + kept");
+    is_int(mt_percent_decode(out, (u_char *) "a%zzb", 5), -1,
+           "a bad escape refused");
+    is_int(mt_percent_decode(out, (u_char *) "a%4", 3), -1,
+           "a cut escape refused");
+    is_int(mt_percent_decode(out, (u_char *) "%", 1), -1,
+           "a lone % refused");
 }
 
 
