@@ -17,18 +17,22 @@ V             ?= 0
 Q              = $(if $(filter 1,$(V)),,@)
 
 CC            ?= gcc
+CXX           ?= g++
 CFLAGS        ?= -g -O2
 WARN          := -Wall -Wextra -Werror
 CORE_DIR      := ngx_mail_track_module/core
 CPPFLAGS_MT   := -I$(CORE_DIR) -D_GNU_SOURCE
 LIBS_CORE     := $(shell pkg-config --libs msgpack 2>/dev/null \
                    || pkg-config --libs msgpack-c 2>/dev/null \
-                   || echo -lmsgpackc) -ljansson -lcrypto
+                   || echo -lmsgpackc) -ljansson -lsimdjson -lstdc++ -lcrypto
 LIBS_TOOL     := $(LIBS_CORE)
 
 CORE_SRCS     := $(sort $(wildcard $(CORE_DIR)/*.c))
+CORE_CXX_SRCS := $(sort $(wildcard $(CORE_DIR)/*.cpp))
 CORE_HDRS     := $(wildcard $(CORE_DIR)/*.h)
-CORE_OBJS     := $(patsubst $(CORE_DIR)/%.c,$(BUILD)/core/%.o,$(CORE_SRCS))
+CORE_OBJS     := $(patsubst $(CORE_DIR)/%.c,$(BUILD)/core/%.o,$(CORE_SRCS)) \
+                 $(patsubst $(CORE_DIR)/%.cpp,$(BUILD)/core/%.o,\
+                            $(CORE_CXX_SRCS))
 GLUE_SRCS     := $(wildcard ngx_mail_track_module/*.c \
                             ngx_mail_track_module/*.h)
 TOOL_SRCS     := $(wildcard tool/*.c)
@@ -62,14 +66,16 @@ deps:
 
 $(BUILD)/sources.list: FORCE
 	@mkdir -p $(BUILD)
-	@echo $(NGINX_SRC) config $(CORE_SRCS) $(GLUE_SRCS) > $@.new
+	@echo $(NGINX_SRC) config $(CORE_SRCS) $(CORE_CXX_SRCS) $(GLUE_SRCS) \
+	    > $@.new
 	@cmp -s $@.new $@ 2>/dev/null && rm -f $@.new || mv $@.new $@
 
 $(NGX_BUILD)/objs/Makefile: $(BUILD)/sources.list config \
                             scripts/configure-nginx.sh
 	scripts/configure-nginx.sh $(NGINX_SRC) $(NGX_BUILD) $(CURDIR)
 
-$(MODULE): $(NGX_BUILD)/objs/Makefile $(CORE_SRCS) $(CORE_HDRS) $(GLUE_SRCS)
+$(MODULE): $(NGX_BUILD)/objs/Makefile $(CORE_SRCS) $(CORE_CXX_SRCS) \
+           $(CORE_HDRS) $(GLUE_SRCS)
 	@echo "  MODULE  $@"
 	$(Q)$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
 	@# a new file, renamed into place: a running nginx has the old one
@@ -84,6 +90,12 @@ $(BUILD)/core/%.o: $(CORE_DIR)/%.c $(CORE_HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) $(WARN) -fPIC $(CPPFLAGS_MT) -c $< -o $@
+
+# the same flags as nginx's build gives it: the C ones
+$(BUILD)/core/%.o: $(CORE_DIR)/%.cpp $(CORE_HDRS)
+	@mkdir -p $(dir $@)
+	@echo "  CXX     $<"
+	$(Q)$(CXX) $(CFLAGS) $(WARN) -fPIC $(CPPFLAGS_MT) -c $< -o $@
 
 $(BUILD)/libmtcore.a: $(CORE_OBJS)
 	$(Q)rm -f $@
@@ -140,16 +152,28 @@ bench:
 	bench/run.sh
 
 
-FUZZ_CC       := clang-14
-FUZZ_FLAGS    := -g -O1 -fsanitize=fuzzer,address,undefined \
-                 -fno-sanitize-recover=undefined
+FUZZ_CXX      := clang++-14
+FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_FLAGS    := -g -O1 -fsanitize=fuzzer $(FUZZ_SAN)
+FUZZ_CXX_OBJS := $(patsubst $(CORE_DIR)/%.cpp,$(BUILD)/fuzz/%.o,\
+                            $(CORE_CXX_SRCS))
+
+# kept: every target links it
+.SECONDARY: $(FUZZ_CXX_OBJS)
+
+$(BUILD)/fuzz/%.o: $(CORE_DIR)/%.cpp $(CORE_HDRS)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZCXX $<"
+	$(Q)$(FUZZ_CXX) -std=c++17 -g -O1 -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
+	    $(WARN) $(CPPFLAGS_MT) -c $< -o $@
 
 $(BUILD)/fuzz/%: t/fuzz/%.c $(wildcard t/fuzz/*.h) t/unit/mt_wh_test.h \
-                $(CORE_SRCS) $(CORE_HDRS)
+                $(CORE_SRCS) $(CORE_HDRS) $(FUZZ_CXX_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(CPPFLAGS_MT) -It/unit -It/fuzz $< $(CORE_SRCS) \
-	    $(LIBS_CORE) -o $@
+	@# the C++ driver links UBSan's C++ checks (vptr) for mt_json.o
+	$(Q)$(FUZZ_CXX) $(FUZZ_FLAGS) $(CPPFLAGS_MT) -It/unit -It/fuzz \
+	    -x c $< $(CORE_SRCS) -x none $(FUZZ_CXX_OBJS) $(LIBS_CORE) -o $@
 
 fuzz-build: $(FUZZ_BINS)
 

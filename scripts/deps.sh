@@ -6,8 +6,8 @@
 
 set -e
 
-build="nginx nginx-dev make gcc libc6-dev pkg-config libmsgpack-dev
-       libjansson-dev libssl-dev openssl"
+build="nginx nginx-dev make gcc g++ libc6-dev pkg-config libmsgpack-dev
+       libjansson-dev libsimdjson-dev libssl-dev openssl"
 test="$build perl libtest-base-perl libipc-run-perl libtext-diff-perl
       libtest-longstring-perl procps curl"
 
