@@ -2,9 +2,11 @@
 #
 #   make            the module (.so, for Debian's /usr/sbin/nginx) and the tool
 #   make run        the demo on 127.0.0.1:8080 (make stop stops it)
-#   make test       unit tests and the nginx tests
+#   make test       unit tests, the nginx tests, a short run of each fuzzer
 #   make bench      wrk against the module, next to empty_gif and return 302
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS (60)
+#   make asan       the module, tool and unit tests with ASan + UBSan
+#                   (in build-asan/), then every test with them
 #
 #   make NGINX_SRC=/path/to/nginx-1.x.y   builds against another source tree
 
@@ -12,6 +14,7 @@ NGINX_SRC     ?= /usr/share/nginx/src
 NGINX_BIN     ?= /usr/sbin/nginx
 BUILD         ?= build
 FUZZ_SECONDS  ?= 60
+FUZZ_REGRESS_SECONDS ?= 2
 PROVE_JOBS    ?= 2
 V             ?= 0
 Q              = $(if $(filter 1,$(V)),,@)
@@ -52,8 +55,8 @@ TEST_ENV       = TEST_NGINX_BINARY=$(NGINX_BIN) \
                  PATH=$(CURDIR)/$(BUILD):$$PATH
 
 
-.PHONY: all module tool unit deps test test-unit test-nginx run stop \
-        bench fuzz fuzz-build valgrind asan clean
+.PHONY: all module tool unit deps test test-unit test-nginx test-fuzz run stop \
+        bench fuzz fuzz-build valgrind asan asan-run clean
 
 all: module tool
 
@@ -67,7 +70,7 @@ deps:
 $(BUILD)/sources.list: FORCE
 	@mkdir -p $(BUILD)
 	@echo $(NGINX_SRC) config $(CORE_SRCS) $(CORE_CXX_SRCS) $(GLUE_SRCS) \
-	    > $@.new
+	    $(NGX_EXTRA_CC_OPT) $(NGX_EXTRA_LD_OPT) > $@.new
 	@cmp -s $@.new $@ 2>/dev/null && rm -f $@.new || mv $@.new $@
 
 $(NGX_BUILD)/objs/Makefile: $(BUILD)/sources.list config \
@@ -120,8 +123,8 @@ unit: $(UNIT_BINS)
 
 test: 
 	@scripts/deps.sh test
-	$(MAKE) all unit
-	$(MAKE) test-unit test-nginx
+	$(MAKE) all unit fuzz-build
+	$(MAKE) test-unit test-nginx test-fuzz
 
 test-unit: unit
 	prove $(UNIT_BINS)
@@ -135,6 +138,30 @@ valgrind: all unit
 	    valgrind -q --error-exitcode=99 --leak-check=full $$t || exit 1; \
 	done
 	$(TEST_ENV) TEST_NGINX_USE_VALGRIND=1 prove -I t/lib -r t
+
+
+# AddressSanitizer + UndefinedBehaviorSanitizer: the module (loaded into
+# Debian's nginx with libasan preloaded), the tool and the unit tests, in
+# their own build directory; every report fails a test (t/lib/README.md)
+
+ASAN_BUILD    ?= build-asan
+SAN_FLAGS     := -fsanitize=address,undefined -fno-omit-frame-pointer \
+                 -fno-sanitize-recover=undefined
+SAN_ENV        = ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:exitcode=99 \
+                 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+                 LSAN_OPTIONS=suppressions=$(LSAN_SUPP)
+LSAN_SUPP     := $(CURDIR)/t/lib/Test/Nginx/lsan.suppress
+
+asan:
+	@scripts/deps.sh test
+	$(MAKE) BUILD=$(ASAN_BUILD) CFLAGS="-g -O1 $(SAN_FLAGS)" \
+	    NGX_EXTRA_CC_OPT="-O1 $(SAN_FLAGS)" \
+	    NGX_EXTRA_LD_OPT="$(SAN_FLAGS)" asan-run
+
+asan-run: all unit
+	$(SAN_ENV) prove $(UNIT_BINS)
+	$(TEST_ENV) $(SAN_ENV) TEST_NGINX_USE_ASAN=1 \
+	    prove -I t/lib -j$(PROVE_JOBS) -r t
 
 
 run: 
@@ -152,28 +179,40 @@ bench:
 	bench/run.sh
 
 
+FUZZ_CC       := clang-14
 FUZZ_CXX      := clang++-14
-FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_FLAGS    := -g -O1 -fsanitize=fuzzer $(FUZZ_SAN)
-FUZZ_CXX_OBJS := $(patsubst $(CORE_DIR)/%.cpp,$(BUILD)/fuzz/%.o,\
+FUZZ_SAN      := -g -O1 -fsanitize=address,undefined \
+                 -fno-sanitize-recover=undefined
+FUZZ_FLAGS    := $(FUZZ_SAN) -fsanitize=fuzzer
+FUZZ_CORE     := $(patsubst $(CORE_DIR)/%.c,$(BUILD)/fuzz/core/%.o,\
+                            $(CORE_SRCS)) \
+                 $(patsubst $(CORE_DIR)/%.cpp,$(BUILD)/fuzz/core/%.o,\
                             $(CORE_CXX_SRCS))
 
-# kept: every target links it
-.SECONDARY: $(FUZZ_CXX_OBJS)
+# the core once, instrumented for the fuzzers; each target links it
+$(BUILD)/fuzz/core/%.o: $(CORE_DIR)/%.c $(CORE_HDRS)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZCC  $<"
+	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(CPPFLAGS_MT) \
+	    -c $< -o $@
 
-$(BUILD)/fuzz/%.o: $(CORE_DIR)/%.cpp $(CORE_HDRS)
+$(BUILD)/fuzz/core/%.o: $(CORE_DIR)/%.cpp $(CORE_HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZCXX $<"
-	$(Q)$(FUZZ_CXX) -std=c++17 -g -O1 -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
+	$(Q)$(FUZZ_CXX) -std=c++17 $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
 	    $(WARN) $(CPPFLAGS_MT) -c $< -o $@
 
+$(BUILD)/fuzz/libmtcore.a: $(FUZZ_CORE)
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
+
 $(BUILD)/fuzz/%: t/fuzz/%.c $(wildcard t/fuzz/*.h) t/unit/mt_wh_test.h \
-                $(CORE_SRCS) $(CORE_HDRS) $(FUZZ_CXX_OBJS)
+                $(BUILD)/fuzz/libmtcore.a
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
 	@# the C++ driver links UBSan's C++ checks (vptr) for mt_json.o
 	$(Q)$(FUZZ_CXX) $(FUZZ_FLAGS) $(CPPFLAGS_MT) -It/unit -It/fuzz \
-	    -x c $< $(CORE_SRCS) -x none $(FUZZ_CXX_OBJS) $(LIBS_CORE) -o $@
+	    -x c $< -x none $(BUILD)/fuzz/libmtcore.a $(LIBS_CORE) -o $@
 
 fuzz-build: $(FUZZ_BINS)
 
@@ -182,8 +221,13 @@ fuzz:
 	$(MAKE) fuzz-build
 	t/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
 
+# make test: every target over its seeds (a crash found once stays
+# fixed), then FUZZ_REGRESS_SECONDS of new inputs each
+test-fuzz: fuzz-build
+	t/fuzz/run.sh --regress $(FUZZ_REGRESS_SECONDS) $(FUZZ_BINS)
+
 
 clean:
-	rm -rf $(BUILD) t/servroot*
+	rm -rf $(BUILD) $(ASAN_BUILD) t/servroot*
 
 FORCE:

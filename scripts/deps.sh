@@ -8,15 +8,16 @@ set -e
 
 build="nginx nginx-dev make gcc g++ libc6-dev pkg-config libmsgpack-dev
        libjansson-dev libsimdjson-dev libssl-dev openssl"
+fuzz="clang-14 libfuzzer-14-dev libclang-rt-14-dev"
 test="$build perl libtest-base-perl libipc-run-perl libtext-diff-perl
-      libtest-longstring-perl procps curl"
+      libtest-longstring-perl procps curl $fuzz"
 
 case "${1:-build}" in
     build) pkgs="$build" ;;
     test)  pkgs="$test" ;;
     run)   pkgs="$build curl" ;;
     bench) pkgs="$test wrk" ;;
-    fuzz)  pkgs="$build clang-14 libfuzzer-14-dev libclang-rt-14-dev" ;;
+    fuzz)  pkgs="$build $fuzz" ;;
     *)     echo "usage: $0 build|test|run|bench|fuzz" >&2; exit 2 ;;
 esac
 

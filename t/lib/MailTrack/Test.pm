@@ -29,11 +29,16 @@ use Test::Nginx::Util qw(
 my %Live;        # refaddr => weak ref, stopped at END
 my %Servroots;   # servroots to remove at END when all tests passed
 my %Valgrind;    # servroot => 1 when nginx ran under valgrind
+my %Asan;        # servroot => 1 when nginx ran with the sanitizers
 
 # TEST_NGINX_USE_VALGRIND: nginx (master, workers, reloads) runs under
 # valgrind, one log per process; errors make the test file fail at END.
 my $UseValgrind = $ENV{TEST_NGINX_USE_VALGRIND};
 my $Slow = $UseValgrind ? 60 : 10;
+
+# TEST_NGINX_USE_ASAN: the module is built with the sanitizers; their
+# reports (servroot/asan/) make the test file fail at END.
+my $UseAsan = $ENV{TEST_NGINX_USE_ASAN};
 
 my @PARTS = qw(main_config post_main_config http_config config workers
                master log_level worker_connections env server_name
@@ -69,6 +74,14 @@ sub new {
     $self->{server}->kill_stale;
     remove_tree(grep { !m{/\.lock$} } glob("$sr/* $sr/.[!.]*"));
     $self->{server}->prepare;
+    if ($UseAsan) {
+        File::Path::make_path("$sr/asan");
+        $self->{server}{env} = Test::Nginx::Util::Server::asan_env(
+            $UseAsan, "$sr/asan");
+        $self->{server}{signal_env} = Test::Nginx::Util::Server::asan_env(
+            $UseAsan, "$sr/asan", no_leaks => 1);
+        $Asan{$sr} = 1;
+    }
     $Servroots{$sr} = $$ unless $a{servroot};
     weaken($Live{ refaddr $self } = $self);
     return $self;
@@ -173,6 +186,8 @@ sub _wait_workers {
 # its stderr plus the new error.log text).  A started nginx is stopped.
 sub start_fails {
     my ($self) = @_;
+    # a refused start leaves nginx's start-up pool behind (see asan_env)
+    local $self->{server}{env} = $self->{server}{signal_env} if $UseAsan;
     my ($ok, undef, $out) = $self->_try_start;
     $self->{server}->stop(signal => 'TERM') if $ok;
     return (!$ok, $out);
@@ -331,6 +346,14 @@ END {
         my $err = _valgrind_errors($sr) or next;
         print STDERR "# valgrind reported errors:\n",
             map { "# $_\n" } split /\n/, $err;
+        $status ||= 99;
+        delete $Servroots{$sr};
+    }
+    for my $sr (sort keys %Asan) {
+        my $err = Test::Nginx::Util::Server::asan_reports("$sr/asan",
+            "$sr/logs/error.log", "$sr/logs/stderr.log") or next;
+        print STDERR "# AddressSanitizer or UndefinedBehaviorSanitizer "
+            . "reported errors:\n", map { "# $_\n" } split /\n/, $err;
         $status ||= 99;
         delete $Servroots{$sr};
     }
