@@ -67,8 +67,10 @@ sub new {
     $self->{server} = Test::Nginx::Util::Server->new(servroot => $sr,
                                                      port => $port);
     if ($UseValgrind) {
+        # children too: a binary upgrade execs nginx again
         $self->{server}{wrap} = [Test::Nginx::Util::Server::valgrind_cmd(
-            $UseValgrind, "$sr/logs/valgrind.%p.log")];
+            $UseValgrind, "$sr/logs/valgrind.%p.log"),
+            '--trace-children=yes'];
         $Valgrind{$sr} = 1;
     }
     $self->{server}->kill_stale;
@@ -126,7 +128,12 @@ sub conf_text {
         workers            => $self->{workers},
         worker_connections => $self->{worker_connections},
         log_level          => $self->{log_level},
-        env                => $self->{env},
+        # a binary upgrade starts nginx with only the variables "env"
+        # names: the sanitizers' must reach the new master
+        env                => [@{ $self->{env} },
+                               $UseAsan ? qw(LD_PRELOAD ASAN_OPTIONS
+                                             LSAN_OPTIONS UBSAN_OPTIONS)
+                                        : ()],
         server_name        => $self->{server_name},
         no_root_location   => $self->{no_root_location},
         map { $_ => expand_env($self->{$_}, $self->{name}) }
@@ -217,6 +224,55 @@ sub reload {
         sleep 0.01;
     }
     return $self;
+}
+
+# Binary upgrade as an operator does it: USR2 starts a new master from
+# the same binary (nginx.pid is its pid, nginx.pid.oldbin the old one's),
+# then WINCH lets the old workers finish and QUIT ends the old master.
+# Waits for each step; returns the new master's pid.
+sub upgrade {
+    my ($self) = @_;
+    my $srv = $self->{server};
+    my $old = $srv->master_pid or croak 'nginx is not running';
+    my @old = $srv->worker_pids;
+    my $pos = $self->_log_size;
+    kill 'USR2', $old;
+
+    my ($new, @new);
+    my $deadline = time + $Slow;
+    while (1) {
+        my $p = $srv->read_pid;
+        if ($p && $p != $old && Test::Nginx::Util::is_running($p)) {
+            $new = $p;
+            @new = Test::Nginx::Util::child_pids($new);
+            last if @new >= $self->{workers};
+        }
+        my $log = $self->_log_since($pos);
+        croak "upgrade failed:\n" . _excerpt($log) if $log =~ /\[emerg\]/;
+        croak "upgrade: no new master with workers after ${Slow}s:\n"
+            . _excerpt($log) if time > $deadline;
+        sleep 0.01;
+    }
+    $srv->{pid} = $new;
+
+    kill 'WINCH', $old;
+    _wait_gone($Slow, 'upgrade: old workers', @old);
+    kill 'QUIT', $old;
+    _wait_gone($Slow, 'upgrade: old master', $old);
+    return $new;
+}
+
+sub _wait_gone {
+    my ($secs, $what, @pids) = @_;
+    my $deadline = time + $secs;
+    while (grep { Test::Nginx::Util::is_running($_) } @pids) {
+        if (time > $deadline) {
+            warn "$what still running after ${secs}s\n";
+            return 0;
+        }
+        sleep 0.01;
+    }
+    return 1;
 }
 
 # Graceful stop (SIGQUIT), waits for the master and all workers.
