@@ -7,6 +7,8 @@
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS (60)
 #   make asan       the module, tool and unit tests with ASan + UBSan
 #                   (in build-asan/), then every test with them
+#   make soak       minutes of load, reloads, upgrades, kills, a full disk
+#                   (root), then a shorter run with the sanitizers
 #
 #   make NGINX_SRC=/path/to/nginx-1.x.y   builds against another source tree
 
@@ -14,7 +16,7 @@ NGINX_SRC     ?= /usr/share/nginx/src
 NGINX_BIN     ?= /usr/sbin/nginx
 BUILD         ?= build
 FUZZ_SECONDS  ?= 60
-FUZZ_REGRESS_SECONDS ?= 2
+FUZZ_REGRESS_SECONDS ?= 1
 PROVE_JOBS    ?= 2
 V             ?= 0
 Q              = $(if $(filter 1,$(V)),,@)
@@ -56,7 +58,7 @@ TEST_ENV       = TEST_NGINX_BINARY=$(NGINX_BIN) \
 
 
 .PHONY: all module tool unit deps test test-unit test-nginx test-fuzz run stop \
-        bench fuzz fuzz-build valgrind asan asan-run clean
+        bench fuzz fuzz-build valgrind asan asan-run soak soak-asan clean
 
 all: module tool
 
@@ -162,6 +164,40 @@ asan-run: all unit
 	$(SAN_ENV) prove $(UNIT_BINS)
 	$(TEST_ENV) $(SAN_ENV) TEST_NGINX_USE_ASAN=1 \
 	    prove -I t/lib -j$(PROVE_JOBS) -r t
+
+
+# make soak: SOAK_SECONDS of load with reloads, binary upgrades, killed
+# workers, a full disk and a zone resize (t/soak/soak.pl), then a shorter
+# run with the sanitizers (SOAK_ASAN_SECONDS); root only (a tmpfs)
+
+SOAK_SECONDS      ?= 300
+SOAK_ASAN_SECONDS ?= 90
+NGX_INCS       = $(addprefix -I$(NGX_BUILD)/, src/core src/event \
+                   src/event/modules src/os/unix objs src/http \
+                   src/http/modules src/http/v2) \
+                 -Ingx_mail_track_module -I$(CORE_DIR)
+
+$(BUILD)/mt-peek: t/soak/mt-peek.c $(MODULE)
+	@echo "  CC      $@"
+	$(Q)$(CC) -g -O1 $(WARN) $(NGX_INCS) $< -o $@
+
+soak:
+	@scripts/deps.sh soak
+	$(MAKE) all $(BUILD)/mt-peek
+	$(TEST_ENV) MT_PEEK=$(CURDIR)/$(BUILD)/mt-peek \
+	    SOAK_SECONDS=$(SOAK_SECONDS) \
+	    SOAK_FIGURES=$(CURDIR)/$(BUILD)/soak-figures.txt \
+	    prove -v t/soak/soak.pl
+	$(MAKE) BUILD=$(ASAN_BUILD) CFLAGS="-g -O1 $(SAN_FLAGS)" \
+	    NGX_EXTRA_CC_OPT="-O1 $(SAN_FLAGS)" \
+	    NGX_EXTRA_LD_OPT="$(SAN_FLAGS)" soak-asan
+
+soak-asan: all $(BUILD)/mt-peek
+	$(TEST_ENV) $(SAN_ENV) TEST_NGINX_USE_ASAN=1 \
+	    MT_PEEK=$(CURDIR)/$(BUILD)/mt-peek \
+	    SOAK_SECONDS=$(SOAK_ASAN_SECONDS) \
+	    SOAK_FIGURES=$(CURDIR)/$(BUILD)/soak-figures.txt \
+	    prove -v t/soak/soak.pl
 
 
 run: 

@@ -2,7 +2,7 @@
 # Installs the Debian packages a target needs, when they are missing.
 # As root it runs apt-get; otherwise it prints the command and fails.
 #
-#   scripts/deps.sh build|test|run|bench|fuzz
+#   scripts/deps.sh build|test|run|bench|fuzz|soak
 
 set -e
 
@@ -17,8 +17,9 @@ case "${1:-build}" in
     test)  pkgs="$test" ;;
     run)   pkgs="$build curl" ;;
     bench) pkgs="$test wrk" ;;
+    soak)  pkgs="$test wrk util-linux" ;;
     fuzz)  pkgs="$build $fuzz" ;;
-    *)     echo "usage: $0 build|test|run|bench|fuzz" >&2; exit 2 ;;
+    *)     echo "usage: $0 build|test|run|bench|fuzz|soak" >&2; exit 2 ;;
 esac
 
 missing=
