@@ -133,11 +133,9 @@ local function open_token(mid, rcpt)
 end
 
 local function hex(buf, n)
-    local t = {}
-    for i = 0, n - 1 do
-        t[#t + 1] = string.format("%02x", buf[i])
-    end
-    return table.concat(t)
+    return (ffi.string(buf, n):gsub(".", function(c)
+        return string.format("%02x", c:byte())
+    end))
 end
 
 -- setup() runs in wrk's main Lua state; each thread's state gets its
