@@ -181,16 +181,19 @@ $(BUILD)/mt-peek: t/soak/mt-peek.c $(MODULE)
 	@echo "  CC      $@"
 	$(Q)$(CC) -g -O1 $(WARN) $(NGX_INCS) $< -o $@
 
+# both runs run; either one failing fails make soak
 soak:
 	@scripts/deps.sh soak
 	$(MAKE) all $(BUILD)/mt-peek
+	rc=0; \
 	$(TEST_ENV) MT_PEEK=$(CURDIR)/$(BUILD)/mt-peek \
 	    SOAK_SECONDS=$(SOAK_SECONDS) \
 	    SOAK_FIGURES=$(CURDIR)/$(BUILD)/soak-figures.txt \
-	    prove -v t/soak/soak.pl
+	    prove -v t/soak/soak.pl || rc=1; \
 	$(MAKE) BUILD=$(ASAN_BUILD) CFLAGS="-g -O1 $(SAN_FLAGS)" \
 	    NGX_EXTRA_CC_OPT="-O1 $(SAN_FLAGS)" \
-	    NGX_EXTRA_LD_OPT="$(SAN_FLAGS)" soak-asan
+	    NGX_EXTRA_LD_OPT="$(SAN_FLAGS)" soak-asan || rc=1; \
+	exit $$rc
 
 soak-asan: all $(BUILD)/mt-peek
 	$(TEST_ENV) $(SAN_ENV) TEST_NGINX_USE_ASAN=1 \

@@ -81,7 +81,8 @@ BAIL_OUT('no wrk (scripts/deps.sh soak)')
 # ---------------------------------------------------------------------
 # set-up
 
-my $n = MailTrack::Test->new(name => 'soak', workers => 4,
+my $n = MailTrack::Test->new(
+    name => $ENV{TEST_NGINX_USE_ASAN} ? 'soak-asan' : 'soak', workers => 4,
                              log_level => 'notice');
 my $sr      = $n->servroot;
 my $fs      = "$sr/spoolfs";
