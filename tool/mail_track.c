@@ -50,7 +50,7 @@ main(int argc, char **argv)
     }
 
     if (strcmp(argv[1], "--version") == 0) {
-        printf("%s %s\n", MT_TOOL_NAME, MT_TOOL_VERSION);
+        printf("%s %s\n", MT_TOOL_NAME, MT_VERSION);
         return MT_TOOL_OK;
     }
 

@@ -13,6 +13,7 @@
 
 
 #include "mt_core.h"
+#include "mt_version.h"
 
 #include <stdio.h>
 #include <sys/types.h>
@@ -20,7 +21,6 @@
 
 
 #define MT_TOOL_NAME            "mail-track"
-#define MT_TOOL_VERSION         "0.1.0"
 
 /* exit codes */
 #define MT_TOOL_OK              0
