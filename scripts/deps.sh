@@ -9,7 +9,7 @@ set -e
 build="nginx nginx-dev make gcc g++ libc6-dev pkg-config libmsgpack-dev
        libjansson-dev libsimdjson-dev libssl-dev openssl"
 test="$build perl libtest-base-perl libipc-run-perl libtext-diff-perl
-      libtest-longstring-perl procps curl"
+      libtest-longstring-perl procps curl prometheus"
 
 case "${1:-build}" in
     build) pkgs="$build" ;;
