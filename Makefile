@@ -5,6 +5,8 @@
 #   make test       unit tests and the nginx tests
 #   make bench      wrk against the module, next to empty_gif and return 302
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS (60)
+#   make deb        the Debian packages, in build/deb/
+#   make test-deb   builds, installs, exercises and purges them (root)
 #
 #   make NGINX_SRC=/path/to/nginx-1.x.y   builds against another source tree
 
@@ -45,6 +47,8 @@ FUZZ_BINS     := $(patsubst t/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 NGX_BUILD     := $(BUILD)/nginx
 MODULE        := $(BUILD)/ngx_http_mail_track_module.so
 TOOL          := $(BUILD)/mail-track
+VERSION       := $(shell sed -n 's/^\#define MT_VERSION *"\(.*\)"/\1/p' \
+                   $(CORE_DIR)/mt_version.h)
 
 TEST_ENV       = TEST_NGINX_BINARY=$(NGINX_BIN) \
                  TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE) \
@@ -53,7 +57,7 @@ TEST_ENV       = TEST_NGINX_BINARY=$(NGINX_BIN) \
 
 
 .PHONY: all module tool unit deps test test-unit test-nginx run stop \
-        bench fuzz fuzz-build valgrind asan clean
+        bench fuzz fuzz-build valgrind asan clean man deb test-deb
 
 all: module tool
 
@@ -89,7 +93,7 @@ module: $(MODULE)
 $(BUILD)/core/%.o: $(CORE_DIR)/%.c $(CORE_HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) $(WARN) -fPIC $(CPPFLAGS_MT) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -fPIC $(CPPFLAGS_MT) -c $< -o $@
 
 # the same flags as nginx's build gives it: the C ones
 $(BUILD)/core/%.o: $(CORE_DIR)/%.cpp $(CORE_HDRS)
@@ -103,10 +107,19 @@ $(BUILD)/libmtcore.a: $(CORE_OBJS)
 
 $(TOOL): $(TOOL_SRCS) $(TOOL_HDRS) $(BUILD)/libmtcore.a
 	@echo "  LINK    $@"
-	$(Q)$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_MT) -Itool \
-	    $(TOOL_SRCS) $(BUILD)/libmtcore.a $(LIBS_TOOL) -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(CPPFLAGS_MT) -Itool \
+	    $(TOOL_SRCS) $(BUILD)/libmtcore.a $(LDFLAGS) $(LIBS_TOOL) -o $@
 
 tool: $(TOOL)
+
+
+# mail-track(1), from docs/tool.md
+$(BUILD)/mail-track.1: docs/tool.md scripts/man.sh $(CORE_DIR)/mt_version.h
+	@mkdir -p $(BUILD)
+	scripts/man.sh docs/tool.md $(VERSION) > $@.tmp
+	@mv $@.tmp $@
+
+man: $(BUILD)/mail-track.1
 
 
 $(BUILD)/unit/%: t/unit/%.c t/unit/mt_tap.h $(BUILD)/libmtcore.a
@@ -181,6 +194,31 @@ fuzz:
 	@scripts/deps.sh fuzz
 	$(MAKE) fuzz-build
 	t/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+
+# Debian packages: dpkg-buildpackage in a copy of the tree (it writes its
+# results next to the source); debug symbols go to build/deb/dbgsym/
+
+DEB_DIR       := $(BUILD)/deb
+DEB_SRC       := $(DEB_DIR)/mail-track-$(VERSION)
+
+deb:
+	@scripts/deps.sh deb
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_SRC) $(DEB_DIR)/dbgsym
+	tar -c --exclude=./build --exclude=./.git --exclude='./t/servroot*' \
+	    --exclude=./run . | tar -x -C $(DEB_SRC)
+	cd $(DEB_SRC) && dpkg-buildpackage -b -us -uc -j$(PROVE_JOBS)
+	mv $(DEB_DIR)/*-dbgsym_*.deb $(DEB_DIR)/dbgsym/
+	rm -rf $(DEB_SRC)
+	@ls $(DEB_DIR)/*.deb
+
+# installs the packages on this machine, checks them, purges them and
+# puts /etc/nginx back (docs/packaging.md)
+test-deb:
+	@scripts/deps.sh deb-test
+	$(MAKE) deb
+	prove -I t/lib t/deb/install.pl
 
 
 clean:

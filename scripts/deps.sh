@@ -2,7 +2,7 @@
 # Installs the Debian packages a target needs, when they are missing.
 # As root it runs apt-get; otherwise it prints the command and fails.
 #
-#   scripts/deps.sh build|test|run|bench|fuzz
+#   scripts/deps.sh build|test|run|bench|fuzz|deb|deb-test
 
 set -e
 
@@ -10,6 +10,7 @@ build="nginx nginx-dev make gcc g++ libc6-dev pkg-config libmsgpack-dev
        libjansson-dev libsimdjson-dev libssl-dev openssl"
 test="$build perl libtest-base-perl libipc-run-perl libtext-diff-perl
       libtest-longstring-perl procps curl prometheus"
+deb="$build debhelper dpkg-dev lowdown"
 
 case "${1:-build}" in
     build) pkgs="$build" ;;
@@ -17,7 +18,10 @@ case "${1:-build}" in
     run)   pkgs="$build curl" ;;
     bench) pkgs="$test wrk" ;;
     fuzz)  pkgs="$build clang-14 libfuzzer-14-dev libclang-rt-14-dev" ;;
-    *)     echo "usage: $0 build|test|run|bench|fuzz" >&2; exit 2 ;;
+    deb)   pkgs="$deb" ;;
+    deb-test) pkgs="$test $deb lintian systemd" ;;
+    *)     echo "usage: $0 build|test|run|bench|fuzz|deb|deb-test" >&2
+           exit 2 ;;
 esac
 
 missing=
