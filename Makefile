@@ -99,7 +99,7 @@ $(BUILD)/core/%.o: $(CORE_DIR)/%.c $(CORE_HDRS)
 $(BUILD)/core/%.o: $(CORE_DIR)/%.cpp $(CORE_HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  CXX     $<"
-	$(Q)$(CXX) $(CFLAGS) $(WARN) -fPIC $(CPPFLAGS_MT) -c $< -o $@
+	$(Q)$(CXX) $(CPPFLAGS) $(CFLAGS) $(WARN) -fPIC $(CPPFLAGS_MT) -c $< -o $@
 
 $(BUILD)/libmtcore.a: $(CORE_OBJS)
 	$(Q)rm -f $@
