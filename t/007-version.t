@@ -8,16 +8,12 @@ use warnings;
 use Test::More;
 use MailTrack::Test;
 use MailTrack::Util;
+use Test::Nginx::Util qw(slurp);
 use File::Copy qw(copy);
 use File::Temp ();
 
 my $root = repo_root();
 
-sub slurp {
-    open my $fh, '<', $_[0] or die "$_[0]: $!";
-    local $/;
-    return <$fh>;
-}
 
 my ($version) = slurp("$root/ngx_mail_track_module/core/mt_version.h")
     =~ /^#define MT_VERSION\s+"([^"]+)"/m;

@@ -10,17 +10,13 @@ use warnings;
 use Test::More;
 use MailTrack::Test;
 use MailTrack::Util;
+use Test::Nginx::Util qw(slurp);
 use MailTrack::Prometheus;
 use MailTrack::Sign qw(mailgun_body);
 use JSON::PP ();
 
 my $root = repo_root();
 
-sub slurp {
-    open my $fh, '<', $_[0] or die "$_[0]: $!";
-    local $/;
-    return <$fh>;
-}
 
 my $alerts = slurp("$root/docs/prometheus/alerts.yml");
 my $dashboard = JSON::PP->new->decode(

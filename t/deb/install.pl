@@ -23,7 +23,7 @@ use Time::HiRes qw(sleep time);
 
 use MailTrack::Util qw(repo_root metric hex_secret);
 use MailTrack::Sign qw(mailgun_body);
-use Test::Nginx::Util qw(reserve_port);
+use Test::Nginx::Util qw(reserve_port slurp spew);
 
 # LEAD: set to 1 when `mail-track load` (issue 7) is on main.  Enabled, the
 # check runs the unit's command line as its user and fails when the
@@ -83,19 +83,7 @@ sub status_of {
     return $rc == 0 ? $out : '';
 }
 
-sub slurp {
-    open my $fh, '<', $_[0] or return undef;
-    local $/;
-    return <$fh>;
-}
 
-sub spew {
-    my ($f, $text, $mode) = @_;
-    open my $fh, '>', $f or die "$f: $!";
-    print $fh $text;
-    close $fh or die "$f: $!";
-    chmod $mode, $f if defined $mode;
-}
 
 sub owner {
     my @st = lstat $_[0] or return '';

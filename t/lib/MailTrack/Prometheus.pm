@@ -24,7 +24,7 @@ use POSIX qw(WNOHANG);
 use Scalar::Util qw(refaddr weaken);
 use Time::HiRes qw(sleep time);
 
-use Test::Nginx::Util qw(reserve_port);
+use Test::Nginx::Util qw(reserve_port slurp spew);
 
 our $BINARY = $ENV{MAIL_TRACK_PROMETHEUS} || '/usr/bin/prometheus';
 
@@ -44,8 +44,8 @@ sub new {
     my $config = $a{config};
     $config =~ s/\$DIR\b/$dir/g;
 
-    _spew("$dir/prometheus.yml", $config);
-    _spew("$dir/$_", $a{files}{$_}) for keys %{ $a{files} || {} };
+    spew("$dir/prometheus.yml", $config);
+    spew("$dir/$_", $a{files}{$_}) for keys %{ $a{files} || {} };
     mkdir "$dir/data" or croak "mkdir: $!";
 
     # a server that must not run as root: give it the directory
@@ -65,7 +65,7 @@ sub new {
 sub port { $_[0]{port} }
 sub dir  { $_[0]{dir} }
 sub url  { "http://127.0.0.1:$_[0]{port}" }
-sub log_text { _slurp("$_[0]{dir}/prometheus.log") }
+sub log_text { slurp("$_[0]{dir}/prometheus.log") // '' }
 
 sub start {
     my ($self) = @_;
@@ -176,19 +176,6 @@ END {
     for my $p (values %Live) {
         $p->stop if $p && $p->{owner} == $$;
     }
-}
-
-sub _spew {
-    my ($f, $text) = @_;
-    open my $fh, '>', $f or croak "$f: $!";
-    print $fh $text;
-    close $fh or croak "$f: $!";
-}
-
-sub _slurp {
-    open my $fh, '<', $_[0] or return '';
-    local $/;
-    return <$fh>;
 }
 
 1;
