@@ -487,7 +487,7 @@ if ($CHECK_LOADER) {
     is $? >> 8, 0, 'with status 0' if $done;
     kill 'KILL', $pid unless $done;
 
-    my $st = `mail-track status deb-1 --db $env{MAIL_TRACK_DB} --format json`;
+    my $st = `mail-track status deb-1 --db $env{MAIL_TRACK_DB}`;
     my $j = eval { JSON::PP->new->decode($st) } || {};
     is $j->{state}, 'delivered', 'mail-track status: delivered' or diag $st;
     is $j->{opens}{count}, 1, 'and opened once';
