@@ -293,10 +293,28 @@ chmod 0755, $SPOOL;
 spew("$SPOOL/README", "set up by hand\n", 0644);
 chown scalar(getpwnam 'nobody'), scalar(getgrnam 'nogroup'), "$SPOOL/README";
 
+# --- Debian's nginx runs before the packages come -------------------------
+
+unlink '/etc/nginx/sites-enabled/default';   # port 80: not ours
+
+my $log_pos = -s '/var/log/nginx/error.log' || 0;
+
+my ($rc, $out) = run('nginx');
+is $rc, 0, 'nginx (Debian\'s, started as `nginx`) runs' or diag $out;
+$started_nginx = 1;
+
+my $master = wait_until(sub { alive(master_pid()) && master_pid() });
+ok $master, "master $master";
+
+sub workers {
+    return grep { /^\d+$/ } split ' ', `pgrep -P $master`;
+}
+
 # --- install --------------------------------------------------------------
 
-my ($rc, $out) = apt('install', $deb{$MOD}, $deb{$TOOL});
+($rc, $out) = apt('install', $deb{$MOD}, $deb{$TOOL});
 is $rc, 0, 'apt-get install ./build/deb/*.deb' or diag $out;
+is master_pid(), $master, 'nginx runs on';
 
 like status_of($MOD), qr/install ok installed/, "$MOD installed";
 like status_of($TOOL), qr/install ok installed/, "$TOOL installed";
@@ -364,8 +382,6 @@ spew('/etc/nginx/mailgun.key', "$KEY\n", 0600);
 is `mail-track keygen /etc/nginx/mail-track.keys`, "1\n",
     'mail-track keygen /etc/nginx/mail-track.keys';
 
-unlink '/etc/nginx/sites-enabled/default';   # port 80: not ours
-
 spew('/etc/nginx/conf.d/mail-track-test.conf', <<"_EOC_");
 # written by make test-deb (t/deb/install.pl): the README's configuration,
 # with max_age=1s so that the test need not wait a minute for a file
@@ -404,22 +420,24 @@ like $out, qr/unknown directive "mail_track_zone"/,
     'so the module comes through the link';
 rename "$tmp/link", $ENABLED or die "rename: $!";
 
-my $log_pos = -s '/var/log/nginx/error.log' || 0;
+# the README's last step: a reload loads the module into the running nginx
 
-($rc, $out) = run('nginx');
-is $rc, 0, 'nginx (Debian\'s, as `nginx`) starts' or diag $out;
-$started_nginx = 1;
+my %old = map { $_ => 1 } workers();
 
-my $master = wait_until(sub { alive(master_pid()) && master_pid() });
-ok $master, "master $master";
+($rc, $out) = run('nginx', '-s', 'reload');
+is $rc, 0, 'nginx -s reload' or diag $out;
 
-my @workers = wait_until(sub {
-    my @w = grep { /^\d+$/ } split ' ', `pgrep -P $master`;
-    return @w ? \@w : undef;
-});
-@workers = @{ $workers[0] || [] };
+my @workers = @{ wait_until(sub {
+    my @w = grep { !$old{$_} } workers();
+    return @w && !grep({ alive($_) } keys %old) ? \@w : undef;
+}, 20) || [] };
+ok @workers, 'new workers';
 is `ps -o user= -p $workers[0]` =~ s/\s+//gr, 'www-data',
-    'its workers run as www-data' if @workers;
+    'they run as www-data' if @workers;
+ok wait_until(sub { http()->get("$base/metrics")->{status} == 200 }),
+    "listening on $base";
+like slurp("/proc/$master/maps") // '', qr/\Q$SO\E/,
+    'the master has loaded the module';
 
 my $open = `mail-track token open --keys /etc/nginx/mail-track.keys --mid deb-1 --rcpt a\@example.com --base $base/o/`;
 chomp $open;
