@@ -202,7 +202,9 @@ ngx_http_mail_track_metrics_handler(ngx_http_request_t *r)
                                  "Messages whose status is kept.", "gauge");
     p = ngx_sprintf(p, "mail_track_status_entries %ui\n", sh->status_n);
 
-    v = sh->spool_progress;
+    /* before the writer's first tick: the zone's start */
+    v = sh->spool_progress ? sh->spool_progress
+                           : (ngx_atomic_uint_t) sh->started;
 
     p = ngx_http_mail_track_help(p,
                                  "mail_track_spool_progress_timestamp_seconds",

@@ -11,6 +11,7 @@ use MailTrack::Util;
 use Test::Nginx::Util qw(slurp);
 use File::Copy qw(copy);
 use File::Temp ();
+use Time::HiRes qw(time);
 
 my $root = repo_root();
 
@@ -45,21 +46,28 @@ my $keys = keys_file();
 my $n = MailTrack::Test->new(name => 'version', log_level => 'notice',
                              http_config => <<"_EOC_",
     mail_track_zone zone=mt:1m;
-    mail_track_spool \$TEST_NGINX_SERVROOT/spool;
+    mail_track_spool \$TEST_NGINX_SERVROOT/spool flush=30s;
     mail_track_keys $keys;
 _EOC_
                              config => <<'_EOC_');
         location = /metrics { mail_track_metrics; }
 _EOC_
 
+my $t_start = time;
 $n->start;
 
 my $notice = qr/\[notice\] .*ngx_http_mail_track_module\/\Q$version\E$/m;
 
 like $n->error_log, $notice, 'the version at start, at notice level';
-is metric($n->get('/metrics')->{body},
-          qq(mail_track_build_info{version="$version"})), 1,
+my $m = $n->get('/metrics')->{body};
+is metric($m, qq(mail_track_build_info{version="$version"})), 1,
     'mail_track_build_info';
+
+# flush=30s: the writer's first tick is 15 s away, the zone's start counts
+my $progress = metric($m, 'mail_track_spool_progress_timestamp_seconds');
+ok $progress >= int($t_start) && $progress <= time,
+    "spool progress before the writer's first tick: the zone's start"
+    or diag "$progress, started at $t_start";
 
 # a reload of the same file: the version again, no warning
 
