@@ -208,7 +208,7 @@ deb:
 	mkdir -p $(DEB_SRC) $(DEB_DIR)/dbgsym
 	tar -c --exclude=./build --exclude=./.git --exclude='./t/servroot*' \
 	    --exclude=./run . | tar -x -C $(DEB_SRC)
-	cd $(DEB_SRC) && dpkg-buildpackage -b -us -uc -j$(PROVE_JOBS)
+	cd $(DEB_SRC) && dpkg-buildpackage -b -us -uc -jauto
 	mv $(DEB_DIR)/*-dbgsym_*.deb $(DEB_DIR)/dbgsym/
 	rm -rf $(DEB_SRC)
 	@ls $(DEB_DIR)/*.deb
