@@ -27,7 +27,9 @@ CPPFLAGS_MT   := -I$(CORE_DIR) -D_GNU_SOURCE
 LIBS_CORE     := $(shell pkg-config --libs msgpack 2>/dev/null \
                    || pkg-config --libs msgpack-c 2>/dev/null \
                    || echo -lmsgpackc) -ljansson -lsimdjson -lstdc++ -lcrypto
-LIBS_TOOL     := $(LIBS_CORE)
+LIBS_TOOL     := $(LIBS_CORE) -lsqlite3 -lpq
+CFLAGS_TOOL   := $(shell pkg-config --cflags libpq 2>/dev/null \
+                   || echo -I/usr/include/postgresql)
 
 CORE_SRCS     := $(sort $(wildcard $(CORE_DIR)/*.c))
 CORE_CXX_SRCS := $(sort $(wildcard $(CORE_DIR)/*.cpp))
@@ -59,7 +61,7 @@ TEST_ENV       = TEST_NGINX_BINARY=$(NGINX_BIN) \
 .PHONY: all module tool unit deps test test-unit test-nginx run stop \
         bench fuzz fuzz-build valgrind asan clean man deb test-deb
 
-all: module tool
+all: module tool $(BUILD)/spool-gen
 
 
 deps:
@@ -107,7 +109,8 @@ $(BUILD)/libmtcore.a: $(CORE_OBJS)
 
 $(TOOL): $(TOOL_SRCS) $(TOOL_HDRS) $(BUILD)/libmtcore.a
 	@echo "  LINK    $@"
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(CPPFLAGS_MT) -Itool \
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(CPPFLAGS_MT) $(CFLAGS_TOOL) \
+	    -Itool \
 	    $(TOOL_SRCS) $(BUILD)/libmtcore.a $(LDFLAGS) $(LIBS_TOOL) -o $@
 
 tool: $(TOOL)
@@ -120,6 +123,13 @@ $(BUILD)/mail-track.1: docs/tool.md scripts/man.sh $(CORE_DIR)/mt_version.h
 	@mv $@.tmp $@
 
 man: $(BUILD)/mail-track.1
+
+
+# realistic spool files, for the loader's tests and bench
+$(BUILD)/spool-gen: bench/mt_spool_gen.c $(BUILD)/libmtcore.a
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_MT) $< $(BUILD)/libmtcore.a \
+	    $(LIBS_CORE) -o $@
 
 
 $(BUILD)/unit/%: t/unit/%.c t/unit/mt_tap.h $(BUILD)/libmtcore.a

@@ -2,14 +2,16 @@
 # Installs the Debian packages a target needs, when they are missing.
 # As root it runs apt-get; otherwise it prints the command and fails.
 #
-#   scripts/deps.sh build|test|run|bench|fuzz|deb|deb-test
+#   scripts/deps.sh build|test|run|bench|bench-load|fuzz|deb|deb-test
 
 set -e
 
 build="nginx nginx-dev make gcc g++ libc6-dev pkg-config libmsgpack-dev
-       libjansson-dev libsimdjson-dev libssl-dev openssl"
+       libjansson-dev libsimdjson-dev libssl-dev openssl libsqlite3-dev
+       libpq-dev"
 test="$build perl libtest-base-perl libipc-run-perl libtext-diff-perl
-      libtest-longstring-perl procps curl prometheus"
+      libtest-longstring-perl procps curl prometheus
+      postgresql sqlite3"
 deb="$build debhelper dpkg-dev lowdown"
 
 case "${1:-build}" in
@@ -17,10 +19,11 @@ case "${1:-build}" in
     test)  pkgs="$test" ;;
     run)   pkgs="$build curl" ;;
     bench) pkgs="$test wrk" ;;
+    bench-load) pkgs="$test" ;;
     fuzz)  pkgs="$build clang-14 libfuzzer-14-dev libclang-rt-14-dev" ;;
     deb)   pkgs="$deb" ;;
     deb-test) pkgs="$test $deb lintian systemd" ;;
-    *)     echo "usage: $0 build|test|run|bench|fuzz|deb|deb-test" >&2
+    *)     echo "usage: $0 build|test|run|bench|bench-load|fuzz|deb|deb-test" >&2
            exit 2 ;;
 esac
 

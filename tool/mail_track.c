@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,6 +31,8 @@ static const mt_tool_command_t  mt_tool_commands[] = {
     { "token", mt_tool_token,
       "mint (open, click, unsubscribe) or decode a token" },
     { "spool", mt_tool_spool, "print spool records as JSON lines (cat)" },
+    { "load", mt_load, "load sealed spool files into the database" },
+    { "db", mt_tool_db, "create or upgrade the database schema (init)" },
     { NULL, NULL, NULL }
 };
 
@@ -117,6 +120,27 @@ mt_tool_usage_error(const char *cmd, const char *fmt, ...)
             cmd ? " " : "", cmd ? cmd : "");
 
     return MT_TOOL_USAGE;
+}
+
+
+/* getopt_long() returned '?' or ':' (the optstring starts with ':') */
+
+int
+mt_tool_bad_option(const char *cmd, int c, char **argv)
+{
+    const char  *opt;
+
+    opt = argv[optind - 1];
+
+    if (c == ':') {
+        return mt_tool_usage_error(cmd, "option \"%s\" needs a value", opt);
+    }
+
+    if (optopt != 0 && strncmp(opt, "--", 2) != 0) {
+        return mt_tool_usage_error(cmd, "unknown option \"-%c\"", optopt);
+    }
+
+    return mt_tool_usage_error(cmd, "unknown option \"%s\"", opt);
 }
 
 

@@ -64,7 +64,6 @@ typedef struct {
 } mt_spool_cat_t;
 
 
-static int mt_tool_buf_reserve(mt_tool_buf_t *b, size_t n);
 static void mt_tool_json_escape(mt_tool_buf_t *b, const u_char *p,
     size_t len);
 static void mt_tool_json_double(mt_tool_buf_t *b, double d, int single);
@@ -72,8 +71,8 @@ static void mt_tool_json_base64(mt_tool_buf_t *b, const u_char *p,
     size_t len);
 static void mt_tool_json_key(mt_tool_buf_t *b, const msgpack_object *o,
     unsigned flags);
-static int mt_spool_read_fd(int fd, const char *path,
-    mt_spool_handler_pt handler, void *data);
+static void mt_spool_damage(mt_spool_damage_pt damage, void *data,
+    const char *path, off_t offset, const char *what);
 static int mt_spool_fill(mt_spool_file_t *f);
 static mt_spool_scan_e mt_spool_scan(const u_char *p, size_t avail,
     size_t *extent);
@@ -121,7 +120,7 @@ mt_tool_buf_free(mt_tool_buf_t *b)
 }
 
 
-static int
+int
 mt_tool_buf_reserve(mt_tool_buf_t *b, size_t n)
 {
     u_char  *p;
@@ -452,7 +451,7 @@ mt_spool_read_file(const char *path, mt_spool_handler_pt handler,
         return -1;
     }
 
-    rc = mt_spool_read_fd(fd, path, handler, data);
+    rc = mt_spool_read_fd(fd, path, handler, NULL, data);
 
     (void) close(fd);
 
@@ -460,9 +459,9 @@ mt_spool_read_file(const char *path, mt_spool_handler_pt handler,
 }
 
 
-static int
+int
 mt_spool_read_fd(int fd, const char *path, mt_spool_handler_pt handler,
-    void *data)
+    mt_spool_damage_pt damage, void *data)
 {
     int               rc, corrupt, resync;
     size_t            extent, off, stop;
@@ -561,8 +560,7 @@ mt_spool_read_fd(int fd, const char *path, mt_spool_handler_pt handler,
 
             what = next >= 0 ? "corrupt" : "truncated";
 
-            fprintf(stderr, "%s: %s record at byte %" PRId64 "\n", path,
-                    what, (int64_t) (f.base + f.pos));
+            mt_spool_damage(damage, data, path, f.base + f.pos, what);
 
             corrupt = 1;
 
@@ -587,8 +585,7 @@ mt_spool_read_fd(int fd, const char *path, mt_spool_handler_pt handler,
         }
 
         if (scan == MT_SPOOL_SCAN_BAD) {
-            fprintf(stderr, "%s: corrupt record at byte %" PRId64 "\n", path,
-                    (int64_t) (f.base + f.pos));
+            mt_spool_damage(damage, data, path, f.base + f.pos, "corrupt");
 
             corrupt = 1;
             resync = 1;
@@ -612,6 +609,20 @@ mt_spool_read_fd(int fd, const char *path, mt_spool_handler_pt handler,
     }
 
     return corrupt;
+}
+
+
+static void
+mt_spool_damage(mt_spool_damage_pt damage, void *data, const char *path,
+    off_t offset, const char *what)
+{
+    if (damage != NULL) {
+        damage(data, path, offset, what);
+        return;
+    }
+
+    fprintf(stderr, "%s: %s record at byte %" PRId64 "\n", path, what,
+            (int64_t) offset);
 }
 
 
@@ -1182,7 +1193,7 @@ mt_spool_cat_path(mt_spool_cat_t *ctx, const char *path, int listed)
         return 1;
     }
 
-    rc = mt_spool_read_fd(fd, path, mt_spool_cat_record, ctx);
+    rc = mt_spool_read_fd(fd, path, mt_spool_cat_record, NULL, ctx);
 
     (void) close(fd);
 
