@@ -37,6 +37,12 @@ mt_load_lock(const char *dir, int wait, int *fd)
     }
 
     lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+
+    if (lfd == -1 && errno == EACCES) {
+        /* another user's lock file: flock() needs no write access */
+        lfd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    }
+
     if (lfd == -1) {
         mt_tool_error("%s: cannot lock the spool directory: %s", path,
                       strerror(errno));
