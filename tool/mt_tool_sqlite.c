@@ -113,8 +113,6 @@ static const char  mt_sqlite_ddl[] =
         ");"
     "CREATE UNIQUE INDEX mail_events_id ON mail_events (id);"
     "CREATE INDEX mail_events_at ON mail_events (at);"
-    "CREATE INDEX mail_events_mid ON mail_events (mid);"
-    "CREATE INDEX mail_events_rcpt ON mail_events (rcpt);"
     "CREATE TABLE mail_suppressions ("
         MT_DB_SUPPRESSIONS_COLUMNS("INTEGER") ");"
     "CREATE TABLE mail_soft_bounces (" MT_DB_SOFT_COLUMNS("INTEGER")
