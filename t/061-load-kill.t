@@ -59,12 +59,36 @@ ok !-d "$spool/bad", 'none in bad/';
 is sq($db, 'SELECT count(*), sum(events) FROM mail_files'), "40\t60000",
     'one ledger row per file, each event counted for one file';
 
+my $msg_cols = 'message_id, recipient, state, sent_at, delivered_at, bounce, '
+             . 'bounced_at, complained_at, unsubscribed_at, opens, opens_machine, '
+             . 'opens_first, opens_last, clicks, clicks_machine, clicks_first, '
+             . 'clicks_last, last_url, url_at, sources';
+
 for my $t (['mail_events', 'id', 'id, at, ts, rt, src, type, mid, rcpt, bounce, url, machine, tag'],
+           ['mail_messages', 'message_id', $msg_cols],
            ['mail_suppressions', 'address', '*']) {
     my ($table, $key, $cols) = @$t;
     my $sql = "SELECT $cols FROM $table ORDER BY $key";
     is sq($db, $sql), sq("$tmp/clean.sqlite", $sql),
         "$table is what one clean load gives";
 }
+
+is sq($db, 'SELECT count(*) FROM mail_messages'), 3000, 'a row per message';
+
+# the same files in another order: the same rows (the rules are order-free)
+my $rev = "$tmp/rev";
+make_path($rev);
+my $i = 0;
+copy("$src/$_", sprintf("$rev/r-1-%d-0.mtspool", 1000 + $i++)) for reverse @files;
+$r = run('load', '--quiet', $rev, '--db', "sqlite:$tmp/rev.sqlite");
+is $r->{rc}, 0, 'the files loaded newest first';
+my $sql = "SELECT $msg_cols FROM mail_messages ORDER BY message_id";
+is sq("$tmp/rev.sqlite", $sql), sq("$tmp/clean.sqlite", $sql),
+    '... give the same mail_messages';
+
+$r = run('status', 'm-42', '--db', "sqlite:$db");
+is $r->{rc}, 0, 'status of a loaded message';
+like $r->{out}, qr/^\{"message_id":"m-42","recipient":"user42\@example42\.com",.*"sources":\[[^]]*"track"\]\}\n\z/,
+    '... its JSON';
 
 done_testing;

@@ -151,12 +151,16 @@ for my $db (['sqlite', "sqlite:$tmp/soft.sqlite"], ['postgresql', pg_url('soft')
     for my $q ('SELECT count(*), count(DISTINCT id) FROM mail_events',
                'SELECT md5(string_agg(id || at || type || coalesce(mid, \'\'), \',\' ORDER BY id)) FROM mail_events',
                'SELECT md5(string_agg(address || reason || coalesce(event_id, \'\') || first_at || last_at || events, \',\' ORDER BY address)) FROM mail_suppressions',
-               'SELECT md5(string_agg(address || at || event_id, \',\' ORDER BY address, at, event_id)) FROM mail_soft_bounces')
+               'SELECT md5(string_agg(address || at || event_id, \',\' ORDER BY address, at, event_id)) FROM mail_soft_bounces',
+               'SELECT md5(string_agg(concat_ws(\'|\', message_id, recipient, state, sent_at, delivered_at, bounce, bounced_at, complained_at, unsubscribed_at, opens, opens_machine, opens_first, opens_last, clicks, clicks_machine, clicks_first, clicks_last, last_url, url_at, sources), \',\' ORDER BY message_id)) FROM mail_messages')
     {
         is pg_sql('conc', $q), pg_sql('one', $q), "the same answer: $q";
     }
     is pg_sql('conc', 'SELECT count(*) FROM mail_events'), 37000,
         'each event once: the shared file loaded once';
+    is pg_sql('conc', 'SELECT count(*), sum(opens + clicks) FROM mail_messages'),
+       pg_sql('one', 'SELECT count(*), sum(opens + clicks) FROM mail_messages'),
+        'no lost update in mail_messages';
 }
 
 

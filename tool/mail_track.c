@@ -33,6 +33,7 @@ static const mt_tool_command_t  mt_tool_commands[] = {
     { "spool", mt_tool_spool, "print spool records as JSON lines (cat)" },
     { "load", mt_load, "load sealed spool files into the database" },
     { "db", mt_tool_db, "create or upgrade the database schema (init)" },
+    { "status", mt_tool_status, "a message's status from the database" },
     { NULL, NULL, NULL }
 };
 

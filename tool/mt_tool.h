@@ -84,6 +84,7 @@ int mt_tool_spool(int argc, char **argv);
 /* mt_tool_load.c, mt_tool_dbcmd.c */
 int mt_load(int argc, char **argv);
 int mt_tool_db(int argc, char **argv);
+int mt_tool_status(int argc, char **argv);
 
 void mt_tool_buf_init(mt_tool_buf_t *b);
 void mt_tool_buf_free(mt_tool_buf_t *b);

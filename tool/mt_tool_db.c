@@ -26,6 +26,7 @@ struct mt_arena_block_s {
 static int mt_db_setting_row(void *data, int ncols, const char **cols,
     const size_t *lens);
 static char *mt_db_hide_password(const char *url);
+static void mt_db_msg_count(mt_db_msg_text_t *t, int i, uint32_t n);
 
 
 int
@@ -320,4 +321,187 @@ mt_arena_free(mt_arena_t *a)
     }
 
     mt_arena_init(a);
+}
+
+
+/*
+ * A mail_messages row (MT_DB_MESSAGES_SELECT) into a state; strings
+ * point into cols, to be copied by the caller.  -1: not such a row.
+ */
+
+int
+mt_db_msg_parse(int ncols, const char **cols, const size_t *lens,
+    mt_db_msg_t *m)
+{
+    int           i, b;
+    size_t        n;
+    int64_t       v[MT_DB_MSG_NCOLS];
+    const char   *p, *end, *comma;
+    mt_msgstate_t  *st;
+
+    if (ncols < MT_DB_MSG_NCOLS || cols[MT_DB_MSG_ID] == NULL) {
+        return -1;
+    }
+
+    mt_msgstate_init(&m->st, &m->s);
+    st = &m->st;
+
+    for (i = 0; i < MT_DB_MSG_NCOLS; i++) {
+        v[i] = cols[i] ? strtoll(cols[i], NULL, 10) : 0;
+    }
+
+    m->s.mid.data = (u_char *) cols[MT_DB_MSG_ID];
+    m->s.mid.len = lens[MT_DB_MSG_ID];
+
+    if (cols[MT_DB_MSG_RCPT] != NULL) {
+        m->s.rcpt.data = (u_char *) cols[MT_DB_MSG_RCPT];
+        m->s.rcpt.len = lens[MT_DB_MSG_RCPT];
+    }
+
+    if (cols[MT_DB_MSG_LAST_URL] != NULL) {
+        m->s.url.data = (u_char *) cols[MT_DB_MSG_LAST_URL];
+        m->s.url.len = lens[MT_DB_MSG_LAST_URL];
+    }
+
+    if (cols[MT_DB_MSG_STATE] != NULL) {
+        b = mt_event_type_by_name((u_char *) cols[MT_DB_MSG_STATE],
+                                  lens[MT_DB_MSG_STATE]);
+        st->state = (b >= 0) ? (uint8_t) (b + 1) : 0;
+    }
+
+    if (cols[MT_DB_MSG_BOUNCE] != NULL) {
+        for (b = 1; b < MT_BOUNCE_MAX; b++) {
+            if (strcmp(cols[MT_DB_MSG_BOUNCE], mt_bounce_names[b]) == 0) {
+                st->bounce = (uint8_t) b;
+            }
+        }
+    }
+
+    st->sent_at = v[MT_DB_MSG_SENT_AT];
+    st->delivered_at = v[MT_DB_MSG_DELIVERED_AT];
+    st->bounced_at = v[MT_DB_MSG_BOUNCED_AT];
+    st->complained_at = v[MT_DB_MSG_COMPLAINED_AT];
+    st->unsubscribed_at = v[MT_DB_MSG_UNSUBSCRIBED_AT];
+    st->opens = (uint32_t) v[MT_DB_MSG_OPENS];
+    st->opens_machine = (uint32_t) v[MT_DB_MSG_OPENS_MACHINE];
+    st->opens_first = v[MT_DB_MSG_OPENS_FIRST];
+    st->opens_last = v[MT_DB_MSG_OPENS_LAST];
+    st->clicks = (uint32_t) v[MT_DB_MSG_CLICKS];
+    st->clicks_machine = (uint32_t) v[MT_DB_MSG_CLICKS_MACHINE];
+    st->clicks_first = v[MT_DB_MSG_CLICKS_FIRST];
+    st->clicks_last = v[MT_DB_MSG_CLICKS_LAST];
+    st->url_at = v[MT_DB_MSG_URL_AT];
+
+    /* "sendgrid,track" */
+
+    p = cols[MT_DB_MSG_SOURCES];
+    end = p ? p + lens[MT_DB_MSG_SOURCES] : NULL;
+
+    while (p != NULL && p < end) {
+        comma = memchr(p, ',', end - p);
+        n = (comma ? comma : end) - p;
+
+        b = mt_src_by_name((u_char *) p, n);
+        if (b >= 0) {
+            st->sources |= (uint16_t) (1 << b);
+        }
+
+        p += n + 1;
+    }
+
+    return 0;
+}
+
+
+static void
+mt_db_msg_count(mt_db_msg_text_t *t, int i, uint32_t n)
+{
+    t->len[i] = snprintf(t->num[i], sizeof(t->num[i]), "%u", n);
+    t->v[i] = t->num[i];
+}
+
+
+/* a state as the text of its row's columns: unknown times are NULL */
+
+void
+mt_db_msg_text(const mt_db_msg_t *m, int64_t now, mt_db_msg_text_t *t)
+{
+    int                   i, b;
+    size_t                n;
+    int64_t               v[MT_DB_MSG_NCOLS];
+    const char           *name;
+    const mt_msgstate_t  *st = &m->st;
+
+    memset(v, 0, sizeof(v));
+
+    v[MT_DB_MSG_SENT_AT] = st->sent_at;
+    v[MT_DB_MSG_DELIVERED_AT] = st->delivered_at;
+    v[MT_DB_MSG_BOUNCED_AT] = st->bounced_at;
+    v[MT_DB_MSG_COMPLAINED_AT] = st->complained_at;
+    v[MT_DB_MSG_UNSUBSCRIBED_AT] = st->unsubscribed_at;
+    v[MT_DB_MSG_OPENS_FIRST] = st->opens_first;
+    v[MT_DB_MSG_OPENS_LAST] = st->opens_last;
+    v[MT_DB_MSG_CLICKS_FIRST] = st->clicks_first;
+    v[MT_DB_MSG_CLICKS_LAST] = st->clicks_last;
+    v[MT_DB_MSG_URL_AT] = st->url_at;
+    v[MT_DB_MSG_UPDATED_AT] = now;
+
+    for (i = 0; i < MT_DB_MSG_NCOLS; i++) {
+        t->v[i] = NULL;
+        t->len[i] = 0;
+
+        if (v[i] != 0) {
+            t->len[i] = snprintf(t->num[i], sizeof(t->num[i]), "%lld",
+                                 (long long) v[i]);
+            t->v[i] = t->num[i];
+        }
+    }
+
+    /* the counts are never NULL */
+
+    mt_db_msg_count(t, MT_DB_MSG_OPENS, st->opens);
+    mt_db_msg_count(t, MT_DB_MSG_OPENS_MACHINE, st->opens_machine);
+    mt_db_msg_count(t, MT_DB_MSG_CLICKS, st->clicks);
+    mt_db_msg_count(t, MT_DB_MSG_CLICKS_MACHINE, st->clicks_machine);
+
+    t->v[MT_DB_MSG_ID] = (const char *) m->s.mid.data;
+    t->len[MT_DB_MSG_ID] = m->s.mid.len;
+
+    if (m->s.rcpt.len) {
+        t->v[MT_DB_MSG_RCPT] = (const char *) m->s.rcpt.data;
+        t->len[MT_DB_MSG_RCPT] = m->s.rcpt.len;
+    }
+
+    if (m->s.url.len) {
+        t->v[MT_DB_MSG_LAST_URL] = (const char *) m->s.url.data;
+        t->len[MT_DB_MSG_LAST_URL] = m->s.url.len;
+    }
+
+    name = mt_msgstate_state_name(st);
+
+    if (name != NULL) {
+        t->v[MT_DB_MSG_STATE] = name;
+        t->len[MT_DB_MSG_STATE] = strlen(name);
+    }
+
+    if (st->bounce != MT_BOUNCE_NONE && st->bounce < MT_BOUNCE_MAX) {
+        t->v[MT_DB_MSG_BOUNCE] = mt_bounce_names[st->bounce];
+        t->len[MT_DB_MSG_BOUNCE] = strlen(mt_bounce_names[st->bounce]);
+    }
+
+    /* the sources by number: a set, so any order reads back the same */
+
+    n = 0;
+
+    for (b = 0; b < MT_SRC_MAX; b++) {
+        if (st->sources & (1 << b)) {
+            n += snprintf(t->sources + n, sizeof(t->sources) - n, "%s%s",
+                          n ? "," : "", mt_src_names[b]);
+        }
+    }
+
+    if (n) {
+        t->v[MT_DB_MSG_SOURCES] = t->sources;
+        t->len[MT_DB_MSG_SOURCES] = n;
+    }
 }

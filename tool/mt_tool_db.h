@@ -12,9 +12,10 @@
  *     begin
  *     file_add                  the ledger row; tells a file loaded before
  *     insert_events ...         sets is_new on events not seen before
- *     messages_lock             rows of the touched messages, sorted by id
- *     messages_put
- *     suppress                  sorted by address
+ *     messages_get              rows of the touched messages, sorted by id,
+ *                               held until the commit
+ *     messages_put              the rows merged with the new events
+ *     soft_bounces, suppress    sorted by address
  *     file_done                 the ledger row's counts
  *     commit (or rollback)
  */
@@ -26,6 +27,7 @@
 
 #include "mt_tool.h"
 #include "mt_event.h"
+#include "mt_msgstate.h"
 
 
 /* the schema this tool writes; a newer one in a database is refused */
@@ -113,6 +115,49 @@ typedef struct {
 } mt_db_soft_t;
 
 
+/* a message's state (mail_messages): the core's, and its strings */
+typedef struct {
+    mt_msgstate_t               st;
+    mt_msgstate_str_t           s;
+} mt_db_msg_t;
+
+
+/* mail_messages columns, in this order (mt_db_msg_parse, _values) */
+typedef enum {
+    MT_DB_MSG_ID = 0,
+    MT_DB_MSG_RCPT,
+    MT_DB_MSG_STATE,
+    MT_DB_MSG_SENT_AT,
+    MT_DB_MSG_DELIVERED_AT,
+    MT_DB_MSG_BOUNCE,
+    MT_DB_MSG_BOUNCED_AT,
+    MT_DB_MSG_COMPLAINED_AT,
+    MT_DB_MSG_UNSUBSCRIBED_AT,
+    MT_DB_MSG_OPENS,
+    MT_DB_MSG_OPENS_MACHINE,
+    MT_DB_MSG_OPENS_FIRST,
+    MT_DB_MSG_OPENS_LAST,
+    MT_DB_MSG_CLICKS,
+    MT_DB_MSG_CLICKS_MACHINE,
+    MT_DB_MSG_CLICKS_FIRST,
+    MT_DB_MSG_CLICKS_LAST,
+    MT_DB_MSG_LAST_URL,
+    MT_DB_MSG_URL_AT,
+    MT_DB_MSG_SOURCES,
+    MT_DB_MSG_UPDATED_AT,
+    MT_DB_MSG_NCOLS
+} mt_db_msg_col_e;
+
+
+/* the text of a row's columns; NULL for SQL NULL */
+typedef struct {
+    const char                 *v[MT_DB_MSG_NCOLS];
+    size_t                      len[MT_DB_MSG_NCOLS];
+    char                        num[MT_DB_MSG_NCOLS][24];
+    char                        sources[MT_SRC_MAX * 12];
+} mt_db_msg_text_t;
+
+
 /* a row of a query, as text; a NULL column is NULL */
 typedef int (*mt_db_row_pt)(void *data, int ncols, const char **cols,
     const size_t *lens);
@@ -142,6 +187,15 @@ struct mt_db_backend_s {
     /* events with distinct ids, from file_id; marks the new ones */
     int    (*insert_events)(mt_db_t *db, mt_db_event_t **ev, size_t n,
                int64_t file_id);
+
+    /*
+     * The rows of these messages (distinct ids, sorted by bytes), made
+     * when missing and held against other loaders until the commit;
+     * row() gets each, columns as MT_DB_MESSAGES_SELECT lists them.
+     */
+    int    (*messages_get)(mt_db_t *db, mt_db_msg_t **m, size_t n,
+               mt_db_row_pt row, void *data);
+    int    (*messages_put)(mt_db_t *db, mt_db_msg_t **m, size_t n);
 
     /*
      * Records soft bounces (sorted by address), holds their addresses
@@ -206,6 +260,22 @@ struct mt_db_s {
     "last_at " I " NOT NULL, events " I " NOT NULL, removed_at " I ", "       \
     "note TEXT"
 
+#define MT_DB_MESSAGES_COLUMNS(I)                                             \
+    "recipient TEXT, state TEXT, sent_at " I ", delivered_at " I ", "         \
+    "bounce TEXT, bounced_at " I ", complained_at " I ", "                    \
+    "unsubscribed_at " I ", opens " I " NOT NULL DEFAULT 0, "                 \
+    "opens_machine " I " NOT NULL DEFAULT 0, opens_first " I ", "             \
+    "opens_last " I ", clicks " I " NOT NULL DEFAULT 0, "                     \
+    "clicks_machine " I " NOT NULL DEFAULT 0, clicks_first " I ", "           \
+    "clicks_last " I ", last_url TEXT, url_at " I ", sources TEXT, "          \
+    "updated_at " I
+
+#define MT_DB_MESSAGES_SELECT                                                 \
+    "message_id, recipient, state, sent_at, delivered_at, bounce, "           \
+    "bounced_at, complained_at, unsubscribed_at, opens, opens_machine, "      \
+    "opens_first, opens_last, clicks, clicks_machine, clicks_first, "         \
+    "clicks_last, last_url, url_at, sources, updated_at"
+
 #define MT_DB_SOFT_COLUMNS(I)                                                 \
     "address TEXT NOT NULL, at " I " NOT NULL, event_id TEXT NOT NULL, "      \
     "message_id TEXT, src TEXT, PRIMARY KEY (address, at, event_id)"
@@ -259,6 +329,10 @@ int mt_db_ready(mt_db_t *db, int create);
 void mt_db_error(mt_db_t *db, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
 int mt_db_setting(mt_db_t *db, const char *name, char *buf, size_t size);
+
+int mt_db_msg_parse(int ncols, const char **cols, const size_t *lens,
+    mt_db_msg_t *m);
+void mt_db_msg_text(const mt_db_msg_t *m, int64_t now, mt_db_msg_text_t *t);
 
 void mt_arena_init(mt_arena_t *a);
 void *mt_arena_alloc(mt_arena_t *a, size_t size);

@@ -526,6 +526,11 @@ mt_load_tx_once(mt_load_t *ld, mt_load_entry_t *e, size_t n)
         }
     }
 
+    rc = mt_load_messages(ld);
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
     rc = mt_load_suppressions(ld);
     if (rc != MT_DB_OK) {
         return rc;

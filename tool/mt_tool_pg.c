@@ -36,7 +36,9 @@ typedef struct {
     size_t                      nmonths;
     mt_tool_buf_t               copy;
     mt_tool_buf_t               arr[10];
+    char                       *msg_set;    /* "recipient = s.recipient, ..." */
     unsigned                    staged:1;
+    unsigned                    staged_msg:1;
 } mt_pg_t;
 
 
@@ -69,6 +71,11 @@ static const char **mt_pg_arrays_end(mt_pg_t *pg, int n,
 static int mt_pg_soft_bounces(mt_db_t *db, mt_db_soft_t *s, size_t n,
     int64_t window, mt_db_row_pt row, void *data);
 static int mt_pg_suppress(mt_db_t *db, mt_db_suppress_t *s, size_t n);
+static int mt_pg_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
+    mt_db_row_pt row, void *data);
+static int mt_pg_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n);
+static int mt_pg_copy_start(mt_db_t *db, const char *sql);
+static int mt_pg_copy_send(mt_db_t *db, int last);
 static int mt_pg_rows(PGresult *res, mt_db_row_pt row, void *data);
 static int mt_pg_query(mt_db_t *db, const char *sql, const char **params,
     int nparams, mt_db_row_pt row, void *data);
@@ -85,6 +92,8 @@ const mt_db_backend_t  mt_db_pg = {
     mt_pg_file_add,
     mt_pg_file_done,
     mt_pg_insert_events,
+    mt_pg_messages_get,
+    mt_pg_messages_put,
     mt_pg_soft_bounces,
     mt_pg_suppress,
     mt_pg_query
@@ -101,6 +110,8 @@ static const char  mt_pg_ddl[] =
     "CREATE TABLE mail_events (" MT_DB_EVENTS_COLUMNS("BIGINT", "BOOLEAN")
         ") PARTITION BY RANGE (at);"
     "CREATE INDEX mail_events_at ON mail_events (at);"
+    "CREATE TABLE mail_messages (message_id TEXT COLLATE \"C\" PRIMARY KEY, "
+        MT_DB_MESSAGES_COLUMNS("BIGINT") ");"
     "CREATE TABLE mail_suppressions ("
         MT_DB_SUPPRESSIONS_COLUMNS("BIGINT") ");"
     "CREATE TABLE mail_soft_bounces (" MT_DB_SOFT_COLUMNS("BIGINT") ");";
@@ -166,6 +177,7 @@ mt_pg_close(mt_db_t *db)
     }
 
     mt_tool_buf_free(&pg->copy);
+    free(pg->msg_set);
 
     for (i = 0; i < 10; i++) {
         mt_tool_buf_free(&pg->arr[i]);
@@ -405,6 +417,7 @@ mt_pg_begin(mt_db_t *db)
         }
 
         pg->staged = 0;
+        pg->staged_msg = 0;
     }
 
     return mt_pg_exec(db, pg->conn, "BEGIN");
@@ -860,6 +873,243 @@ mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
     PQclear(res);
 
     return MT_DB_OK;
+}
+
+
+static int
+mt_pg_copy_start(mt_db_t *db, const char *sql)
+{
+    int        rc;
+    PGresult  *res;
+    mt_pg_t   *pg = db->conn;
+
+    res = PQexec(pg->conn, sql);
+
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        rc = mt_pg_fail(db, pg->conn, res);
+        PQclear(res);
+        return rc;
+    }
+
+    PQclear(res);
+
+    pg->copy.len = 0;
+    pg->copy.nomem = 0;
+
+    return MT_DB_OK;
+}
+
+
+/* the rows in pg->copy to the server, and with last the end of COPY */
+
+static int
+mt_pg_copy_send(mt_db_t *db, int last)
+{
+    int        rc;
+    PGresult  *res;
+    mt_pg_t   *pg = db->conn;
+
+    if (pg->copy.nomem) {
+        (void) PQputCopyEnd(pg->conn, "out of memory");
+        PQclear(PQgetResult(pg->conn));
+        mt_db_error(db, "out of memory");
+        return MT_DB_ERROR;
+    }
+
+    if (pg->copy.len
+        && PQputCopyData(pg->conn, (char *) pg->copy.data,
+                         (int) pg->copy.len) != 1)
+    {
+        return mt_pg_fail(db, pg->conn, NULL);
+    }
+
+    pg->copy.len = 0;
+
+    if (!last) {
+        return MT_DB_OK;
+    }
+
+    if (PQputCopyEnd(pg->conn, NULL) != 1) {
+        return mt_pg_fail(db, pg->conn, NULL);
+    }
+
+    rc = MT_DB_OK;
+
+    while ((res = PQgetResult(pg->conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == MT_DB_OK) {
+            rc = mt_pg_fail(db, pg->conn, res);
+        }
+
+        PQclear(res);
+    }
+
+    return rc;
+}
+
+
+/*
+ * The rows, made when missing and locked, both in the order of the ids'
+ * bytes: two loaders touching the same messages take them in the same
+ * order, so neither waits for the other in a cycle.
+ */
+
+static int
+mt_pg_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
+    mt_db_row_pt row, void *data)
+{
+    int          rc;
+    size_t       i;
+    PGresult    *res;
+    const char  *params[1];
+    mt_pg_t     *pg = db->conn;
+
+    mt_pg_arrays_start(pg, 1);
+
+    for (i = 0; i < n; i++) {
+        mt_pg_array_str(&pg->arr[0], &m[i]->s.mid);
+    }
+
+    if (mt_pg_arrays_end(pg, 1, params) == NULL) {
+        mt_db_error(db, "out of memory");
+        return MT_DB_ERROR;
+    }
+
+    res = mt_pg_params(db, pg->conn, "INSERT INTO mail_messages (message_id) "
+                       "SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+                       1, params, &rc);
+    if (res == NULL) {
+        return rc;
+    }
+
+    PQclear(res);
+
+    res = mt_pg_params(db, pg->conn, "SELECT " MT_DB_MESSAGES_SELECT
+                       " FROM mail_messages WHERE message_id = "
+                       "ANY($1::text[]) ORDER BY message_id FOR UPDATE",
+                       1, params, &rc);
+    if (res == NULL) {
+        return rc;
+    }
+
+    rc = mt_pg_rows(res, row, data);
+
+    PQclear(res);
+
+    if (rc != 0) {
+        mt_db_error(db, "stopped");
+        return MT_DB_ERROR;
+    }
+
+    return MT_DB_OK;
+}
+
+
+static int
+mt_pg_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n)
+{
+    int                rc, c;
+    char              *p, *q;
+    size_t             i, len;
+    int64_t            now;
+    mt_str_t           v;
+    PGresult          *res;
+    mt_db_msg_text_t   t;
+    mt_pg_t           *pg = db->conn;
+
+    if (n == 0) {
+        return MT_DB_OK;
+    }
+
+    if (pg->msg_set == NULL) {
+        /* "a = s.a, b = s.b, ..." from the column list, once */
+
+        len = 3 * sizeof(MT_DB_MESSAGES_SELECT);
+
+        pg->msg_set = malloc(len);
+        if (pg->msg_set == NULL) {
+            mt_db_error(db, "out of memory");
+            return MT_DB_ERROR;
+        }
+
+        p = pg->msg_set;
+        q = strchr(MT_DB_MESSAGES_SELECT, ',') + 2;
+
+        while (*q) {
+            len = strcspn(q, ",");
+            p += sprintf(p, "%s%.*s = s.%.*s", p == pg->msg_set ? "" : ", ",
+                         (int) len, q, (int) len, q);
+            q += len;
+            q += strspn(q, ", ");
+        }
+    }
+
+    if (!pg->staged_msg) {
+        rc = mt_pg_exec(db, pg->conn,
+                        "CREATE TEMP TABLE IF NOT EXISTS mt_stage_msg "
+                        "(message_id TEXT, " MT_DB_MESSAGES_COLUMNS("BIGINT")
+                        ") ON COMMIT DELETE ROWS");
+        if (rc != MT_DB_OK) {
+            return rc;
+        }
+
+        pg->staged_msg = 1;
+    }
+
+    rc = mt_pg_copy_start(db, "COPY mt_stage_msg (" MT_DB_MESSAGES_SELECT
+                          ") FROM STDIN");
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
+    now = (int64_t) time(NULL) * 1000;
+
+    for (i = 0; i < n; i++) {
+        mt_db_msg_text(m[i], now, &t);
+
+        for (c = 0; c < MT_DB_MSG_NCOLS; c++) {
+            v.data = (u_char *) t.v[c];
+            v.len = t.v[c] ? t.len[c] : 0;
+
+            /* an empty recipient or url is NULL too: unknown */
+            mt_pg_copy_str(&pg->copy, &v);
+        }
+
+        pg->copy.data[pg->copy.len - 1] = '\n';
+
+        if (pg->copy.len >= 256 * 1024) {
+            rc = mt_pg_copy_send(db, 0);
+            if (rc != MT_DB_OK) {
+                return rc;
+            }
+        }
+    }
+
+    rc = mt_pg_copy_send(db, 1);
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
+    pg->copy.len = 0;
+    mt_tool_buf_add(&pg->copy, "UPDATE mail_messages m SET ",
+                    sizeof("UPDATE mail_messages m SET ") - 1);
+    mt_tool_buf_add_cstr(&pg->copy, pg->msg_set);
+    mt_tool_buf_add_cstr(&pg->copy, " FROM mt_stage_msg s "
+                         "WHERE m.message_id = s.message_id");
+    mt_tool_buf_add(&pg->copy, "", 1);
+
+    if (pg->copy.nomem) {
+        mt_db_error(db, "out of memory");
+        return MT_DB_ERROR;
+    }
+
+    res = mt_pg_params(db, pg->conn, (char *) pg->copy.data, 0, NULL, &rc);
+    if (res == NULL) {
+        return rc;
+    }
+
+    PQclear(res);
+
+    return mt_pg_exec(db, pg->conn, "TRUNCATE mt_stage_msg");
 }
 
 

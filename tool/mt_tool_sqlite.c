@@ -26,6 +26,8 @@ typedef enum {
     MT_SQ_SOFT_ADD,
     MT_SQ_SOFT_GET,
     MT_SQ_SUPPRESS,
+    MT_SQ_MSG_GET,
+    MT_SQ_MSG_PUT,
     MT_SQ_MAX
 } mt_sqlite_stmt_e;
 
@@ -57,6 +59,9 @@ static int mt_sqlite_insert_events(mt_db_t *db, mt_db_event_t **ev,
 static int mt_sqlite_soft_bounces(mt_db_t *db, mt_db_soft_t *s, size_t n,
     int64_t window, mt_db_row_pt row, void *data);
 static int mt_sqlite_suppress(mt_db_t *db, mt_db_suppress_t *s, size_t n);
+static int mt_sqlite_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
+    mt_db_row_pt row, void *data);
+static int mt_sqlite_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n);
 static int mt_sqlite_rows(mt_db_t *db, sqlite3_stmt *st, mt_db_row_pt row,
     void *data);
 static int mt_sqlite_query(mt_db_t *db, const char *sql,
@@ -74,6 +79,8 @@ const mt_db_backend_t  mt_db_sqlite = {
     mt_sqlite_file_add,
     mt_sqlite_file_done,
     mt_sqlite_insert_events,
+    mt_sqlite_messages_get,
+    mt_sqlite_messages_put,
     mt_sqlite_soft_bounces,
     mt_sqlite_suppress,
     mt_sqlite_query
@@ -100,7 +107,14 @@ static const char  *mt_sqlite_sql[MT_SQ_MAX] = {
 
     "INSERT INTO mail_suppressions (address, domain, suppressed, reason, "
     "src, message_id, event_id, first_at, last_at, events) "
-    "VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, $9)" MT_DB_SUPPRESS_MERGE
+    "VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, $9)" MT_DB_SUPPRESS_MERGE,
+
+    "SELECT " MT_DB_MESSAGES_SELECT " FROM mail_messages "
+    "WHERE message_id = $1",
+
+    "INSERT OR REPLACE INTO mail_messages (" MT_DB_MESSAGES_SELECT ") "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+    "$15, $16, $17, $18, $19, $20, $21)"
 };
 
 
@@ -113,6 +127,8 @@ static const char  mt_sqlite_ddl[] =
         ");"
     "CREATE UNIQUE INDEX mail_events_id ON mail_events (id);"
     "CREATE INDEX mail_events_at ON mail_events (at);"
+    "CREATE TABLE mail_messages (message_id TEXT PRIMARY KEY, "
+        MT_DB_MESSAGES_COLUMNS("INTEGER") ") WITHOUT ROWID;"
     "CREATE TABLE mail_suppressions ("
         MT_DB_SUPPRESSIONS_COLUMNS("INTEGER") ");"
     "CREATE TABLE mail_soft_bounces (" MT_DB_SOFT_COLUMNS("INTEGER")
@@ -645,6 +661,70 @@ mt_sqlite_suppress(mt_db_t *db, mt_db_suppress_t *s, size_t n)
         mt_sqlite_int(st, 7, s[i].first_at);
         mt_sqlite_int(st, 8, s[i].last_at);
         mt_sqlite_int(st, 9, s[i].events);
+
+        rc = mt_sqlite_step(db, st);
+        if (rc != MT_DB_OK) {
+            return rc;
+        }
+    }
+
+    return MT_DB_OK;
+}
+
+
+/* one writer at a time: the database lock holds the rows */
+
+static int
+mt_sqlite_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
+    mt_db_row_pt row, void *data)
+{
+    int            rc;
+    size_t         i;
+    sqlite3_stmt  *st;
+
+    for (i = 0; i < n; i++) {
+        st = mt_sqlite_stmt(db, MT_SQ_MSG_GET);
+        if (st == NULL) {
+            return MT_DB_ERROR;
+        }
+
+        mt_sqlite_text(st, 1, &m[i]->s.mid);
+
+        rc = mt_sqlite_rows(db, st, row, data);
+        if (rc != MT_DB_OK) {
+            return rc;
+        }
+    }
+
+    return MT_DB_OK;
+}
+
+
+static int
+mt_sqlite_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n)
+{
+    int                rc, c;
+    size_t             i;
+    int64_t            now;
+    sqlite3_stmt      *st;
+    mt_db_msg_text_t   t;
+
+    now = (int64_t) time(NULL) * 1000;
+
+    for (i = 0; i < n; i++) {
+        st = mt_sqlite_stmt(db, MT_SQ_MSG_PUT);
+        if (st == NULL) {
+            return MT_DB_ERROR;
+        }
+
+        mt_db_msg_text(m[i], now, &t);
+
+        for (c = 0; c < MT_DB_MSG_NCOLS; c++) {
+            if (t.v[c] != NULL) {
+                sqlite3_bind_text(st, c + 1, t.v[c], (int) t.len[c],
+                                  SQLITE_STATIC);
+            }
+        }
 
         rc = mt_sqlite_step(db, st);
         if (rc != MT_DB_OK) {
