@@ -4,6 +4,7 @@
 #   make run        the demo on 127.0.0.1:8080 (make stop stops it)
 #   make test       unit tests and the nginx tests
 #   make bench      wrk against the module, next to empty_gif and return 302
+#   make bench-load a million events into SQLite and PostgreSQL
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS (60)
 #   make deb        the Debian packages, in build/deb/
 #   make test-deb   builds, installs, exercises and purges them (root)
@@ -59,7 +60,7 @@ TEST_ENV       = TEST_NGINX_BINARY=$(NGINX_BIN) \
 
 
 .PHONY: all module tool unit deps test test-unit test-nginx run stop \
-        bench fuzz fuzz-build valgrind asan clean man deb test-deb
+        bench bench-load fuzz fuzz-build valgrind asan clean man deb test-deb
 
 all: module tool $(BUILD)/spool-gen
 
@@ -173,6 +174,12 @@ bench:
 	@scripts/deps.sh bench
 	$(MAKE) all
 	bench/run.sh
+
+# a million events into SQLite and PostgreSQL (docs/performance.md)
+bench-load:
+	@scripts/deps.sh bench-load
+	$(MAKE) tool $(BUILD)/spool-gen
+	bench/load.sh
 
 
 FUZZ_CXX      := clang++-14

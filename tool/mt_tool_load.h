@@ -93,6 +93,9 @@ int mt_load_connect(mt_load_t *ld);
 void mt_load_clear(mt_load_t *ld);
 void mt_load_summary(mt_load_t *ld);
 
+/* mt_tool_suppress.c */
+int mt_load_suppressions(mt_load_t *ld);
+
 /* mt_tool_messages.c */
 int mt_load_messages(mt_load_t *ld);
 

@@ -767,18 +767,11 @@ mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
         }
     }
 
-    res = PQexec(pg->conn, "COPY mt_stage (seq, " MT_DB_EVENTS_INSERT
-                 ") FROM STDIN");
-
-    if (PQresultStatus(res) != PGRES_COPY_IN) {
-        rc = mt_pg_fail(db, pg->conn, res);
-        PQclear(res);
+    rc = mt_pg_copy_start(db, "COPY mt_stage (seq, " MT_DB_EVENTS_INSERT
+                          ") FROM STDIN");
+    if (rc != MT_DB_OK) {
         return rc;
     }
-
-    PQclear(res);
-
-    pg->copy.len = 0;
 
     for (k = 0; k < n; k++) {
         e = ev[k];
@@ -815,40 +808,19 @@ mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
         mt_pg_copy_str(&pg->copy, &e->extra);
         mt_pg_copy_int(&pg->copy, file_id, 1);
 
-        pg->copy.data[pg->copy.len - 1] = '\n';
-
-        if (pg->copy.nomem) {
-            (void) PQputCopyEnd(pg->conn, "out of memory");
-            PQclear(PQgetResult(pg->conn));
-            mt_db_error(db, "out of memory");
-            return MT_DB_ERROR;
+        if (!pg->copy.nomem) {
+            pg->copy.data[pg->copy.len - 1] = '\n';
         }
 
-        if (pg->copy.len >= 256 * 1024 || k == n - 1) {
-            if (PQputCopyData(pg->conn, (char *) pg->copy.data,
-                              (int) pg->copy.len) != 1)
-            {
-                return mt_pg_fail(db, pg->conn, NULL);
+        if (pg->copy.len >= 256 * 1024) {
+            rc = mt_pg_copy_send(db, 0);
+            if (rc != MT_DB_OK) {
+                return rc;
             }
-
-            pg->copy.len = 0;
         }
     }
 
-    if (PQputCopyEnd(pg->conn, NULL) != 1) {
-        return mt_pg_fail(db, pg->conn, NULL);
-    }
-
-    rc = MT_DB_OK;
-
-    while ((res = PQgetResult(pg->conn)) != NULL) {
-        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == MT_DB_OK) {
-            rc = mt_pg_fail(db, pg->conn, res);
-        }
-
-        PQclear(res);
-    }
-
+    rc = mt_pg_copy_send(db, 1);
     if (rc != MT_DB_OK) {
         return rc;
     }
@@ -1074,7 +1046,9 @@ mt_pg_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n)
             mt_pg_copy_str(&pg->copy, &v);
         }
 
-        pg->copy.data[pg->copy.len - 1] = '\n';
+        if (!pg->copy.nomem) {
+            pg->copy.data[pg->copy.len - 1] = '\n';
+        }
 
         if (pg->copy.len >= 256 * 1024) {
             rc = mt_pg_copy_send(db, 0);
