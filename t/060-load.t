@@ -8,7 +8,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use MailTrack::Load;
-use MailTrack::Msgpack;
+use MailTrack::Msgpack qw(:DEFAULT rec);
 use File::Copy qw(copy);
 use File::Path qw(make_path);
 use POSIX qw(:sys_wait_h);

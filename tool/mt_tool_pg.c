@@ -493,11 +493,8 @@ mt_pg_file_add(mt_db_t *db, mt_db_file_t *f, int *loaded)
 static int
 mt_pg_file_done(mt_db_t *db, mt_db_file_t *f)
 {
-    int          rc;
     char         v[6][24];
-    PGresult    *res;
     const char  *params[6];
-    mt_pg_t     *pg = db->conn;
 
     snprintf(v[0], 24, "%lld", (long long) f->events);
     snprintf(v[1], 24, "%lld", (long long) f->duplicates);
@@ -513,15 +510,10 @@ mt_pg_file_done(mt_db_t *db, mt_db_file_t *f)
     params[4] = f->damaged_at >= 0 ? v[4] : NULL;
     params[5] = v[5];
 
-    res = mt_pg_params(db, pg->conn,
-                       "UPDATE mail_files SET events = $1, duplicates = $2, "
-                       "invalid = $3, repaired = $4, damaged_at = $5 "
-                       "WHERE file_id = $6", 6, params, &rc);
-    if (res != NULL) {
-        PQclear(res);
-    }
-
-    return rc;
+    return mt_pg_query(db, "UPDATE mail_files SET events = $1, "
+                       "duplicates = $2, invalid = $3, repaired = $4, "
+                       "damaged_at = $5 WHERE file_id = $6", params, 6,
+                       NULL, NULL);
 }
 
 
@@ -931,7 +923,6 @@ mt_pg_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
 {
     int          rc;
     size_t       i;
-    PGresult    *res;
     const char  *params[1];
     mt_pg_t     *pg = db->conn;
 
@@ -946,33 +937,17 @@ mt_pg_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
         return MT_DB_ERROR;
     }
 
-    res = mt_pg_params(db, pg->conn, "INSERT INTO mail_messages (message_id) "
-                       "SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
-                       1, params, &rc);
-    if (res == NULL) {
+    rc = mt_pg_query(db, "INSERT INTO mail_messages (message_id) "
+                      "SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+                     params, 1, NULL, NULL);
+    if (rc != MT_DB_OK) {
         return rc;
     }
 
-    PQclear(res);
-
-    res = mt_pg_params(db, pg->conn, "SELECT " MT_DB_MESSAGES_SELECT
+    return mt_pg_query(db, "SELECT " MT_DB_MESSAGES_SELECT
                        " FROM mail_messages WHERE message_id = "
                        "ANY($1::text[]) ORDER BY message_id FOR UPDATE",
-                       1, params, &rc);
-    if (res == NULL) {
-        return rc;
-    }
-
-    rc = mt_pg_rows(res, row, data);
-
-    PQclear(res);
-
-    if (rc != 0) {
-        mt_db_error(db, "stopped");
-        return MT_DB_ERROR;
-    }
-
-    return MT_DB_OK;
+                       params, 1, row, data);
 }
 
 
@@ -984,7 +959,6 @@ mt_pg_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n)
     size_t             i, len;
     int64_t            now;
     mt_str_t           v;
-    PGresult          *res;
     mt_db_msg_text_t   t;
     mt_pg_t           *pg = db->conn;
 
@@ -1076,12 +1050,10 @@ mt_pg_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n)
         return MT_DB_ERROR;
     }
 
-    res = mt_pg_params(db, pg->conn, (char *) pg->copy.data, 0, NULL, &rc);
-    if (res == NULL) {
+    rc = mt_pg_query(db, (char *) pg->copy.data, NULL, 0, NULL, NULL);
+    if (rc != MT_DB_OK) {
         return rc;
     }
-
-    PQclear(res);
 
     return mt_pg_exec(db, pg->conn, "TRUNCATE mt_stage_msg");
 }
@@ -1169,7 +1141,6 @@ mt_pg_soft_bounces(mt_db_t *db, mt_db_soft_t *s, size_t n,
 {
     int          rc;
     size_t       i, j;
-    PGresult    *res;
     const char  *params[5];
     mt_pg_t     *pg = db->conn;
 
@@ -1194,14 +1165,13 @@ mt_pg_soft_bounces(mt_db_t *db, mt_db_soft_t *s, size_t n,
         goto nomem;
     }
 
-    res = mt_pg_params(db, pg->conn, "SELECT count(pg_advisory_xact_lock("
-                       "hashtextextended(a, 7238413))) "
-                       "FROM unnest($1::text[]) a", 1, params, &rc);
-    if (res == NULL) {
+    rc = mt_pg_query(db, "SELECT count(pg_advisory_xact_lock("
+                      "hashtextextended(a, 7238413))) "
+                      "FROM unnest($1::text[]) a",
+                     params, 1, NULL, NULL);
+    if (rc != MT_DB_OK) {
         return rc;
     }
-
-    PQclear(res);
 
     mt_pg_arrays_start(pg, 5);
 
@@ -1217,17 +1187,14 @@ mt_pg_soft_bounces(mt_db_t *db, mt_db_soft_t *s, size_t n,
         goto nomem;
     }
 
-    res = mt_pg_params(db, pg->conn,
-                       "INSERT INTO mail_soft_bounces (address, at, "
-                       "event_id, message_id, src) SELECT * FROM "
-                       "unnest($1::text[], $2::bigint[], $3::text[], "
-                       "$4::text[], $5::text[]) ON CONFLICT DO NOTHING",
-                       5, params, &rc);
-    if (res == NULL) {
+    rc = mt_pg_query(db, "INSERT INTO mail_soft_bounces (address, at, "
+                     "event_id, message_id, src) SELECT * FROM "
+                     "unnest($1::text[], $2::bigint[], $3::text[], "
+                     "$4::text[], $5::text[]) ON CONFLICT DO NOTHING",
+                     params, 5, NULL, NULL);
+    if (rc != MT_DB_OK) {
         return rc;
     }
-
-    PQclear(res);
 
     if (row == NULL) {
         return MT_DB_OK;
@@ -1254,28 +1221,13 @@ mt_pg_soft_bounces(mt_db_t *db, mt_db_soft_t *s, size_t n,
         goto nomem;
     }
 
-    res = mt_pg_params(db, pg->conn,
-                       "SELECT b.address, b.at, b.event_id, b.message_id, "
-                       "b.src FROM mail_soft_bounces b JOIN "
+    return mt_pg_query(db, "SELECT b.address, b.at, b.event_id, "
+                       "b.message_id, b.src FROM mail_soft_bounces b JOIN "
                        "unnest($1::text[], $2::bigint[], $3::bigint[]) "
                        "AS w (a, lo, hi) ON b.address = w.a "
                        "AND b.at BETWEEN w.lo AND w.hi "
                        "ORDER BY b.address COLLATE \"C\", b.at, b.event_id",
-                       3, params, &rc);
-    if (res == NULL) {
-        return rc;
-    }
-
-    rc = mt_pg_rows(res, row, data);
-
-    PQclear(res);
-
-    if (rc != 0) {
-        mt_db_error(db, "stopped");
-        return MT_DB_ERROR;
-    }
-
-    return MT_DB_OK;
+                       params, 3, row, data);
 
 nomem:
 
@@ -1287,9 +1239,7 @@ nomem:
 static int
 mt_pg_suppress(mt_db_t *db, mt_db_suppress_t *s, size_t n)
 {
-    int          rc;
     size_t       i;
-    PGresult    *res;
     mt_str_t     reason;
     const char  *params[9];
     mt_pg_t     *pg = db->conn;
@@ -1320,8 +1270,7 @@ mt_pg_suppress(mt_db_t *db, mt_db_suppress_t *s, size_t n)
         return MT_DB_ERROR;
     }
 
-    res = mt_pg_params(db, pg->conn,
-                       "INSERT INTO mail_suppressions (address, domain, "
+    return mt_pg_query(db, "INSERT INTO mail_suppressions (address, domain, "
                        "suppressed, reason, src, message_id, event_id, "
                        "first_at, last_at, events) "
                        "SELECT a, coalesce(d, ''), 1, r, s, m, e, f, l, n "
@@ -1329,14 +1278,7 @@ mt_pg_suppress(mt_db_t *db, mt_db_suppress_t *s, size_t n)
                        "$4::text[], $5::text[], $6::text[], $7::bigint[], "
                        "$8::bigint[], $9::bigint[]) "
                        "AS c (a, d, r, s, m, e, f, l, n)"
-                       MT_DB_SUPPRESS_MERGE, 9, params, &rc);
-    if (res == NULL) {
-        return rc;
-    }
-
-    PQclear(res);
-
-    return MT_DB_OK;
+                       MT_DB_SUPPRESS_MERGE, params, 9, NULL, NULL);
 }
 
 

@@ -10,7 +10,8 @@ use warnings;
 
 use Exporter 'import';
 
-our @EXPORT = qw(S B F mp mp_str mp_int rec);
+our @EXPORT = qw(S B F mp mp_str mp_int);
+our @EXPORT_OK = qw(rec);
 
 sub S { bless \(my $s = $_[0]), 'S' }
 sub B { bless \(my $s = $_[0]), 'B' }
