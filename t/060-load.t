@@ -269,7 +269,13 @@ sub count { sq($_[0], 'SELECT count(*) FROM mail_events') }
     spew("$d/$last", slurp("$d/$last"));
     utime 1, 1, "$d/$last";
     my $pid = bg('load', '--quiet', $d, '--db', "sqlite:$db");
-    sleep 0.5;
+    # the first file is open: the listing is done
+    my $open = sub {
+        grep { (readlink($_) // '') =~ /a-edge/ } glob("/proc/$pid/fd/*");
+    };
+    my $t0 = time;
+    sleep 0.01 until $open->() || time - $t0 > 60;
+    ok $open->(), 'the loader reads the first file';
     unlink "$d/$last";
     waitpid $pid, 0;
     my $r = MailTrack::Load::collect($pid, $?);
@@ -301,8 +307,8 @@ sub count { sq($_[0], 'SELECT count(*) FROM mail_events') }
     ok !files_in($d), '... and moves it';
 
     my $w = bg('load', '--wait', '--quiet', $d, '--db', "sqlite:$db");
-    sleep 0.5;
-    is waitpid($w, WNOHANG), 0, '--wait waits for the lock';
+    ok wait_err($w, qr/waiting for another loader/), '--wait says it waits';
+    is waitpid($w, WNOHANG), 0, '... and waits for the lock';
 
     kill 'TERM', $f;
     waitpid $f, 0;
@@ -313,7 +319,6 @@ sub count { sq($_[0], 'SELECT count(*) FROM mail_events') }
     waitpid $w, 0;
     $r = MailTrack::Load::collect($w, $?);
     is $r->{rc}, 0, 'the waiting loader ran when the lock was free';
-    like $r->{err}, qr/waiting for another loader/, '... and had said it waits';
 }
 
 
@@ -324,7 +329,8 @@ sub count { sq($_[0], 'SELECT count(*) FROM mail_events') }
     gen($d, 50, 5, 5, 41, 50);
     my $dir = "$tmp/later";
     my $f = bg('load', '--follow', '--quiet', $d, '--db', "sqlite:$dir/x.db");
-    sleep 1.5;
+    ok wait_err($f, qr/unable to open database file.*\n.*retrying in 1 s/),
+        '--follow says why and retries';
     ok -f "$d/" . (files_in($d))[0], 'nothing moved while the database is away';
     make_path($dir);
     my $t0 = time;
@@ -332,8 +338,6 @@ sub count { sq($_[0], 'SELECT count(*) FROM mail_events') }
     kill 'TERM', $f;
     waitpid $f, 0;
     my $r = MailTrack::Load::collect($f, $?);
-    like $r->{err}, qr/unable to open database file.*\n.*retrying in 1 s/,
-        '--follow says why and retries';
     is count("$dir/x.db"), 50, '... and loads once the database is there';
     is $r->{rc}, 0, '... and exits 0 on SIGTERM';
 }

@@ -13,9 +13,10 @@ use File::Temp qw(tempdir);
 use FindBin;
 use Cwd qw(abs_path);
 use POSIX qw(:sys_wait_h);
+use Time::HiRes ();
 
-our @EXPORT = qw(tool run bg slurp spew sq pg_start pg_url pg_sql pg_createdb
-                 gen files_in $root $tmp);
+our @EXPORT = qw(tool run bg wait_err slurp spew sq pg_start pg_url pg_sql
+                 pg_createdb gen files_in $root $tmp);
 
 our $root = abs_path("$FindBin::Bin/..");
 our $tool = $ENV{MAIL_TRACK_TOOL} || "$root/build/mail-track";
@@ -91,6 +92,17 @@ sub bg {
 }
 
 our %files;
+
+# waits until a background run's stderr matches (or the timeout)
+sub wait_err {
+    my ($pid, $re, $timeout) = @_;
+    my $deadline = Time::HiRes::time() + ($timeout // 60);
+    while (Time::HiRes::time() < $deadline) {
+        return 1 if slurp($files{$pid}[1]) =~ $re;
+        Time::HiRes::sleep(0.05);
+    }
+    return 0;
+}
 
 sub collect {
     my ($pid, $status) = @_;
