@@ -94,6 +94,26 @@ sub count { sq($_[0], 'SELECT count(*) FROM mail_events') }
 }
 
 
+# on a terminal: the live line; --quiet turns it off
+
+{
+    my ($d, $db) = fresh();
+    gen($d, 20000, 2000, 1500, 12, 2000);
+    my $cmd = join ' ', tool(), 'load', $d, '--db', "sqlite:$db";
+    my $out = `script -qefc '$cmd' /dev/null`;
+    like $out, qr/\r\e\[Kloading: \d+\/10 files, \d+ events, \d+ events\/s, ETA \d+:\d\d/,
+        'on a terminal, a live progress line';
+    like $out, qr/\r\e\[Kmail-track load: 10 files, 20000 events loaded/,
+        '... cleared before the summary';
+
+    rename "$d/loaded/$_", "$d/$_" for files_in("$d/loaded");
+    $out = `script -qefc '$cmd --quiet' /dev/null`;
+    unlike $out, qr/loading:/, '--quiet: no live line';
+    like $out, qr/mail-track load: 0 files, 0 events loaded.* 10 loaded before/,
+        '... the summary still';
+}
+
+
 # two edges' copies of one file, --delete
 
 {

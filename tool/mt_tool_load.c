@@ -452,10 +452,15 @@ mt_load_entry_cmp(const void *a, const void *b)
 static int
 mt_load_tx(mt_load_t *ld, mt_load_entry_t *e, size_t n)
 {
-    int     rc, tries;
-    size_t  i;
+    int       rc, tries;
+    size_t    i;
+    uint64_t  done;
+
+    done = ld->bytes_done;
 
     for (tries = 0; ; tries++) {
+        ld->bytes_done = done;
+
         rc = mt_load_tx_once(ld, e, n);
 
         if (rc == MT_DB_OK) {
