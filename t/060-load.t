@@ -28,7 +28,7 @@ sub fresh {
 
 sub load { run('load', '--quiet', @_) }
 
-sub count { sq($_[0], 'SELECT count(*) FROM mail_events') }
+sub count { my $c = sq($_[0], "SELECT count(*) FROM mail_events"); $c eq "" ? -1 : $c }
 
 
 # usage

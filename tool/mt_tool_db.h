@@ -119,6 +119,7 @@ typedef struct {
 typedef struct {
     mt_msgstate_t               st;
     mt_msgstate_str_t           s;
+    unsigned                    found:1;   /* backends: the row is there */
 } mt_db_msg_t;
 
 

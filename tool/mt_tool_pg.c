@@ -76,6 +76,7 @@ static int mt_pg_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
 static int mt_pg_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n);
 static int mt_pg_copy_start(mt_db_t *db, const char *sql);
 static int mt_pg_copy_send(mt_db_t *db, int last);
+static int mt_pg_copy_row(mt_db_t *db);
 static int mt_pg_rows(PGresult *res, mt_db_row_pt row, void *data);
 static int mt_pg_query(mt_db_t *db, const char *sql, const char **params,
     int nparams, mt_db_row_pt row, void *data);
@@ -111,21 +112,18 @@ static const char  mt_pg_ddl[] =
         ") PARTITION BY RANGE (at);"
     "CREATE INDEX mail_events_at ON mail_events (at);"
     "CREATE TABLE mail_messages (message_id TEXT COLLATE \"C\" PRIMARY KEY, "
-        MT_DB_MESSAGES_COLUMNS("BIGINT") ");"
+        MT_DB_MESSAGES_COLUMNS("BIGINT") ") WITH (fillfactor = 70);"
     "CREATE TABLE mail_suppressions ("
         MT_DB_SUPPRESSIONS_COLUMNS("BIGINT") ");"
     "CREATE TABLE mail_soft_bounces (" MT_DB_SOFT_COLUMNS("BIGINT") ");";
 
 
-static const char  mt_pg_insert_sql[] =
+/* the ids of a chunk in, the positions of those that were new out */
+static const char  mt_pg_ids_sql[] =
     "WITH new AS ("
         "INSERT INTO mail_event_ids (id, at) "
-        "SELECT id, at FROM mt_stage ORDER BY id COLLATE \"C\" "
-        "ON CONFLICT DO NOTHING RETURNING id), "
-    "ins AS ("
-        "INSERT INTO mail_events (" MT_DB_EVENTS_INSERT ") "
-        "SELECT " MT_DB_EVENTS_INSERT " FROM mt_stage "
-        "WHERE id IN (SELECT id FROM new)) "
+        "SELECT id, at FROM mt_stage ORDER BY id "
+        "ON CONFLICT DO NOTHING RETURNING id) "
     "SELECT s.seq FROM mt_stage s JOIN new USING (id)";
 
 
@@ -445,6 +443,11 @@ mt_pg_rollback(mt_db_t *db)
         res = PQexec(pg->conn, "ROLLBACK");
         PQclear(res);
     }
+
+    /* the staging tables may have been made by what was rolled back */
+
+    pg->staged = 0;
+    pg->staged_msg = 0;
 }
 
 
@@ -724,7 +727,7 @@ mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
     int64_t file_id)
 {
     int             rc, i, seq;
-    size_t          k;
+    size_t          k, nnew;
     PGresult       *res;
     mt_db_event_t  *e;
     mt_pg_t        *pg = db->conn;
@@ -740,12 +743,17 @@ mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
         return rc;
     }
 
+    /*
+     * The ids first, through a narrow staging table: the id table says
+     * which are new; then only the new events, by COPY straight into the
+     * partitioned table.
+     */
+
     if (!pg->staged) {
         rc = mt_pg_exec(db, pg->conn,
                         "CREATE TEMP TABLE IF NOT EXISTS mt_stage "
-                        "(seq INTEGER, " MT_DB_EVENTS_COLUMNS("BIGINT",
-                                                              "BOOLEAN")
-                        ") ON COMMIT DELETE ROWS");
+                        "(seq INTEGER, id TEXT COLLATE \"C\", at BIGINT) "
+                        "ON COMMIT DELETE ROWS");
         if (rc != MT_DB_OK) {
             return rc;
         }
@@ -759,7 +767,54 @@ mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
         }
     }
 
-    rc = mt_pg_copy_start(db, "COPY mt_stage (seq, " MT_DB_EVENTS_INSERT
+    rc = mt_pg_copy_start(db, "COPY mt_stage (seq, id, at) FROM STDIN");
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
+    for (k = 0; k < n; k++) {
+        mt_pg_copy_int(&pg->copy, (int64_t) k, 1);
+        mt_pg_copy_str(&pg->copy, &ev[k]->ev.id);
+        mt_pg_copy_int(&pg->copy, ev[k]->at, 1);
+
+        rc = mt_pg_copy_row(db);
+        if (rc != MT_DB_OK) {
+            return rc;
+        }
+    }
+
+    rc = mt_pg_copy_send(db, 1);
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
+    res = mt_pg_params(db, pg->conn, mt_pg_ids_sql, 0, NULL, &rc);
+    if (res == NULL) {
+        return rc;
+    }
+
+    for (k = 0; k < n; k++) {
+        ev[k]->is_new = 0;
+    }
+
+    nnew = 0;
+
+    for (i = 0; i < PQntuples(res); i++) {
+        seq = atoi(PQgetvalue(res, i, 0));
+
+        if (seq >= 0 && (size_t) seq < n) {
+            ev[seq]->is_new = 1;
+            nnew++;
+        }
+    }
+
+    PQclear(res);
+
+    if (nnew == 0) {
+        return MT_DB_OK;
+    }
+
+    rc = mt_pg_copy_start(db, "COPY mail_events (" MT_DB_EVENTS_INSERT
                           ") FROM STDIN");
     if (rc != MT_DB_OK) {
         return rc;
@@ -768,7 +823,10 @@ mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
     for (k = 0; k < n; k++) {
         e = ev[k];
 
-        mt_pg_copy_int(&pg->copy, (int64_t) k, 1);
+        if (!e->is_new) {
+            continue;
+        }
+
         mt_pg_copy_str(&pg->copy, &e->ev.id);
         mt_pg_copy_int(&pg->copy, e->at, 1);
         mt_pg_copy_int(&pg->copy, e->ev.ts, e->ev.ts != 0);
@@ -800,41 +858,30 @@ mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
         mt_pg_copy_str(&pg->copy, &e->extra);
         mt_pg_copy_int(&pg->copy, file_id, 1);
 
-        if (!pg->copy.nomem) {
-            pg->copy.data[pg->copy.len - 1] = '\n';
-        }
-
-        if (pg->copy.len >= 256 * 1024) {
-            rc = mt_pg_copy_send(db, 0);
-            if (rc != MT_DB_OK) {
-                return rc;
-            }
+        rc = mt_pg_copy_row(db);
+        if (rc != MT_DB_OK) {
+            return rc;
         }
     }
 
-    rc = mt_pg_copy_send(db, 1);
-    if (rc != MT_DB_OK) {
-        return rc;
+    return mt_pg_copy_send(db, 1);
+}
+
+
+/* the row in pg->copy ends: its last tab becomes a newline */
+
+static int
+mt_pg_copy_row(mt_db_t *db)
+{
+    mt_pg_t  *pg = db->conn;
+
+    if (!pg->copy.nomem) {
+        pg->copy.data[pg->copy.len - 1] = '\n';
     }
 
-    res = mt_pg_params(db, pg->conn, mt_pg_insert_sql, 0, NULL, &rc);
-    if (res == NULL) {
-        return rc;
+    if (pg->copy.len >= 256 * 1024) {
+        return mt_pg_copy_send(db, 0);
     }
-
-    for (k = 0; k < n; k++) {
-        ev[k]->is_new = 0;
-    }
-
-    for (i = 0; i < PQntuples(res); i++) {
-        seq = atoi(PQgetvalue(res, i, 0));
-
-        if (seq >= 0 && (size_t) seq < n) {
-            ev[seq]->is_new = 1;
-        }
-    }
-
-    PQclear(res);
 
     return MT_DB_OK;
 }
@@ -917,12 +964,19 @@ mt_pg_copy_send(mt_db_t *db, int last)
  * order, so neither waits for the other in a cycle.
  */
 
+/*
+ * The rows there are, locked in the order of the ids, which is the
+ * order of m: what the walk does not meet is not there yet, and
+ * messages_put inserts it.
+ */
+
 static int
 mt_pg_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
     mt_db_row_pt row, void *data)
 {
     int          rc;
-    size_t       i;
+    size_t       i, j;
+    PGresult    *res;
     const char  *params[1];
     mt_pg_t     *pg = db->conn;
 
@@ -930,6 +984,7 @@ mt_pg_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
 
     for (i = 0; i < n; i++) {
         mt_pg_array_str(&pg->arr[0], &m[i]->s.mid);
+        m[i]->found = 0;
     }
 
     if (mt_pg_arrays_end(pg, 1, params) == NULL) {
@@ -937,17 +992,38 @@ mt_pg_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
         return MT_DB_ERROR;
     }
 
-    rc = mt_pg_query(db, "INSERT INTO mail_messages (message_id) "
-                      "SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
-                     params, 1, NULL, NULL);
-    if (rc != MT_DB_OK) {
+    res = mt_pg_params(db, pg->conn, "SELECT " MT_DB_MESSAGES_SELECT
+                       " FROM mail_messages WHERE message_id = "
+                       "ANY($1::text[]) ORDER BY message_id FOR UPDATE",
+                       1, params, &rc);
+    if (res == NULL) {
         return rc;
     }
 
-    return mt_pg_query(db, "SELECT " MT_DB_MESSAGES_SELECT
-                       " FROM mail_messages WHERE message_id = "
-                       "ANY($1::text[]) ORDER BY message_id FOR UPDATE",
-                       params, 1, row, data);
+    for (i = 0, j = 0; i < n && j < (size_t) PQntuples(res); i++) {
+        if ((size_t) PQgetlength(res, j, 0) == m[i]->s.mid.len
+            && memcmp(PQgetvalue(res, j, 0), m[i]->s.mid.data,
+                      m[i]->s.mid.len) == 0)
+        {
+            m[i]->found = 1;
+            j++;
+        }
+    }
+
+    rc = mt_pg_rows(res, row, data);
+
+    if (rc == 0 && j != (size_t) PQntuples(res)) {
+        rc = -1;
+    }
+
+    PQclear(res);
+
+    if (rc != 0) {
+        mt_db_error(db, "rows not in the order asked for");
+        return MT_DB_ERROR;
+    }
+
+    return MT_DB_OK;
 }
 
 
@@ -956,9 +1032,10 @@ mt_pg_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n)
 {
     int                rc, c;
     char              *p, *q;
-    size_t             i, len;
+    size_t             i, len, nnew, made;
     int64_t            now;
     mt_str_t           v;
+    PGresult          *res;
     mt_db_msg_text_t   t;
     mt_pg_t           *pg = db->conn;
 
@@ -993,7 +1070,7 @@ mt_pg_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n)
         rc = mt_pg_exec(db, pg->conn,
                         "CREATE TEMP TABLE IF NOT EXISTS mt_stage_msg "
                         "(message_id TEXT, " MT_DB_MESSAGES_COLUMNS("BIGINT")
-                        ") ON COMMIT DELETE ROWS");
+                        ", found BOOLEAN) ON COMMIT DELETE ROWS");
         if (rc != MT_DB_OK) {
             return rc;
         }
@@ -1002,12 +1079,13 @@ mt_pg_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n)
     }
 
     rc = mt_pg_copy_start(db, "COPY mt_stage_msg (" MT_DB_MESSAGES_SELECT
-                          ") FROM STDIN");
+                          ", found) FROM STDIN");
     if (rc != MT_DB_OK) {
         return rc;
     }
 
     now = (int64_t) time(NULL) * 1000;
+    nnew = 0;
 
     for (i = 0; i < n; i++) {
         mt_db_msg_text(m[i], now, &t);
@@ -1020,15 +1098,12 @@ mt_pg_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n)
             mt_pg_copy_str(&pg->copy, &v);
         }
 
-        if (!pg->copy.nomem) {
-            pg->copy.data[pg->copy.len - 1] = '\n';
-        }
+        mt_tool_buf_add(&pg->copy, m[i]->found ? "t\t" : "f\t", 2);
+        nnew += !m[i]->found;
 
-        if (pg->copy.len >= 256 * 1024) {
-            rc = mt_pg_copy_send(db, 0);
-            if (rc != MT_DB_OK) {
-                return rc;
-            }
+        rc = mt_pg_copy_row(db);
+        if (rc != MT_DB_OK) {
+            return rc;
         }
     }
 
@@ -1042,7 +1117,7 @@ mt_pg_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n)
                     sizeof("UPDATE mail_messages m SET ") - 1);
     mt_tool_buf_add_cstr(&pg->copy, pg->msg_set);
     mt_tool_buf_add_cstr(&pg->copy, " FROM mt_stage_msg s "
-                         "WHERE m.message_id = s.message_id");
+                         "WHERE m.message_id = s.message_id AND s.found");
     mt_tool_buf_add(&pg->copy, "", 1);
 
     if (pg->copy.nomem) {
@@ -1053,6 +1128,32 @@ mt_pg_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n)
     rc = mt_pg_query(db, (char *) pg->copy.data, NULL, 0, NULL, NULL);
     if (rc != MT_DB_OK) {
         return rc;
+    }
+
+    /*
+     * The new messages: one that another loader made since we looked
+     * cannot be merged here; the transaction is done again, and finds it.
+     */
+
+    if (nnew) {
+        res = mt_pg_params(db, pg->conn, "INSERT INTO mail_messages ("
+                           MT_DB_MESSAGES_SELECT ") SELECT "
+                           MT_DB_MESSAGES_SELECT " FROM mt_stage_msg "
+                           "WHERE NOT found ORDER BY message_id "
+                           "ON CONFLICT DO NOTHING", 0, NULL, &rc);
+        if (res == NULL) {
+            return rc;
+        }
+
+        made = strtoull(PQcmdTuples(res), NULL, 10);
+
+        PQclear(res);
+
+        if (made != nnew) {
+            mt_db_error(db, "a message row was made by another loader "
+                        "meanwhile");
+            return MT_DB_RETRY;
+        }
     }
 
     return mt_pg_exec(db, pg->conn, "TRUNCATE mt_stage_msg");
