@@ -305,6 +305,7 @@ mt_record_str(const msgpack_object *o, mt_str_t *s, mt_arena_t *a,
     }
 
     s->len = d - s->data;
+    *d = '\0';
 
     free(fixed);
 
