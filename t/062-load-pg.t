@@ -36,13 +36,13 @@ sub load { run('load', '--quiet', @_) }
 {
     pg_createdb('backlog');
     my $d = dir();
-    gen($d, 20000, 4000, 3000, 1, 5000);
+    gen($d, 8000, 2000, 1500, 1, 2000);
     my $r = load($d, '--db', pg_url('backlog'));
     is $r->{rc}, 0, 'load into PostgreSQL exits 0' or diag $r->{err};
-    like $r->{err}, qr/4 files, 20000 events loaded, 0 duplicates/, 'the summary';
+    like $r->{err}, qr/4 files, 8000 events loaded, 0 duplicates/, 'the summary';
     is pg_sql('backlog', 'SELECT count(*), count(DISTINCT id) FROM mail_events'),
-        "20000\t20000", 'every event once';
-    is pg_sql('backlog', 'SELECT count(*) FROM mail_event_ids'), 20000,
+        "8000\t8000", 'every event once';
+    is pg_sql('backlog', 'SELECT count(*) FROM mail_event_ids'), 8000,
         'the id table has them all';
     is pg_sql('backlog', "SELECT string_agg(c.relname, ',' ORDER BY c.relname) "
                        . "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
@@ -130,8 +130,8 @@ for my $db (['sqlite', "sqlite:$tmp/soft.sqlite"], ['postgresql', pg_url('soft')
     my $all = dir();
     for my $i (0 .. 2) {
         # overlapping messages and recipients; one file that all three have
-        gen($d[$i], 12000, 2000, 1500, 10 + $i, 1000, "edge$i");
-        gen($d[$i], 1000, 2000, 1500, 99, 1000, 'shared');
+        gen($d[$i], 6000, 1500, 1000, 10 + $i, 500, "edge$i");
+        gen($d[$i], 500, 1500, 1000, 99, 500, 'shared');
         copy("$d[$i]/$_", "$all/$_") for files_in($d[$i]);
     }
 
@@ -156,7 +156,7 @@ for my $db (['sqlite', "sqlite:$tmp/soft.sqlite"], ['postgresql', pg_url('soft')
     {
         is pg_sql('conc', $q), pg_sql('one', $q), "the same answer: $q";
     }
-    is pg_sql('conc', 'SELECT count(*) FROM mail_events'), 37000,
+    is pg_sql('conc', 'SELECT count(*) FROM mail_events'), 18500,
         'each event once: the shared file loaded once';
     is pg_sql('conc', 'SELECT count(*), sum(opens + clicks) FROM mail_messages'),
        pg_sql('one', 'SELECT count(*), sum(opens + clicks) FROM mail_messages'),
@@ -169,13 +169,13 @@ for my $db (['sqlite', "sqlite:$tmp/soft.sqlite"], ['postgresql', pg_url('soft')
 {
     pg_createdb('killed');
     my $d = dir();
-    gen($d, 20000, 2000, 1500, 50, 1000);
+    gen($d, 10000, 1500, 1000, 50, 500);
     my @files = files_in($d);
     my $kills = 0;
     for (1 .. 8) {
         last unless files_in($d);
         my $pid = bg('load', '--quiet', $d, '--db', pg_url('killed'));
-        sleep 0.2 + rand(0.4);
+        sleep 0.1 + rand(0.3);
         $kills++ if kill 'KILL', $pid;
         waitpid $pid, 0;
         MailTrack::Load::collect($pid, $?);
@@ -183,7 +183,7 @@ for my $db (['sqlite', "sqlite:$tmp/soft.sqlite"], ['postgresql', pg_url('soft')
     my $r = load($d, '--db', pg_url('killed'));
     is $r->{rc}, 0, "after $kills kills the last run finishes";
     is pg_sql('killed', 'SELECT count(*), count(DISTINCT id) FROM mail_events'),
-        "20000\t20000", 'every event exactly once';
+        "10000\t10000", 'every event exactly once';
     is_deeply [files_in("$d/loaded")], \@files, 'every file in loaded/';
 }
 
