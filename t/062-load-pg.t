@@ -57,6 +57,23 @@ sub load { run('load', '--quiet', @_) }
 }
 
 
+# the URL may leave everything to libpq's PG* environment variables
+
+{
+    pg_createdb('env');
+    my $d = dir();
+    gen($d, 100, 10, 10, 2, 100);
+    local $ENV{PGHOST} = '127.0.0.1';
+    local $ENV{PGPORT} = $port;
+    local $ENV{PGUSER} = 'mt';
+    local $ENV{PGDATABASE} = 'env';
+    my $r = load($d, '--db', 'postgresql://');
+    is $r->{rc}, 0, 'postgresql:// with PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD'
+        or diag $r->{err};
+    is pg_sql('env', 'SELECT count(*) FROM mail_events'), 100, '... loads there';
+}
+
+
 # strings PostgreSQL would refuse: repaired, as in SQLite
 
 {
