@@ -34,6 +34,11 @@ my ($pg_dir, $pg_port);
 
 sub tool { $tool }
 
+if ($> == 0) {
+    system('cp', $tool, "$tmp/mail-track") == 0 && chmod 0755, "$tmp/mail-track"
+        or die "cannot copy $tool";
+}
+
 sub slurp {
     my ($f) = @_;
     open my $fh, '<:raw', $f or return '';
@@ -82,8 +87,11 @@ sub bg {
         open STDOUT, '>', $out;
         open STDERR, '>', $err;
         my @cmd = (@wrap, $opts->{gen} ? $gen : $tool, @args);
-        unshift @cmd, 'runuser', '-u', $opts->{user}, '--'
-            if $opts->{user} && $> == 0;
+        if ($opts->{user} && $> == 0) {
+            # a copy another user can reach wherever the checkout is
+            $cmd[@wrap] = "$tmp/mail-track";
+            unshift @cmd, 'runuser', '-u', $opts->{user}, '--';
+        }
         exec(@cmd) or POSIX::_exit(127);
     }
 
