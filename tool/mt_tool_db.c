@@ -11,6 +11,7 @@
 #include "mt_tool_db.h"
 
 #include <stdarg.h>
+#include <time.h>
 
 
 #define MT_ARENA_BLOCK          (1024 * 1024)
@@ -26,6 +27,11 @@ struct mt_arena_block_s {
 static int mt_db_setting_row(void *data, int ncols, const char **cols,
     const size_t *lens);
 static char *mt_db_hide_password(const char *url);
+static int mt_db_version(mt_db_t *db, int *version);
+static int mt_db_tables_row(void *data, int ncols, const char **cols,
+    const size_t *lens);
+static int mt_db_int_row(void *data, int ncols, const char **cols,
+    const size_t *lens);
 static void mt_db_msg_count(mt_db_msg_text_t *t, int i, uint32_t n);
 
 
@@ -146,7 +152,7 @@ mt_db_ready(mt_db_t *db, int create)
     char     value[64], *end;
     int64_t  n, window;
 
-    rc = db->backend->schema(db, create, &version);
+    rc = mt_db_schema(db, create, &version);
 
     if (rc != MT_DB_OK) {
         mt_tool_error("%s: %s", db->url, db->err);
@@ -202,6 +208,121 @@ mt_db_ready(mt_db_t *db, int create)
     }
 
     return MT_DB_OK;
+}
+
+
+/*
+ * The schema version in the database (0: empty); with create, an empty
+ * database gets the schema, once, whoever comes first.  Tables of ours
+ * without a version table are MT_DB_ERROR: not made by us, left alone.
+ */
+
+int
+mt_db_schema(mt_db_t *db, int create, int *version)
+{
+    int   rc;
+    char  sql[256];
+
+    rc = mt_db_version(db, version);
+    if (rc != MT_DB_OK || *version != 0 || !create) {
+        return rc;
+    }
+
+    rc = db->backend->exec(db, db->backend->schema_begin);
+
+    if (rc == MT_DB_OK) {
+        rc = mt_db_version(db, version);
+    }
+
+    if (rc == MT_DB_OK && *version == 0) {
+        snprintf(sql, sizeof(sql), "INSERT INTO mail_schema VALUES "
+                 "(%d, %lld, '%s %s')", MT_DB_SCHEMA_VERSION,
+                 (long long) time(NULL) * 1000, MT_TOOL_NAME,
+                 MT_TOOL_VERSION);
+
+        rc = db->backend->exec(db, db->backend->schema_ddl);
+
+        if (rc == MT_DB_OK) {
+            rc = db->backend->exec(db, sql);
+        }
+
+        if (rc == MT_DB_OK) {
+            *version = MT_DB_SCHEMA_VERSION;
+        }
+    }
+
+    if (rc != MT_DB_OK) {
+        db->backend->rollback(db);
+        return rc;
+    }
+
+    return db->backend->commit(db);
+}
+
+
+static int
+mt_db_version(mt_db_t *db, int *version)
+{
+    int  rc, tables;
+
+    tables = 0;
+
+    rc = db->backend->query(db, db->backend->tables_sql, NULL, 0,
+                            mt_db_tables_row, &tables);
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
+    *version = 0;
+
+    if (!(tables & 1)) {
+        if (tables & 2) {
+            mt_db_error(db, "mail_* tables without mail_schema: not made "
+                        "by mail-track, left alone");
+            return MT_DB_ERROR;
+        }
+
+        return MT_DB_OK;
+    }
+
+    return db->backend->query(db, "SELECT max(version) FROM mail_schema",
+                              NULL, 0, mt_db_int_row, version);
+}
+
+
+/* 1: mail_schema is there; 2: other mail_* tables are */
+
+static int
+mt_db_tables_row(void *data, int ncols, const char **cols,
+    const size_t *lens)
+{
+    int  *tables = data;
+
+    if (ncols < 1 || cols[0] == NULL) {
+        return 0;
+    }
+
+    if (strcmp(cols[0], "mail_schema") == 0) {
+        *tables |= 1;
+
+    } else if (lens[0] > 5 && strncmp(cols[0], "mail_", 5) == 0) {
+        *tables |= 2;
+    }
+
+    return 0;
+}
+
+
+static int
+mt_db_int_row(void *data, int ncols, const char **cols, const size_t *lens)
+{
+    (void) lens;
+
+    if (ncols >= 1 && cols[0] != NULL) {
+        *(int *) data = atoi(cols[0]);
+    }
+
+    return 0;
 }
 
 

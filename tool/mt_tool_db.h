@@ -171,11 +171,16 @@ struct mt_db_backend_s {
     void   (*close)(mt_db_t *db);
 
     /*
-     * The schema version in the database (0: empty); with create, an
-     * empty database gets the schema, under a lock.  Tables of ours
-     * without a version table make it MT_DB_ERROR.
+     * The schema (mt_db_schema() drives it): the names of the tables
+     * there are (one column), what begins a transaction that makes it
+     * (under a lock no other loader gets past), and the statements.
      */
-    int    (*schema)(mt_db_t *db, int create, int *version);
+    const char                 *tables_sql;
+    const char                 *schema_begin;
+    const char                 *schema_ddl;
+
+    /* statements without parameters or rows, ";"-separated */
+    int    (*exec)(mt_db_t *db, const char *sql);
 
     int    (*begin)(mt_db_t *db);
     int    (*commit)(mt_db_t *db);
@@ -327,6 +332,7 @@ struct mt_db_s {
 int mt_db_open(mt_db_t *db, const char *url);
 void mt_db_close(mt_db_t *db);
 int mt_db_ready(mt_db_t *db, int create);
+int mt_db_schema(mt_db_t *db, int create, int *version);
 void mt_db_error(mt_db_t *db, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
 int mt_db_setting(mt_db_t *db, const char *name, char *buf, size_t size);

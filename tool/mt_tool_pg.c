@@ -47,10 +47,9 @@ static void mt_pg_close(mt_db_t *db);
 static int mt_pg_connect(mt_db_t *db, PGconn **conn);
 static int mt_pg_fail(mt_db_t *db, PGconn *conn, PGresult *res);
 static int mt_pg_exec(mt_db_t *db, PGconn *conn, const char *sql);
+static int mt_pg_exec_main(mt_db_t *db, const char *sql);
 static PGresult *mt_pg_params(mt_db_t *db, PGconn *conn, const char *sql,
     int n, const char **params, int *rc);
-static int mt_pg_schema(mt_db_t *db, int create, int *version);
-static int mt_pg_version(mt_db_t *db, int *version);
 static int mt_pg_begin(mt_db_t *db);
 static int mt_pg_commit(mt_db_t *db);
 static void mt_pg_rollback(mt_db_t *db);
@@ -82,25 +81,6 @@ static int mt_pg_query(mt_db_t *db, const char *sql, const char **params,
     int nparams, mt_db_row_pt row, void *data);
 
 
-const mt_db_backend_t  mt_db_pg = {
-    "postgresql",
-    mt_pg_open,
-    mt_pg_close,
-    mt_pg_schema,
-    mt_pg_begin,
-    mt_pg_commit,
-    mt_pg_rollback,
-    mt_pg_file_add,
-    mt_pg_file_done,
-    mt_pg_insert_events,
-    mt_pg_messages_get,
-    mt_pg_messages_put,
-    mt_pg_soft_bounces,
-    mt_pg_suppress,
-    mt_pg_query
-};
-
-
 static const char  mt_pg_ddl[] =
     "CREATE TABLE mail_schema (" MT_DB_SCHEMA_COLUMNS("BIGINT") ");"
     "CREATE TABLE mail_settings (" MT_DB_SETTINGS_COLUMNS ");"
@@ -116,6 +96,31 @@ static const char  mt_pg_ddl[] =
     "CREATE TABLE mail_suppressions ("
         MT_DB_SUPPRESSIONS_COLUMNS("BIGINT") ");"
     "CREATE TABLE mail_soft_bounces (" MT_DB_SOFT_COLUMNS("BIGINT") ");";
+
+
+const mt_db_backend_t  mt_db_pg = {
+    "postgresql",
+    mt_pg_open,
+    mt_pg_close,
+    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+    "AND tablename LIKE 'mail\\_%'",
+    "BEGIN; SELECT pg_advisory_xact_lock(" MT_PG_LOCK_SCHEMA ")",
+    mt_pg_ddl,
+    mt_pg_exec_main,
+    mt_pg_begin,
+    mt_pg_commit,
+    mt_pg_rollback,
+    mt_pg_file_add,
+    mt_pg_file_done,
+    mt_pg_insert_events,
+    mt_pg_messages_get,
+    mt_pg_messages_put,
+    mt_pg_soft_bounces,
+    mt_pg_suppress,
+    mt_pg_query
+};
+
+
 
 
 /* the ids of a chunk in, the positions of those that were new out */
@@ -277,6 +282,15 @@ mt_pg_exec(mt_db_t *db, PGconn *conn, const char *sql)
 }
 
 
+static int
+mt_pg_exec_main(mt_db_t *db, const char *sql)
+{
+    mt_pg_t  *pg = db->conn;
+
+    return mt_pg_exec(db, pg->conn, sql);
+}
+
+
 /* the result, or NULL with *rc set */
 
 static PGresult *
@@ -298,107 +312,6 @@ mt_pg_params(mt_db_t *db, PGconn *conn, const char *sql, int n,
     *rc = MT_DB_OK;
 
     return res;
-}
-
-
-static int
-mt_pg_schema(mt_db_t *db, int create, int *version)
-{
-    int       rc;
-    char      sql[256];
-    mt_pg_t  *pg = db->conn;
-
-    rc = mt_pg_version(db, version);
-    if (rc != MT_DB_OK || *version != 0 || !create) {
-        return rc;
-    }
-
-    rc = mt_pg_exec(db, pg->conn, "BEGIN; SELECT pg_advisory_xact_lock("
-                    MT_PG_LOCK_SCHEMA ")");
-    if (rc != MT_DB_OK) {
-        mt_pg_rollback(db);
-        return rc;
-    }
-
-    rc = mt_pg_version(db, version);
-
-    if (rc == MT_DB_OK && *version == 0) {
-        snprintf(sql, sizeof(sql), "INSERT INTO mail_schema VALUES "
-                 "(%d, %lld, '%s %s')", MT_DB_SCHEMA_VERSION,
-                 (long long) time(NULL) * 1000, MT_TOOL_NAME,
-                 MT_TOOL_VERSION);
-
-        rc = mt_pg_exec(db, pg->conn, mt_pg_ddl);
-
-        if (rc == MT_DB_OK) {
-            rc = mt_pg_exec(db, pg->conn, sql);
-        }
-
-        if (rc == MT_DB_OK) {
-            *version = MT_DB_SCHEMA_VERSION;
-        }
-    }
-
-    if (rc != MT_DB_OK) {
-        mt_pg_rollback(db);
-        return rc;
-    }
-
-    return mt_pg_exec(db, pg->conn, "COMMIT");
-}
-
-
-static int
-mt_pg_version(mt_db_t *db, int *version)
-{
-    int         rc, i, ours, theirs;
-    PGresult   *res;
-    mt_pg_t    *pg = db->conn;
-
-    res = mt_pg_params(db, pg->conn, "SELECT tablename FROM pg_tables "
-                       "WHERE schemaname = current_schema() "
-                       "AND tablename LIKE 'mail\\_%'", 0, NULL, &rc);
-    if (res == NULL) {
-        return rc;
-    }
-
-    ours = 0;
-    theirs = 0;
-
-    for (i = 0; i < PQntuples(res); i++) {
-        if (strcmp(PQgetvalue(res, i, 0), "mail_schema") == 0) {
-            ours = 1;
-
-        } else {
-            theirs = 1;
-        }
-    }
-
-    PQclear(res);
-
-    *version = 0;
-
-    if (!ours) {
-        if (theirs) {
-            mt_db_error(db, "mail_* tables without mail_schema: not made "
-                        "by mail-track, left alone");
-            return MT_DB_ERROR;
-        }
-
-        return MT_DB_OK;
-    }
-
-    res = mt_pg_params(db, pg->conn, "SELECT max(version) FROM mail_schema",
-                       0, NULL, &rc);
-    if (res == NULL) {
-        return rc;
-    }
-
-    *version = atoi(PQgetvalue(res, 0, 0));
-
-    PQclear(res);
-
-    return MT_DB_OK;
 }
 
 

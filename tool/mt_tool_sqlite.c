@@ -43,8 +43,6 @@ static int mt_sqlite_open(mt_db_t *db, const char *url);
 static void mt_sqlite_close(mt_db_t *db);
 static int mt_sqlite_fail(mt_db_t *db, int rc, const char *what);
 static int mt_sqlite_exec(mt_db_t *db, const char *sql);
-static int mt_sqlite_schema(mt_db_t *db, int create, int *version);
-static int mt_sqlite_version(mt_db_t *db, int *version);
 static int mt_sqlite_begin(mt_db_t *db);
 static int mt_sqlite_commit(mt_db_t *db);
 static void mt_sqlite_rollback(mt_db_t *db);
@@ -68,11 +66,31 @@ static int mt_sqlite_query(mt_db_t *db, const char *sql,
     const char **params, int nparams, mt_db_row_pt row, void *data);
 
 
+static const char  mt_sqlite_ddl[] =
+    "CREATE TABLE mail_schema (" MT_DB_SCHEMA_COLUMNS("INTEGER") ");"
+    "CREATE TABLE mail_settings (" MT_DB_SETTINGS_COLUMNS ");"
+    "CREATE TABLE mail_files (file_id INTEGER PRIMARY KEY, "
+        MT_DB_FILES_COLUMNS("INTEGER") ");"
+    "CREATE TABLE mail_events (" MT_DB_EVENTS_COLUMNS("INTEGER", "INTEGER")
+        ");"
+    "CREATE UNIQUE INDEX mail_events_id ON mail_events (id);"
+    "CREATE INDEX mail_events_at ON mail_events (at);"
+    "CREATE TABLE mail_messages (message_id TEXT PRIMARY KEY, "
+        MT_DB_MESSAGES_COLUMNS("INTEGER") ") WITHOUT ROWID;"
+    "CREATE TABLE mail_suppressions ("
+        MT_DB_SUPPRESSIONS_COLUMNS("INTEGER") ");"
+    "CREATE TABLE mail_soft_bounces (" MT_DB_SOFT_COLUMNS("INTEGER")
+        ") WITHOUT ROWID;";
+
+
 const mt_db_backend_t  mt_db_sqlite = {
     "sqlite",
     mt_sqlite_open,
     mt_sqlite_close,
-    mt_sqlite_schema,
+    "SELECT name FROM sqlite_master WHERE type = 'table'",
+    "BEGIN IMMEDIATE",
+    mt_sqlite_ddl,
+    mt_sqlite_exec,
     mt_sqlite_begin,
     mt_sqlite_commit,
     mt_sqlite_rollback,
@@ -118,21 +136,6 @@ static const char  *mt_sqlite_sql[MT_SQ_MAX] = {
 };
 
 
-static const char  mt_sqlite_ddl[] =
-    "CREATE TABLE mail_schema (" MT_DB_SCHEMA_COLUMNS("INTEGER") ");"
-    "CREATE TABLE mail_settings (" MT_DB_SETTINGS_COLUMNS ");"
-    "CREATE TABLE mail_files (file_id INTEGER PRIMARY KEY, "
-        MT_DB_FILES_COLUMNS("INTEGER") ");"
-    "CREATE TABLE mail_events (" MT_DB_EVENTS_COLUMNS("INTEGER", "INTEGER")
-        ");"
-    "CREATE UNIQUE INDEX mail_events_id ON mail_events (id);"
-    "CREATE INDEX mail_events_at ON mail_events (at);"
-    "CREATE TABLE mail_messages (message_id TEXT PRIMARY KEY, "
-        MT_DB_MESSAGES_COLUMNS("INTEGER") ") WITHOUT ROWID;"
-    "CREATE TABLE mail_suppressions ("
-        MT_DB_SUPPRESSIONS_COLUMNS("INTEGER") ");"
-    "CREATE TABLE mail_soft_bounces (" MT_DB_SOFT_COLUMNS("INTEGER")
-        ") WITHOUT ROWID;";
 
 
 static int
@@ -248,121 +251,6 @@ mt_sqlite_exec(mt_db_t *db, const char *sql)
     }
 
     return MT_DB_OK;
-}
-
-
-static int
-mt_sqlite_schema(mt_db_t *db, int create, int *version)
-{
-    int           rc;
-    char          sql[256];
-    mt_sqlite_t  *sq = db->conn;
-
-    rc = mt_sqlite_version(db, version);
-    if (rc != MT_DB_OK || *version != 0 || !create) {
-        return rc;
-    }
-
-    /* an empty database: the schema, once, whoever comes first */
-
-    rc = mt_sqlite_exec(db, "BEGIN IMMEDIATE");
-    if (rc != MT_DB_OK) {
-        return rc;
-    }
-
-    rc = mt_sqlite_version(db, version);
-
-    if (rc == MT_DB_OK && *version == 0) {
-        snprintf(sql, sizeof(sql), "INSERT INTO mail_schema VALUES "
-                 "(%d, %lld, '%s %s')", MT_DB_SCHEMA_VERSION,
-                 (long long) time(NULL) * 1000, MT_TOOL_NAME,
-                 MT_TOOL_VERSION);
-
-        rc = mt_sqlite_exec(db, mt_sqlite_ddl);
-
-        if (rc == MT_DB_OK) {
-            rc = mt_sqlite_exec(db, sql);
-        }
-
-        if (rc == MT_DB_OK) {
-            *version = MT_DB_SCHEMA_VERSION;
-        }
-    }
-
-    if (rc != MT_DB_OK) {
-        (void) sqlite3_exec(sq->db, "ROLLBACK", NULL, NULL, NULL);
-        return rc;
-    }
-
-    return mt_sqlite_exec(db, "COMMIT");
-}
-
-
-/* 0 for an empty database; MT_DB_ERROR for one with other tables */
-
-static int
-mt_sqlite_version(mt_db_t *db, int *version)
-{
-    int            rc, ours, theirs;
-    sqlite3_stmt  *st;
-    mt_sqlite_t   *sq = db->conn;
-
-    rc = sqlite3_prepare_v2(sq->db, "SELECT name FROM sqlite_master "
-                            "WHERE type = 'table'", -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        return mt_sqlite_fail(db, rc, "open");
-    }
-
-    ours = 0;
-    theirs = 0;
-
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (strcmp((const char *) sqlite3_column_text(st, 0), "mail_schema")
-            == 0)
-        {
-            ours = 1;
-
-        } else if (strncmp((const char *) sqlite3_column_text(st, 0),
-                           "mail_", 5) == 0)
-        {
-            theirs = 1;
-        }
-    }
-
-    sqlite3_finalize(st);
-
-    if (rc != SQLITE_DONE) {
-        return mt_sqlite_fail(db, rc, "open");
-    }
-
-    *version = 0;
-
-    if (!ours) {
-        if (theirs) {
-            mt_db_error(db, "mail_* tables without mail_schema: not made "
-                        "by mail-track, left alone");
-            return MT_DB_ERROR;
-        }
-
-        return MT_DB_OK;
-    }
-
-    rc = sqlite3_prepare_v2(sq->db, "SELECT max(version) FROM mail_schema",
-                            -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        return mt_sqlite_fail(db, rc, "open");
-    }
-
-    rc = sqlite3_step(st);
-
-    if (rc == SQLITE_ROW) {
-        *version = sqlite3_column_int(st, 0);
-        rc = SQLITE_OK;
-    }
-
-    sqlite3_finalize(st);
-
-    return rc == SQLITE_OK ? MT_DB_OK : mt_sqlite_fail(db, rc, "open");
 }
 
 
