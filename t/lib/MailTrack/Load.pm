@@ -130,7 +130,7 @@ sub gen {
 # one value (or the rows, tab-separated) from SQLite
 sub sq {
     my ($db, $sql) = @_;
-    open my $fh, '-|', 'sqlite3', '-separator', "\t", $db, $sql
+    open my $fh, '-|', 'sqlite3', '-cmd', '.timeout 10000', '-separator', "\t", $db, $sql
         or die "sqlite3: $!";
     local $/;
     my $s = <$fh>;
