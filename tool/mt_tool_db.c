@@ -163,7 +163,7 @@ mt_db_ready(mt_db_t *db, int create)
         mt_tool_error("%s: the database schema is version %d, newer than "
                       "this mail-track (%s) knows (%d); use a newer "
                       "mail-track: the database was not changed",
-                      db->url, version, MT_TOOL_VERSION,
+                      db->url, version, MT_VERSION,
                       MT_DB_SCHEMA_VERSION);
         return MT_DB_ERROR;
     }
@@ -238,7 +238,7 @@ mt_db_schema(mt_db_t *db, int create, int *version)
         snprintf(sql, sizeof(sql), "INSERT INTO mail_schema VALUES "
                  "(%d, %lld, '%s %s')", MT_DB_SCHEMA_VERSION,
                  (long long) time(NULL) * 1000, MT_TOOL_NAME,
-                 MT_TOOL_VERSION);
+                 MT_VERSION);
 
         rc = db->backend->exec(db, db->backend->schema_ddl);
 

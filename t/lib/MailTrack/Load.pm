@@ -14,6 +14,7 @@ use FindBin;
 use Cwd qw(abs_path);
 use POSIX qw(:sys_wait_h);
 use Time::HiRes ();
+use Test::Nginx::Util qw(slurp spew);
 
 our @EXPORT = qw(tool run bg wait_err slurp spew sq pg_start pg_url pg_sql
                  pg_createdb gen files_in $root $tmp);
@@ -37,21 +38,6 @@ sub tool { $tool }
 if ($> == 0) {
     system('cp', $tool, "$tmp/mail-track") == 0 && chmod 0755, "$tmp/mail-track"
         or die "cannot copy $tool";
-}
-
-sub slurp {
-    my ($f) = @_;
-    open my $fh, '<:raw', $f or return '';
-    local $/;
-    my $s = <$fh>;
-    return defined $s ? $s : '';
-}
-
-sub spew {
-    my ($f, $data) = @_;
-    open my $fh, '>:raw', $f or die "$f: $!";
-    print $fh $data;
-    close $fh or die "$f: $!";
 }
 
 # the sealed files of a directory, sorted
@@ -106,7 +92,7 @@ sub wait_err {
     my ($pid, $re, $timeout) = @_;
     my $deadline = Time::HiRes::time() + ($timeout // 60);
     while (Time::HiRes::time() < $deadline) {
-        return 1 if slurp($files{$pid}[1]) =~ $re;
+        return 1 if (slurp($files{$pid}[1]) // '') =~ $re;
         Time::HiRes::sleep(0.05);
     }
     return 0;
@@ -115,8 +101,8 @@ sub wait_err {
 sub collect {
     my ($pid, $status) = @_;
     my ($out, $err) = @{ delete $files{$pid} };
-    my $r = { rc => $status >> 8, sig => $status & 127, out => slurp($out),
-              err => slurp($err) };
+    my $r = { rc => $status >> 8, sig => $status & 127,
+              out => slurp($out) // '', err => slurp($err) // '' };
     unlink $out, $err;
     return $r;
 }
