@@ -11,6 +11,7 @@
 #include "mt_tool_db.h"
 
 #include <stdarg.h>
+#include <unistd.h>
 #include <time.h>
 
 
@@ -58,6 +59,10 @@ mt_db_open(mt_db_t *db, const char *url)
     if (db->url == NULL) {
         mt_tool_error("out of memory");
         return MT_DB_ERROR;
+    }
+
+    if (gethostname(db->loader, sizeof(db->loader) - 1) != 0) {
+        strcpy(db->loader, "localhost");
     }
 
     if (db->backend->open(db, url) != MT_DB_OK) {

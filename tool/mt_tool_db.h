@@ -226,6 +226,7 @@ struct mt_db_s {
     const mt_db_backend_t      *backend;
     void                       *conn;        /* the backend's */
     char                       *url;         /* without a password */
+    char                        loader[256]; /* this host, for mail_files */
     char                        err[MT_DB_ERR_LEN];
     int64_t                     soft_limit;  /* N soft bounces ... */
     int64_t                     soft_window; /* ... within ms: suppress */

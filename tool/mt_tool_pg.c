@@ -31,7 +31,6 @@ typedef struct {
     PGconn                     *conn;
     PGconn                     *ddl;        /* partitions, autocommit */
     char                       *url;
-    char                        loader[256];
     int32_t                     months[MT_PG_MONTHS_MAX];  /* y * 12 + m */
     size_t                      nmonths;
     mt_tool_buf_t               copy;
@@ -150,10 +149,6 @@ mt_pg_open(mt_db_t *db, const char *url)
     if (pg->url == NULL) {
         mt_tool_error("out of memory");
         return MT_DB_ERROR;
-    }
-
-    if (gethostname(pg->loader, sizeof(pg->loader) - 1) != 0) {
-        strcpy(pg->loader, "localhost");
     }
 
     rc = mt_pg_connect(db, &pg->conn);
@@ -381,7 +376,7 @@ mt_pg_file_add(mt_db_t *db, mt_db_file_t *f, int *loaded)
     params[2] = f->host.len ? (const char *) f->host.data : NULL;
     params[3] = size;
     params[4] = now;
-    params[5] = pg->loader;
+    params[5] = db->loader;
 
     /* a loader loading the same file waits here, then skips it */
 
@@ -872,15 +867,10 @@ mt_pg_copy_send(mt_db_t *db, int last)
 
 
 /*
- * The rows, made when missing and locked, both in the order of the ids'
- * bytes: two loaders touching the same messages take them in the same
- * order, so neither waits for the other in a cycle.
- */
-
-/*
- * The rows there are, locked in the order of the ids, which is the
- * order of m: what the walk does not meet is not there yet, and
- * messages_put inserts it.
+ * The rows there are, locked in the order of the ids' bytes (which is
+ * the order of m): two loaders touching the same messages take them in
+ * the same order, so neither waits for the other in a cycle.  What the
+ * walk does not meet is not there yet; messages_put inserts it.
  */
 
 static int

@@ -35,7 +35,6 @@ typedef enum {
 typedef struct {
     sqlite3                    *db;
     sqlite3_stmt               *stmt[MT_SQ_MAX];
-    char                        loader[256];
 } mt_sqlite_t;
 
 
@@ -159,10 +158,6 @@ mt_sqlite_open(mt_db_t *db, const char *url)
     }
 
     db->conn = sq;
-
-    if (gethostname(sq->loader, sizeof(sq->loader) - 1) != 0) {
-        strcpy(sq->loader, "localhost");
-    }
 
     rc = sqlite3_open_v2(path, &sq->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
@@ -358,7 +353,7 @@ mt_sqlite_file_add(mt_db_t *db, mt_db_file_t *f, int *loaded)
     mt_sqlite_text(st, 3, &f->host);
     mt_sqlite_int(st, 4, f->size);
     mt_sqlite_int(st, 5, (int64_t) time(NULL) * 1000);
-    sqlite3_bind_text(st, 6, sq->loader, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, db->loader, -1, SQLITE_STATIC);
 
     rc = mt_sqlite_step(db, st);
     if (rc != MT_DB_OK) {
