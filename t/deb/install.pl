@@ -25,11 +25,6 @@ use MailTrack::Util qw(repo_root metric hex_secret);
 use MailTrack::Sign qw(mailgun_body);
 use Test::Nginx::Util qw(reserve_port slurp spew);
 
-# LEAD: set to 1 when `mail-track load` (issue 7) is on main.  Enabled, the
-# check runs the unit's command line as its user and fails when the
-# installed mail-track has no "load" command.
-my $CHECK_LOADER = 0;
-
 BAIL_OUT('make test-deb installs packages: run it as root') if $> != 0;
 
 my $root = repo_root();
@@ -475,44 +470,39 @@ is metric($r->{content}, 'mail_track_events_total{src="track",type="opened"}'),
 
 # --- the loader, as the unit runs it --------------------------------------
 
-if ($CHECK_LOADER) {
-    my ($help_rc) = run('mail-track', 'load', '--help');
-    is $help_rc, 0, 'the installed mail-track has "load"';
+my ($help_rc) = run('mail-track', 'load', '--help');
+is $help_rc, 0, 'the installed mail-track has "load"';
 
-    # the unit's ExecStart, with /etc/default/mail-track, as its User=
-    my $unit = slurp($UNIT);
-    my ($exec) = $unit =~ /^ExecStart=(.*)$/m;
-    my ($user) = $unit =~ /^User=(\S+)$/m;
-    my %env = slurp('/etc/default/mail-track') =~ /^(\w+)=(.*)$/mg;
-    $exec =~ s/\$\{(\w+)\}|\$(\w+)/$env{$1 \/\/ $2} \/\/ ''/ge;
-    my @cmd = split ' ', $exec;
+# the unit's ExecStart, with /etc/default/mail-track, as its User=
+my $unit = slurp($UNIT);
+my ($exec) = $unit =~ /^ExecStart=(.*)$/m;
+my ($user) = $unit =~ /^User=(\S+)$/m;
+my %env = slurp('/etc/default/mail-track') =~ /^(\w+)=(.*)$/mg;
+$exec =~ s/\$\{(\w+)\}|\$(\w+)/$env{$1 \/\/ $2} \/\/ ''/ge;
+my @cmd = split ' ', $exec;
 
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        open STDOUT, '>', "$tmp/loader.log";
-        open STDERR, '>&', \*STDOUT;
-        exec('setpriv', "--reuid=$user", "--regid=$user", '--init-groups',
-             '--', @cmd) or POSIX::_exit(127);
-    }
-
-    ok wait_until(sub { !-e $file && -e "$SPOOL/loaded" }, 30),
-        "@cmd: the file is loaded and moved"
-        or diag slurp("$tmp/loader.log");
-
-    kill 'TERM', $pid;
-    my $done = wait_until(sub { waitpid($pid, WNOHANG) == $pid }, 30);
-    ok $done, 'the loader stops on SIGTERM';
-    is $? >> 8, 0, 'with status 0' if $done;
-    kill 'KILL', $pid unless $done;
-
-    my $st = `mail-track status deb-1 --db $env{MAIL_TRACK_DB}`;
-    my $j = eval { JSON::PP->new->decode($st) } || {};
-    is $j->{state}, 'delivered', 'mail-track status: delivered' or diag $st;
-    is $j->{opens}{count}, 1, 'and opened once';
-} else {
-    diag 'the loader check is off until `mail-track load` is on main '
-       . '($CHECK_LOADER in t/deb/install.pl)';
+my $pid = fork // die "fork: $!";
+if ($pid == 0) {
+    open STDOUT, '>', "$tmp/loader.log";
+    open STDERR, '>&', \*STDOUT;
+    exec('setpriv', "--reuid=$user", "--regid=$user", '--init-groups',
+         '--', @cmd) or POSIX::_exit(127);
 }
+
+ok wait_until(sub { !-e $file && -e "$SPOOL/loaded" }, 30),
+    "@cmd: the file is loaded and moved"
+    or diag slurp("$tmp/loader.log");
+
+kill 'TERM', $pid;
+my $done = wait_until(sub { waitpid($pid, WNOHANG) == $pid }, 30);
+ok $done, 'the loader stops on SIGTERM';
+is $? >> 8, 0, 'with status 0' if $done;
+kill 'KILL', $pid unless $done;
+
+my $st = `mail-track status deb-1 --db $env{MAIL_TRACK_DB}`;
+my $j = eval { JSON::PP->new->decode($st) } || {};
+is $j->{state}, 'delivered', 'mail-track status: delivered' or diag $st;
+is $j->{opens}{count}, 1, 'and opened once';
 
 # one more event, in a file the loader has not seen: purge keeps it
 
