@@ -37,12 +37,7 @@ $n->start;
 
 my $json = JSON::PP->new;
 
-sub status {
-    my ($mid) = @_;
-    my $r = $n->get("/status/$mid");
-    return ($r->{status}, $r->{status} == 200 ? $json->decode($r->{body}) : undef,
-            $r);
-}
+sub status { status_json($n, "/status/$_[0]") }
 
 sub pm {
     my ($body) = @_;
