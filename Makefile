@@ -122,7 +122,7 @@ $(BUILD)/mail-track.1: docs/tool.md scripts/man.sh $(CORE_DIR)/mt_version.h
 man: $(BUILD)/mail-track.1
 
 
-$(BUILD)/unit/%: t/unit/%.c t/unit/mt_tap.h $(BUILD)/libmtcore.a
+$(BUILD)/unit/%: t/unit/%.c $(wildcard t/unit/*.h) $(BUILD)/libmtcore.a
 	@mkdir -p $(dir $@)
 	@echo "  UNIT    $@"
 	$(Q)$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_MT) -It/unit $< \
@@ -180,7 +180,7 @@ $(BUILD)/fuzz/%.o: $(CORE_DIR)/%.cpp $(CORE_HDRS)
 	$(Q)$(FUZZ_CXX) -std=c++17 -g -O1 -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
 	    $(WARN) $(CPPFLAGS_MT) -c $< -o $@
 
-$(BUILD)/fuzz/%: t/fuzz/%.c $(wildcard t/fuzz/*.h) t/unit/mt_wh_test.h \
+$(BUILD)/fuzz/%: t/fuzz/%.c $(wildcard t/fuzz/*.h) $(wildcard t/unit/*.h) \
                 $(CORE_SRCS) $(CORE_HDRS) $(FUZZ_CXX_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"

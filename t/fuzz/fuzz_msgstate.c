@@ -15,27 +15,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "mt_msgstate.h"
+#include "mt_ms_test.h"
 
 
 #define FUZZ_EVENTS  64
 
 
-typedef struct {
-    mt_msgstate_t      st;
-    mt_msgstate_str_t  s;
-    u_char             rcpt[MT_MSGSTATE_RCPT_MAX];
-    u_char             url[MT_MSGSTATE_URL_MAX];
-} fuzz_state_t;
-
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static size_t fuzz_events(const uint8_t *data, size_t size, mt_event_t *evs);
-static void fuzz_init(fuzz_state_t *f);
-static void fuzz_keep(fuzz_state_t *f, unsigned flags);
-static void fuzz_fold(fuzz_state_t *f, mt_event_t *evs, size_t from,
+static void fuzz_fold(ts_store_t *f, mt_event_t *evs, size_t from,
     size_t to, int back);
-static size_t fuzz_json(fuzz_state_t *f, u_char *buf);
+static size_t fuzz_json(ts_store_t *f, u_char *buf);
 
 
 int
@@ -44,7 +34,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t         n, len, half;
     unsigned       flags;
     mt_event_t     evs[FUZZ_EVENTS];
-    fuzz_state_t   fwd, back, one, two;
+    ts_store_t   fwd, back, one, two;
     static u_char  a[32768], b[32768];
 
     n = fuzz_events(data, size, evs);
@@ -56,7 +46,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_fold(&one, evs, 0, half, 1);
     fuzz_fold(&two, evs, half, n, 0);
     flags = mt_msgstate_merge(&two.st, &two.s, &one.st, &one.s);
-    fuzz_keep(&two, flags);
+    ts_keep(&two, flags);
 
     len = fuzz_json(&fwd, a);
 
@@ -121,48 +111,24 @@ fuzz_events(const uint8_t *data, size_t size, mt_event_t *evs)
 
 
 static void
-fuzz_init(fuzz_state_t *f)
-{
-    mt_msgstate_init(&f->st, &f->s);
-    f->s.mid.data = (u_char *) "m";
-    f->s.mid.len = 1;
-    f->s.rcpt.data = f->rcpt;
-    f->s.url.data = f->url;
-}
-
-
-static void
-fuzz_keep(fuzz_state_t *f, unsigned flags)
-{
-    if (flags & MT_MSGSTATE_RCPT) {
-        memmove(f->rcpt, f->s.rcpt.data, f->s.rcpt.len);
-        f->s.rcpt.data = f->rcpt;
-    }
-
-    if (flags & MT_MSGSTATE_URL) {
-        memmove(f->url, f->s.url.data, f->s.url.len);
-        f->s.url.data = f->url;
-    }
-}
-
-
-static void
-fuzz_fold(fuzz_state_t *f, mt_event_t *evs, size_t from, size_t to,
+fuzz_fold(ts_store_t *f, mt_event_t *evs, size_t from, size_t to,
     int back)
 {
     size_t  i;
 
-    fuzz_init(f);
+    ts_init(f);
+    f->mid[0] = 'm';
+    f->s.mid.len = 1;
 
     for (i = from; i < to; i++) {
-        fuzz_keep(f, mt_msgstate_apply(&f->st, &f->s,
+        ts_keep(f, mt_msgstate_apply(&f->st, &f->s,
                                        &evs[back ? to - 1 - (i - from) : i]));
     }
 }
 
 
 static size_t
-fuzz_json(fuzz_state_t *f, u_char *buf)
+fuzz_json(ts_store_t *f, u_char *buf)
 {
     return mt_msgstate_json(buf, &f->st, &f->s) - buf;
 }
