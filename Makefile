@@ -133,7 +133,7 @@ $(BUILD)/spool-gen: bench/mt_spool_gen.c $(BUILD)/libmtcore.a
 	    $(LIBS_CORE) -o $@
 
 
-$(BUILD)/unit/%: t/unit/%.c t/unit/mt_tap.h $(BUILD)/libmtcore.a
+$(BUILD)/unit/%: t/unit/%.c $(wildcard t/unit/*.h) $(BUILD)/libmtcore.a
 	@mkdir -p $(dir $@)
 	@echo "  UNIT    $@"
 	$(Q)$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_MT) -It/unit $< \
@@ -197,7 +197,7 @@ $(BUILD)/fuzz/%.o: $(CORE_DIR)/%.cpp $(CORE_HDRS)
 	$(Q)$(FUZZ_CXX) -std=c++17 -g -O1 -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
 	    $(WARN) $(CPPFLAGS_MT) -c $< -o $@
 
-$(BUILD)/fuzz/%: t/fuzz/%.c $(wildcard t/fuzz/*.h) t/unit/mt_wh_test.h \
+$(BUILD)/fuzz/%: t/fuzz/%.c $(wildcard t/fuzz/*.h) $(wildcard t/unit/*.h) \
                 $(CORE_SRCS) $(CORE_HDRS) $(FUZZ_CXX_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"

@@ -64,8 +64,6 @@ typedef struct {
 } mt_spool_cat_t;
 
 
-static void mt_tool_json_escape(mt_tool_buf_t *b, const u_char *p,
-    size_t len);
 static void mt_tool_json_double(mt_tool_buf_t *b, double d, int single);
 static void mt_tool_json_base64(mt_tool_buf_t *b, const u_char *p,
     size_t len);
@@ -177,70 +175,11 @@ mt_tool_buf_add_cstr(mt_tool_buf_t *b, const char *s)
 void
 mt_tool_json_str(mt_tool_buf_t *b, const u_char *p, size_t len)
 {
-    u_char  *fixed;
-    size_t   n;
-
-    if (mt_utf8_valid(p, len)) {
-        mt_tool_json_escape(b, p, len);
-        return;
-    }
-
-    fixed = malloc(3 * len);
-    if (fixed == NULL) {
-        b->nomem = 1;
-        return;
-    }
-
-    n = mt_utf8_repair(fixed, p, len);
-    mt_tool_json_escape(b, fixed, n);
-
-    free(fixed);
-}
-
-
-static void
-mt_tool_json_escape(mt_tool_buf_t *b, const u_char *p, size_t len)
-{
-    u_char               c, *d;
-    const u_char        *end;
-    static const u_char  hex[] = "0123456789abcdef";
-
     if (mt_tool_buf_reserve(b, 6 * len + 2) != 0) {
         return;
     }
 
-    d = b->data + b->len;
-    *d++ = '"';
-
-    for (end = p + len; p < end; p++) {
-        c = *p;
-
-        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
-            *d++ = c;
-            continue;
-        }
-
-        *d++ = '\\';
-
-        switch (c) {
-        case '"':  *d++ = '"'; break;
-        case '\\': *d++ = '\\'; break;
-        case '\n': *d++ = 'n'; break;
-        case '\r': *d++ = 'r'; break;
-        case '\t': *d++ = 't'; break;
-        case '\b': *d++ = 'b'; break;
-        case '\f': *d++ = 'f'; break;
-        default:
-            *d++ = 'u';
-            *d++ = '0';
-            *d++ = '0';
-            *d++ = hex[c >> 4];
-            *d++ = hex[c & 0xf];
-        }
-    }
-
-    *d++ = '"';
-    b->len = d - b->data;
+    b->len = mt_json_quote(b->data + b->len, p, len) - b->data;
 }
 
 
