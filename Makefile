@@ -5,6 +5,7 @@
 #   make test       unit tests and the nginx tests
 #   make bench      wrk against the module, next to empty_gif and return 302
 #   make bench-load a million events into SQLite and PostgreSQL
+#   make bench-callgrind   instructions per request of the same measures
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS (60)
 #   make deb        the Debian packages, in build/deb/
 #   make test-deb   builds, installs, exercises and purges them (root)
@@ -180,6 +181,13 @@ bench-load:
 	@scripts/deps.sh bench-load
 	$(MAKE) tool $(BUILD)/spool-gen
 	bench/load.sh
+
+# instructions per request of each measure of make bench (callgrind)
+.PHONY: bench-callgrind
+bench-callgrind:
+	@scripts/deps.sh bench
+	$(MAKE) all
+	bench/callgrind.sh
 
 
 FUZZ_CXX      := clang++-14

@@ -10,6 +10,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 nginx=${NGINX_BIN:-/usr/sbin/nginx}
 tool=$top/build/mail-track
+export MT_BENCH=$top/bench
 module=$top/build/ngx_http_mail_track_module.so
 secs=${BENCH_SECONDS:-10}
 rounds=${BENCH_ROUNDS:-3}

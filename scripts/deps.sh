@@ -18,7 +18,7 @@ case "${1:-build}" in
     build) pkgs="$build" ;;
     test)  pkgs="$test" ;;
     run)   pkgs="$build curl" ;;
-    bench) pkgs="$test wrk" ;;
+    bench) pkgs="$test wrk valgrind libnginx-mod-http-lua lua-cjson" ;;
     bench-load) pkgs="$test" ;;
     fuzz)  pkgs="$build clang-14 libfuzzer-14-dev libclang-rt-14-dev" ;;
     deb)   pkgs="$deb" ;;
