@@ -70,6 +70,13 @@ sub pixel {
     my ($o, $c, $tr, $off) = @r;
     is $o->{v}, 1, 'v';
     like $o->{id}, qr/^[0-9a-f]{32}$/, 'id';
+
+    # the id is the worker's salt, then a counter: one more for each event
+    my @ids = map { $_->{id} } @r;
+    is scalar(grep { substr($_, 0, 16) eq substr($ids[0], 0, 16) } @ids), 4,
+        'ids share the salt';
+    is join(',', map { hex(substr($_, 24)) - hex(substr($ids[0], 24)) } @ids),
+        '0,1,2,3', 'ids count up';
     is $o->{src}, 'track', 'src';
     is $o->{type}, 'opened', 'type';
     is $o->{mid}, 'm-1', 'mid';
