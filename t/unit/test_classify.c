@@ -12,6 +12,9 @@
 #include "mt_classify.h"
 
 
+#define rnd()  tap_rand(&seed)
+
+
 typedef struct {
     const char  *needle;
     const char  *why;
@@ -23,7 +26,6 @@ typedef struct {
 static int ref_match(const u_char *ua, size_t len, mt_event_type_e type);
 static void judge(const u_char *ua, size_t len, mt_event_type_e type,
     int *machine, mt_str_t *why);
-static uint64_t rnd(void);
 
 
 /* docs/classification.md, in order */
@@ -68,17 +70,6 @@ static const char  *pieces[] = {
 };
 
 static uint64_t  seed = 0x2545f4914f6cdd1dULL;
-
-
-static uint64_t
-rnd(void)
-{
-    seed ^= seed << 13;
-    seed ^= seed >> 7;
-    seed ^= seed << 17;
-
-    return seed;
-}
 
 
 /* the index of the rule that must win, or -1 */
@@ -237,7 +228,6 @@ main(void)
             diag("disagree on \"%.*s\"", (int) len, ua);
         }
 
-        good += 0;
     }
 
     is_int(bad, 0, "random user agents: the same verdict as a plain "

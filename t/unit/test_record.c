@@ -14,10 +14,12 @@
 #include "mt_event.h"
 
 
+#define rnd()  tap_rand(&seed)
+
+
 static void ref_str(mt_mp_writer_t *w, const char *key, const mt_str_t *v,
     size_t cap);
 static ssize_t ref_encode(const mt_event_t *ev, u_char *buf, size_t size);
-static uint64_t rnd(void);
 static void rnd_str(mt_str_t *s, u_char *buf, size_t max);
 static int64_t rnd_int(void);
 
@@ -38,17 +40,6 @@ static const int64_t  numbers[] = {
     -128, -129, -32767, -32768, -32769, -2147483647LL, -2147483648LL,
     -2147483649LL, INT64_MIN
 };
-
-
-static uint64_t
-rnd(void)
-{
-    seed ^= seed << 13;
-    seed ^= seed >> 7;
-    seed ^= seed << 17;
-
-    return seed;
-}
 
 
 /* ASCII, or a run of 3-byte characters, so that caps cut inside them */
