@@ -635,7 +635,14 @@ mt_token_encode(mt_keyring_t *kr, mt_token_t *tok, const u_char *nonce,
 int
 mt_url_allowed(const u_char *url, size_t len)
 {
-    size_t  i, skip;
+    size_t    i, skip;
+    uint64_t  x, bad;
+
+    /* bytes below 0x21, DEL and a backslash, eight at a time */
+
+#define mt_url_ones   0x0101010101010101ULL
+#define mt_url_highs  0x8080808080808080ULL
+#define mt_url_zero(v)  (((v) - mt_url_ones) & ~(v) & mt_url_highs)
 
     if (len >= 8 && strncasecmp((char *) url, "https://", 8) == 0) {
         skip = 8;
@@ -653,7 +660,21 @@ mt_url_allowed(const u_char *url, size_t len)
         return 0;
     }
 
-    for (i = 0; i < len; i++) {
+    bad = 0;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        memcpy(&x, url + i, 8);
+
+        bad |= ((x - 0x21 * mt_url_ones) & ~x & mt_url_highs)
+               | mt_url_zero(x ^ (0x7f * mt_url_ones))
+               | mt_url_zero(x ^ ('\\' * mt_url_ones));
+    }
+
+    if (bad) {
+        return 0;
+    }
+
+    for ( /* void */ ; i < len; i++) {
         if (url[i] <= 0x20 || url[i] == 0x7f || url[i] == '\\') {
             return 0;
         }

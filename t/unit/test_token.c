@@ -371,6 +371,41 @@ test_lengths(mt_keyring_t *kr)
 }
 
 
+/* every byte value at every position of the path (mt_url_allowed) */
+
+static void
+test_url_bytes(void)
+{
+    int       c, want, right, total;
+    size_t    pos, len;
+    u_char    url[64];
+
+    static const char  base[] = "https://example.com/"
+                                "abcdefghijklmnopqrstuvwxyz01234";
+
+    right = 0;
+    total = 0;
+    len = sizeof(base) - 1;
+
+    for (pos = sizeof("https://example.com") - 1; pos < len; pos++) {
+        for (c = 0; c < 256; c++) {
+            memcpy(url, base, len);
+            url[pos] = (u_char) c;
+
+            want = !(c <= 0x20 || c == 0x7f || c == '\\');
+
+            right += (mt_url_allowed(url, len) == want);
+            right += (mt_url_allowed(url, pos + 1) == want);
+            total += 2;
+        }
+    }
+
+    is_int(right, total, "each byte at each place of a url: control "
+           "bytes, space, DEL and backslash refused, others allowed (%d)",
+           total);
+}
+
+
 static void
 test_urls(mt_keyring_t *kr)
 {
@@ -405,6 +440,8 @@ test_urls(mt_keyring_t *kr)
         is_int(decode(kr, 'c', out, n, &tok), MT_OK, "url \"%s\" allowed",
                good[i]);
     }
+
+    test_url_bytes();
 }
 
 
