@@ -132,7 +132,7 @@ echo "$secs s per run, $rounds rounds, 1 worker, $conns connections" >&2
 # the message statuses the status measure reads: st-1 .. st-N
 echo "putting $messages messages into the zone (Mailgun events)" >&2
 load mailgun a 120 "$messages" > /dev/null
-stored=$(curl -s "http://127.0.0.1:$port_a/status/st-$messages" | grep -c '"message_id"' || true)
+stored=$(curl -s "http://127.0.0.1:$port_a/status/st-$((messages + 1))" | grep -c '"message_id"' || true)
 
 # each group: "KEY:INSTANCE ..."; the first of a group is its baseline
 groups=(
