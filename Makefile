@@ -4,7 +4,11 @@
 #   make run        the demo on 127.0.0.1:8080 (make stop stops it)
 #   make test       unit tests, the nginx tests, a short run of each fuzzer
 #   make bench      wrk against the module, next to empty_gif and return 302
+#   make bench-load a million events into SQLite and PostgreSQL
+#   make bench-callgrind   instructions per request of the same measures
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS (60)
+#   make deb        the Debian packages, in build/deb/
+#   make test-deb   builds, installs, exercises and purges them (root)
 #   make asan       the module, tool and unit tests with ASan + UBSan
 #                   (in build-asan/), then every test with them
 #   make soak       minutes of load, reloads, upgrades, kills, a full disk
@@ -30,7 +34,9 @@ CPPFLAGS_MT   := -I$(CORE_DIR) -D_GNU_SOURCE
 LIBS_CORE     := $(shell pkg-config --libs msgpack 2>/dev/null \
                    || pkg-config --libs msgpack-c 2>/dev/null \
                    || echo -lmsgpackc) -ljansson -lsimdjson -lstdc++ -lcrypto
-LIBS_TOOL     := $(LIBS_CORE)
+LIBS_TOOL     := $(LIBS_CORE) -lsqlite3 -lpq
+CFLAGS_TOOL   := $(shell pkg-config --cflags libpq 2>/dev/null \
+                   || echo -I/usr/include/postgresql)
 
 CORE_SRCS     := $(sort $(wildcard $(CORE_DIR)/*.c))
 CORE_CXX_SRCS := $(sort $(wildcard $(CORE_DIR)/*.cpp))
@@ -50,6 +56,8 @@ FUZZ_BINS     := $(patsubst t/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 NGX_BUILD     := $(BUILD)/nginx
 MODULE        := $(BUILD)/ngx_http_mail_track_module.so
 TOOL          := $(BUILD)/mail-track
+VERSION       := $(shell sed -n 's/^\#define MT_VERSION *"\(.*\)"/\1/p' \
+                   $(CORE_DIR)/mt_version.h)
 
 TEST_ENV       = TEST_NGINX_BINARY=$(NGINX_BIN) \
                  TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE) \
@@ -57,10 +65,11 @@ TEST_ENV       = TEST_NGINX_BINARY=$(NGINX_BIN) \
                  PATH=$(CURDIR)/$(BUILD):$$PATH
 
 
-.PHONY: all module tool unit deps test test-unit test-nginx test-fuzz run stop \
-        bench fuzz fuzz-build valgrind asan asan-run soak soak-asan clean
+.PHONY: all module tool unit deps test test-unit test-nginx test-fuzz \
+        run stop bench bench-load fuzz fuzz-build valgrind asan asan-run \
+        soak soak-asan clean man deb test-deb
 
-all: module tool
+all: module tool $(BUILD)/spool-gen
 
 
 deps:
@@ -94,13 +103,13 @@ module: $(MODULE)
 $(BUILD)/core/%.o: $(CORE_DIR)/%.c $(CORE_HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) $(WARN) -fPIC $(CPPFLAGS_MT) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -fPIC $(CPPFLAGS_MT) -c $< -o $@
 
 # the same flags as nginx's build gives it: the C ones
 $(BUILD)/core/%.o: $(CORE_DIR)/%.cpp $(CORE_HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  CXX     $<"
-	$(Q)$(CXX) $(CFLAGS) $(WARN) -fPIC $(CPPFLAGS_MT) -c $< -o $@
+	$(Q)$(CXX) $(CPPFLAGS) $(CFLAGS) $(WARN) -fPIC $(CPPFLAGS_MT) -c $< -o $@
 
 $(BUILD)/libmtcore.a: $(CORE_OBJS)
 	$(Q)rm -f $@
@@ -108,13 +117,30 @@ $(BUILD)/libmtcore.a: $(CORE_OBJS)
 
 $(TOOL): $(TOOL_SRCS) $(TOOL_HDRS) $(BUILD)/libmtcore.a
 	@echo "  LINK    $@"
-	$(Q)$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_MT) -Itool \
-	    $(TOOL_SRCS) $(BUILD)/libmtcore.a $(LIBS_TOOL) -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(CPPFLAGS_MT) $(CFLAGS_TOOL) \
+	    -Itool \
+	    $(TOOL_SRCS) $(BUILD)/libmtcore.a $(LDFLAGS) $(LIBS_TOOL) -o $@
 
 tool: $(TOOL)
 
 
-$(BUILD)/unit/%: t/unit/%.c t/unit/mt_tap.h $(BUILD)/libmtcore.a
+# mail-track(1), from docs/tool.md
+$(BUILD)/mail-track.1: docs/tool.md scripts/man.sh $(CORE_DIR)/mt_version.h
+	@mkdir -p $(BUILD)
+	scripts/man.sh docs/tool.md $(VERSION) > $@.tmp
+	@mv $@.tmp $@
+
+man: $(BUILD)/mail-track.1
+
+
+# realistic spool files, for the loader's tests and bench
+$(BUILD)/spool-gen: bench/mt_spool_gen.c $(BUILD)/libmtcore.a
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_MT) $< $(BUILD)/libmtcore.a \
+	    $(LIBS_CORE) -o $@
+
+
+$(BUILD)/unit/%: t/unit/%.c $(wildcard t/unit/*.h) $(BUILD)/libmtcore.a
 	@mkdir -p $(dir $@)
 	@echo "  UNIT    $@"
 	$(Q)$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_MT) -It/unit $< \
@@ -217,6 +243,19 @@ bench:
 	$(MAKE) all
 	bench/run.sh
 
+# a million events into SQLite and PostgreSQL (docs/performance.md)
+bench-load:
+	@scripts/deps.sh bench-load
+	$(MAKE) tool $(BUILD)/spool-gen
+	bench/load.sh
+
+# instructions per request of each measure of make bench (callgrind)
+.PHONY: bench-callgrind
+bench-callgrind:
+	@scripts/deps.sh bench
+	$(MAKE) all
+	bench/callgrind.sh
+
 
 FUZZ_CC       := clang-14
 FUZZ_CXX      := clang++-14
@@ -245,7 +284,7 @@ $(BUILD)/fuzz/libmtcore.a: $(FUZZ_CORE)
 	$(Q)rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/fuzz/%: t/fuzz/%.c $(wildcard t/fuzz/*.h) t/unit/mt_wh_test.h \
+$(BUILD)/fuzz/%: t/fuzz/%.c $(wildcard t/fuzz/*.h) $(wildcard t/unit/*.h) \
                 $(BUILD)/fuzz/libmtcore.a
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
@@ -264,6 +303,32 @@ fuzz:
 # fixed), then FUZZ_REGRESS_SECONDS of new inputs each
 test-fuzz: fuzz-build
 	t/fuzz/run.sh --regress $(FUZZ_REGRESS_SECONDS) $(FUZZ_BINS)
+
+
+# Debian packages: dpkg-buildpackage in a copy of the tree (it writes its
+# results next to the source); debug symbols go to build/deb/dbgsym/
+
+DEB_DIR       := $(BUILD)/deb
+DEB_SRC       := $(DEB_DIR)/mail-track-$(VERSION)
+
+deb:
+	@scripts/deps.sh deb
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_SRC) $(DEB_DIR)/dbgsym
+	tar -c --exclude=./build --exclude=./$(ASAN_BUILD) --exclude=./.git \
+	    --exclude='./t/servroot*' \
+	    --exclude=./run . | tar -x -C $(DEB_SRC)
+	cd $(DEB_SRC) && dpkg-buildpackage -b -us -uc -jauto
+	mv $(DEB_DIR)/*-dbgsym_*.deb $(DEB_DIR)/dbgsym/
+	rm -rf $(DEB_SRC)
+	@ls $(DEB_DIR)/*.deb
+
+# installs the packages on this machine, checks them, purges them and
+# puts /etc/nginx back (docs/packaging.md)
+test-deb:
+	@scripts/deps.sh deb-test
+	$(MAKE) deb
+	prove -I t/lib t/deb/install.pl
 
 
 clean:

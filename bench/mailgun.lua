@@ -18,7 +18,9 @@ local path_uri = os.getenv("MT_PATH") or "/hooks/mailgun"
 local md = ffi.new("unsigned char[64]")
 local mdlen = ffi.new("unsigned int[1]")
 local seq = 0
-local thread_id = math.random(1, 1000000000)
+local common = dofile(os.getenv("MT_BENCH") .. "/common.lua")
+local thread_id = common.run_id
+local prefix = os.getenv("MT_MID_PREFIX") or "app-"
 
 local function hex(buf, n)
     local t = {}
@@ -40,17 +42,12 @@ request = function()
         '"recipient":"user%d@example.com","log-level":"info",' ..
         '"message":{"headers":{"message-id":"%d.%d@example.org","to":"user%d@example.com"}},' ..
         '"delivery-status":{"code":250,"message":"OK","attempt-no":1},' ..
-        '"user-variables":{"mail_track_id":"app-%d"},"tags":["weekly"]}}',
-        token, ts, hex(md, mdlen[0]), thread_id, seq, ts, seq, thread_id, seq, seq, seq)
+        '"user-variables":{"mail_track_id":"%s%d"},"tags":["weekly"]}}',
+        token, ts, hex(md, mdlen[0]), thread_id, seq, ts, seq, thread_id, seq, seq,
+        prefix, seq)
     return wrk.format("POST", path_uri, { ["Content-Type"] = "application/json" }, body)
 end
 
-local bad = 0
 response = function(status, headers, body)
-    if status ~= 200 then
-        bad = bad + 1
-        if bad < 5 then
-            io.stderr:write("mailgun: status " .. status .. " " .. body .. "\n")
-        end
-    end
+    common.answered("mailgun", status, body)
 end

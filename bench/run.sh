@@ -1,19 +1,26 @@
 #!/bin/bash
-# make bench: wrk against the module and, in the same run and on the same
-# nginx, against empty_gif and "return 302", alternating, 1 worker, 64
-# connections.  Prints req/s, ratios, p99 latency, webhook events/s.
+# make bench: the module against its baselines and its peers, in one nginx
+# (bench/lib.sh): the pixel against empty_gif, against empty_gif with an
+# access log of the same facts and against a Lua pixel; the click against
+# "return 302" and a Lua click; the status API against empty_gif with
+# 100,000 messages in the zone; SendGrid against a Lua webhook; Mailgun;
+# the pixel with fsync=on against fsync=off.  wrk -t1 -c64, one worker.
 #
-#   BENCH_SECONDS=10 BENCH_ROUNDS=3 bench/run.sh
+# Each group of measures runs one after the other, in the opposite order
+# every other round (A B, B A, ...); a ratio is taken within each round
+# and the median of the rounds is reported.  Next to req/s, the worker's
+# CPU time per request (/proc/PID/stat, its threads included), which
+# moves far less with the machine's noise.
+#
+#   BENCH_SECONDS=8 BENCH_ROUNDS=3 bench/run.sh
 
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-nginx=${NGINX_BIN:-/usr/sbin/nginx}
-tool=$top/build/mail-track
-module=$top/build/ngx_http_mail_track_module.so
-secs=${BENCH_SECONDS:-10}
+secs=${BENCH_SECONDS:-8}
 rounds=${BENCH_ROUNDS:-3}
 conns=${BENCH_CONNECTIONS:-64}
+messages=${BENCH_MESSAGES:-100000}
 port_a=${BENCH_PORT:-18080}
 port_b=$((port_a + 1))
 
@@ -21,6 +28,9 @@ root=$(mktemp -d /tmp/mail-track-bench-XXXXXX)
 out=$top/bench/out
 mkdir -p "$out"
 report=$out/bench-$(date +%Y%m%d-%H%M%S).md
+
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
 
 cleanup() {
     for d in a b; do
@@ -33,96 +43,38 @@ cleanup() {
 }
 [ -n "${BENCH_KEEP:-}" ] || trap cleanup EXIT
 
-"$tool" keygen "$root/keys.txt" > /dev/null
+bench_keys
+bench_conf "$root/a" "$port_a" off 1024m
+bench_conf "$root/b" "$port_b" on 1024m
 
-# a SendGrid-style key pair: the module gets the public key as base64 DER
-openssl ecparam -name prime256v1 -genkey -noout -out "$root/sg.ec.pem" 2>/dev/null
-openssl pkcs8 -topk8 -nocrypt -in "$root/sg.ec.pem" -out "$root/sg.key.pem"
-sg_pub=$(openssl ec -in "$root/sg.ec.pem" -pubout -outform DER 2>/dev/null | base64 -w0)
-mg_key=key-bench-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
-
-instance() {
-    local name=$1 port=$2 fsync=$3
-    local dir=$root/$name
-
-    mkdir -p "$dir/conf" "$dir/logs" "$dir/spool" "$dir/temp"
-
-    cat > "$dir/conf/nginx.conf" <<EOC
-load_module $module;
-worker_processes 1;
-error_log logs/error.log warn;
-pid logs/nginx.pid;
-$( [ "$(id -u)" = 0 ] && echo "user root root;" )
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path temp/body;
-    proxy_temp_path temp/proxy;
-    fastcgi_temp_path temp/fastcgi;
-    uwsgi_temp_path temp/uwsgi;
-    scgi_temp_path temp/scgi;
-    client_body_buffer_size 64k;
-    keepalive_requests 1000000;
-
-    mail_track_zone zone=mt:1024m;
-    mail_track_spool $dir/spool flush=1s max_size=64m max_age=5s fsync=$fsync;
-    mail_track_keys $root/keys.txt;
-
-    server {
-        listen 127.0.0.1:$port backlog=4096;
-
-        location /o/ { mail_track_open; }
-        location = /gif { empty_gif; }
-        location /c/ { mail_track_click; }
-        location = /r { return 302 https://example.com/landing?utm=x; }
-
-        location = /hooks/sendgrid {
-            mail_track_webhook sendgrid;
-            mail_track_webhook_key $sg_pub;
-        }
-        location = /hooks/sendgrid-durable {
-            mail_track_webhook sendgrid;
-            mail_track_webhook_key $sg_pub;
-            mail_track_webhook_ack durable;
-        }
-        location = /hooks/mailgun {
-            mail_track_webhook mailgun;
-            mail_track_webhook_key $mg_key;
-        }
-    }
-}
-EOC
-    "$nginx" -p "$dir/" -c conf/nginx.conf
-}
-
-instance a "$port_a" off
-instance b "$port_b" on
+# Debian's Lua module and ours in one configuration
+"$nginx" -t -q -p "$root/a/" -c conf/nginx.conf
+"$nginx" -p "$root/a/" -c conf/nginx.conf
+"$nginx" -p "$root/b/" -c conf/nginx.conf
 sleep 0.5
 
-pixel=$("$tool" token open --keys "$root/keys.txt" --mid bench-1 \
-        --rcpt someone@example.com --tag bench --raw)
-click=$("$tool" token click --keys "$root/keys.txt" --mid bench-1 \
-        --rcpt someone@example.com --url "https://example.com/landing?utm=x" \
-        --raw)
+declare -A worker
+for d in a b; do
+    worker[$d]=$(pgrep -P "$(cat "$root/$d/logs/nginx.pid")" | head -1)
+done
 
-ua="Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+# the worker's user + system time in clock ticks
+ticks() {
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
 
-# run URL [script] -> "req/s p99_ms"
-run() {
-    local url=$1 script=${2:-}
-    local args=(-t1 -c"$conns" -d"${secs}s" --latency -H "User-Agent: $ua")
-    [ -n "$script" ] && args+=(-s "$script")
-    local o
-    o=$(wrk "${args[@]}" "$url" 2>&1)
-    local rps p99
-    rps=$(echo "$o" | awk '/Requests\/sec/ {print $2}')
-    p99=$(echo "$o" | awk '$1 == "99%" {print $2}')
-    if echo "$o" | grep -q "Non-2xx or 3xx"; then
-        echo "$o" | grep "Non-2xx" >&2
-    fi
-    echo "$rps $(to_ms "$p99")"
-    # keep the disk from filling during long runs
-    find "$root" -name '*.mtspool' -delete 2>/dev/null || true
+hz=$(getconf CLK_TCK)
+
+# wrk KEY INSTANCE SECONDS [MT_REQUESTS] -> wrk's output
+load() {
+    local key=$1 d=$2 s=$3 n=${4:-0} port=$port_a
+    [ "$d" = b ] && port=$port_b
+    # shellcheck disable=SC2046
+    env MT_REQUESTS="$n" MT_MID_PREFIX=st- MT_MESSAGES="$messages" \
+        $(bench_env "$key") \
+        wrk -t1 -c"$conns" -d"${s}s" --latency -H "User-Agent: $ua" \
+        -s "$(bench_script "$key")" "$(bench_url "$key" "http://127.0.0.1:$port")" \
+        2>&1 || true
 }
 
 to_ms() {
@@ -136,82 +88,160 @@ to_ms() {
 }
 
 median() {
-    sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2];
-                                        else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+    sort -g | awk '{ a[NR] = $1 }
+                   END { if (NR == 0) print "-";
+                         else if (NR % 2) print a[(NR + 1) / 2];
+                         else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
-declare -A rps p99
+declare -A rps p99 cpu
 
+# measure KEY INSTANCE: one run, its req/s, p99 and worker µs/request
 measure() {
-    local key=$1 url=$2 script=${3:-}
-    local r
-    r=$(run "$url" "$script")
-    rps[$key]="${rps[$key]:-} ${r% *}"
-    p99[$key]="${p99[$key]:-} ${r#* }"
-    printf '  %-22s %10s req/s  p99 %8s ms\n' "$key" "${r% *}" "${r#* }" >&2
+    local key=$1 d=$2 o t0 t1 r p n c
+    t0=$(ticks "${worker[$d]}")
+    o=$(load "$key" "$d" "$secs")
+    t1=$(ticks "${worker[$d]}")
+
+    r=$(echo "$o" | awk '/Requests\/sec/ { print $2 }')
+    p=$(to_ms "$(echo "$o" | awk '$1 == "99%" { print $2 }')")
+    n=$(echo "$o" | awk '/requests in/ { print $1 }')
+    c=$(awk -v t="$((t1 - t0))" -v n="${n:-0}" -v hz="$hz" \
+            'BEGIN { if (n > 0) printf "%.2f", t * 1e6 / hz / n; else print 0 }')
+
+    if echo "$o" | grep -q "Non-2xx or 3xx"; then
+        echo "$o" | grep "Non-2xx" >&2
+    fi
+    echo "$o" | grep -E "status [0-9]+" >&2 || true
+
+    rps[$key]="${rps[$key]:-} ${r:-0}"
+    p99[$key]="${p99[$key]:-} ${p:-0}"
+    cpu[$key]="${cpu[$key]:-} $c"
+
+    printf '  %-18s %10s req/s  p99 %8s ms  %7s µs CPU/request\n' \
+        "$key" "${r:-0}" "${p:-0}" "$c" >&2
+
+    # keep the disk from filling during long runs
+    find "$root" -name '*.mtspool' -delete 2>/dev/null || true
+    : > "$root/a/logs/pixel.log"
 }
 
-a=http://127.0.0.1:$port_a
-b=http://127.0.0.1:$port_b
-
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')" >&2
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "$secs s per run, $rounds rounds, 1 worker, $conns connections" >&2
+
+# the message statuses the status measure reads: st-1 .. st-N
+echo "putting $messages messages into the zone (Mailgun events)" >&2
+load mailgun a 120 "$messages" > /dev/null
+stored=$(curl -s "http://127.0.0.1:$port_a/status/st-$((messages + 1))" | grep -c '"message_id"' || true)
+
+# each group: "KEY:INSTANCE ..."; the first of a group is its baseline
+groups=(
+    "empty_gif:a pixel:a log_gif:a lua_pixel:a status:a"
+    "return302:a click:a lua_click:a"
+    "sendgrid:a lua_sendgrid:a mailgun:a"
+    "pixel_fsync_off:a pixel_fsync_on:b sendgrid_durable:b"
+)
+
+bench_path[pixel_fsync_off]=${bench_path[pixel]}
+bench_path[pixel_fsync_on]=${bench_path[pixel]}
 
 for i in $(seq 1 "$rounds"); do
     echo "round $i" >&2
-    measure empty_gif "$a/gif"
-    measure pixel "$a/o/$pixel.gif"
-    measure return302 "$a/r"
-    measure click "$a/c/$click"
-    measure pixel_fsync_off "$a/o/$pixel.gif"
-    measure pixel_fsync_on "$b/o/$pixel.gif"
-    MT_SENDGRID_KEY=$root/sg.key.pem MT_PATH=/hooks/sendgrid \
-        measure sendgrid "$a/hooks/sendgrid" "$top/bench/sendgrid.lua"
-    MT_SENDGRID_KEY=$root/sg.key.pem MT_PATH=/hooks/sendgrid-durable \
-        measure sendgrid_durable "$b/hooks/sendgrid-durable" "$top/bench/sendgrid.lua"
-    MT_MAILGUN_KEY=$mg_key MT_PATH=/hooks/mailgun \
-        measure mailgun "$a/hooks/mailgun" "$top/bench/mailgun.lua"
+    for g in "${groups[@]}"; do
+        items=($g)
+        if [ $((i % 2)) = 0 ]; then
+            # shellcheck disable=SC2207
+            items=($(printf '%s\n' "${items[@]}" | tac))
+        fi
+        for it in "${items[@]}"; do
+            measure "${it%:*}" "${it#*:}"
+        done
+    done
 done
 
-med() { echo "${rps[$1]}" | tr ' ' '\n' | grep -v '^$' | median; }
+col() { echo "$1" | tr ' ' '\n' | grep -v '^$'; }
+med() { col "${rps[$1]}" | median; }
+medp() { col "${p99[$1]}" | median; }
+medc() { col "${cpu[$1]}" | median; }
 
-# the ratio of each round (the two measures of a round ran one after the
-# other, so drift of a noisy machine cancels out), and their median
-pratios() {
-    paste -d' ' <(echo "${rps[$1]}" | tr ' ' '\n' | grep -v '^$') \
-                <(echo "${rps[$2]}" | tr ' ' '\n' | grep -v '^$') \
-        | awk '$2 > 0 { printf "%s%.3f", (NR > 1 ? " " : ""), $1 / $2 }'
+# per-round ratios of A to B (req/s), of B to A (CPU), of A to B (p99)
+ratios() {
+    local arr=$3
+    local -n m=$arr
+    paste -d' ' <(col "${m[$1]}") <(col "${m[$2]}") \
+        | awk -v inv="${4:-0}" '$1 > 0 && $2 > 0 {
+              printf "%s%.3f", (NR > 1 ? " " : ""), inv ? $2 / $1 : $1 / $2 }'
 }
-pratio() { pratios "$1" "$2" | tr ' ' '\n' | median; }
-medp() { echo "${p99[$1]}" | tr ' ' '\n' | grep -v '^$' | median; }
+ratio() { ratios "$@" | tr ' ' '\n' | median; }
+
+verdict() {
+    awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN {
+        if (v == "-") print "-";
+        else if ((op == ">=" && v >= t) || (op == "<=" && v <= t)) print "met";
+        else print "**not met**" }'
+}
+
+# row LABEL A B TARGET: the req/s and CPU ratios of A to B
+row() {
+    local r c
+    r=$(ratio "$2" "$3" rps)
+    c=$(ratio "$2" "$3" cpu 1)
+    if [ -n "$4" ]; then
+        echo "| $1 | $r | $c | ≥ $4 | $(verdict "$r" "$4" ">=") |"
+    else
+        echo "| $1 | $r | $c | (peer) | |"
+    fi
+}
+
+sg_events=$(awk -v r="$(med sendgrid)" 'BEGIN { printf "%d", r * 100 }')
+sgd_events=$(awk -v r="$(med sendgrid_durable)" 'BEGIN { printf "%d", r * 100 }')
+lua_events=$(awk -v r="$(med lua_sendgrid)" 'BEGIN { printf "%d", r * 100 }')
+fsync_p99=$(ratio pixel_fsync_on pixel_fsync_off p99)
 
 {
     echo "# make bench, $(date -u +%Y-%m-%dT%H:%MZ)"
     echo
     echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'),"
-    echo "$(uname -sr), $("$nginx" -v 2>&1), wrk -t1 -c$conns -d${secs}s, median of $rounds"
+    echo "$(uname -sr), $("$nginx" -v 2>&1), wrk -t1 -c$conns -d${secs}s,"
+    echo "median of $rounds rounds; load average at the end $(cut -d' ' -f1-3 /proc/loadavg);"
+    echo "status: $messages messages put into the zone, the last one $( [ "$stored" = 1 ] && echo found || echo "NOT found")"
     echo
-    echo "| measure | req/s | p99 ms | ratio |"
+    echo "| measure | req/s | p99 ms | worker CPU µs/request |"
     echo "|---|---|---|---|"
-    echo "| empty_gif | $(med empty_gif) | $(medp empty_gif) | |"
-    echo "| mail_track_open | $(med pixel) | $(medp pixel) | $(pratio pixel empty_gif) × empty_gif |"
-    echo "| return 302 | $(med return302) | $(medp return302) | |"
-    echo "| mail_track_click | $(med click) | $(medp click) | $(pratio click return302) × return 302 |"
-    echo "| pixel, fsync=off | $(med pixel_fsync_off) | $(medp pixel_fsync_off) | |"
-    echo "| pixel, fsync=on | $(med pixel_fsync_on) | $(medp pixel_fsync_on) | |"
+    for k in empty_gif log_gif lua_pixel pixel status return302 lua_click \
+             click lua_sendgrid sendgrid mailgun pixel_fsync_off \
+             pixel_fsync_on sendgrid_durable; do
+        echo "| $k | $(med "$k") | $(medp "$k") | $(medc "$k") |"
+    done
     echo
-    echo "| webhook | req/s | events/s | p99 ms |"
-    echo "|---|---|---|---|"
-    echo "| sendgrid, 100 events (ECDSA), ack queued | $(med sendgrid) | $(awk -v r="$(med sendgrid)" 'BEGIN { printf "%d", r * 100 }') | $(medp sendgrid) |"
-    echo "| sendgrid, 100 events (ECDSA), ack durable, fsync=on | $(med sendgrid_durable) | $(awk -v r="$(med sendgrid_durable)" 'BEGIN { printf "%d", r * 100 }') | $(medp sendgrid_durable) |"
-    echo "| mailgun, 1 event (HMAC) | $(med mailgun) | $(med mailgun) | $(medp mailgun) |"
+    echo "SendGrid (100 events a request): $sg_events events/s, ack durable"
+    echo "with fsync=on $sgd_events events/s; the Lua peer $lua_events events/s."
     echo
-    echo "Ratios per round (a round's measures ran one after the other, so"
-    echo "drift cancels; the table gives their median):"
+    echo "| ratio | req/s | by CPU | target | |"
+    echo "|---|---|---|---|---|"
+    row "pixel / access-log pixel" pixel log_gif 1.0
+    row "pixel / empty_gif" pixel empty_gif 0.90
+    row "pixel / Lua pixel" pixel lua_pixel ""
+    row "click / return 302" click return302 0.90
+    row "click / Lua click" click lua_click ""
+    row "status / empty_gif" status empty_gif 0.8
+    row "SendGrid / Lua SendGrid" sendgrid lua_sendgrid 1.0
+    echo "| SendGrid events/s | $sg_events | | ≥ 250000 | $(verdict "$sg_events" 250000 ">=") |"
+    row "Mailgun / pixel" mailgun pixel 0.6
+    echo "| p99 pixel fsync=on / off | $fsync_p99 | | ≤ 1.2 | $(verdict "$fsync_p99" 1.2 "<=") |"
+    echo "| p99 SendGrid, ack durable, fsync=on | $(medp sendgrid_durable) ms | | reported | |"
     echo
-    echo "- pixel / empty_gif: $(pratios pixel empty_gif)"
-    echo "- click / return 302: $(pratios click return302)"
-    echo "- mailgun / pixel: $(pratios mailgun pixel), median $(pratio mailgun pixel)"
+    echo "\"by CPU\" is the baseline's worker CPU time per request over the"
+    echo "module's: the ratio of throughputs if the worker were the only limit."
+    echo "Ratios per round (req/s):"
+    echo
+    for pr in "pixel log_gif" "pixel empty_gif" "pixel lua_pixel" \
+              "click return302" "click lua_click" "status empty_gif" \
+              "sendgrid lua_sendgrid" "mailgun pixel"; do
+        set -- $pr
+        echo "- $1 / $2: $(ratios "$1" "$2" rps)"
+    done
+    echo "- p99 pixel_fsync_on / pixel_fsync_off: $(ratios pixel_fsync_on pixel_fsync_off p99)"
 } | tee "$report"
 
 for d in a b; do

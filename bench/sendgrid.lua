@@ -1,8 +1,10 @@
 -- wrk script: SendGrid batches of 100 events (about 30 KB, as SendGrid's
 -- own events are about 300 bytes), each request signed with
--- ECDSA P-256 over timestamp || body, through libcrypto (LuaJIT FFI).
--- Every event is new (sg_message_id carries a counter), so nothing is
--- dropped as a duplicate: each request is the full verify+parse+queue path.
+-- ECDSA P-256 over timestamp || body, through libcrypto (LuaJIT FFI); or,
+-- with MT_SIGN=hmac, with HMAC-SHA256 and the key MT_HMAC_KEY (for the Lua
+-- peer, bench/peers/peer.lua).  Every event is new (its sg_event_id has
+-- the run's random id and a counter), so nothing is dropped as a
+-- duplicate: each request is the full verify+parse+queue path.
 
 local ffi = require("ffi")
 
@@ -22,27 +24,36 @@ int EVP_DigestSignInit(EVP_MD_CTX *ctx, void *pctx, const EVP_MD *type,
 int EVP_DigestSign(EVP_MD_CTX *ctx, unsigned char *sigret, size_t *siglen,
                    const unsigned char *tbs, size_t tbslen);
 int EVP_EncodeBlock(unsigned char *t, const unsigned char *f, int n);
+unsigned char *HMAC(const EVP_MD *evp_md, const void *key, int key_len,
+                    const unsigned char *d, size_t n, unsigned char *md,
+                    unsigned int *md_len);
 ]]
 
 local crypto = ffi.load("crypto")
 
-local path = os.getenv("MT_SENDGRID_KEY")
-local f = assert(io.open(path, "rb"))
-local pem = f:read("*a")
-f:close()
+local common = dofile(os.getenv("MT_BENCH") .. "/common.lua")
+local hmac_key = os.getenv("MT_SIGN") == "hmac" and os.getenv("MT_HMAC_KEY")
+local pkey
 
-local bio = crypto.BIO_new_mem_buf(pem, #pem)
-local pkey = crypto.PEM_read_bio_PrivateKey(bio, nil, nil, nil)
-crypto.BIO_free(bio)
-assert(pkey ~= nil, "cannot read the private key")
+if not hmac_key then
+    local f = assert(io.open(os.getenv("MT_SENDGRID_KEY"), "rb"))
+    local pem = f:read("*a")
+    f:close()
+
+    local bio = crypto.BIO_new_mem_buf(pem, #pem)
+    pkey = crypto.PEM_read_bio_PrivateKey(bio, nil, nil, nil)
+    crypto.BIO_free(bio)
+    assert(pkey ~= nil, "cannot read the private key")
+end
 
 local ctx = crypto.EVP_MD_CTX_new()
 local sig = ffi.new("unsigned char[128]")
 local siglen = ffi.new("size_t[1]")
+local maclen = ffi.new("unsigned int[1]")
 local b64 = ffi.new("unsigned char[256]")
 
 local seq = 0
-local thread_id = math.random(1, 1000000000)
+local thread_id = common.run_id
 local path_uri = os.getenv("MT_PATH") or "/hooks/sendgrid"
 local per = tonumber(os.getenv("MT_EVENTS") or "100")
 
@@ -62,9 +73,10 @@ local function event(n, ts)
     end
     return string.format(
         '{"email":"user%d@example.com","timestamp":%d,"smtp-id":"<%d.%d@ismtpd-1>",' ..
-        '"event":"%s","category":["newsletter","weekly"],"sg_event_id":"ZXZlbnQtJWQtJWQ%d",' ..
+        '"event":"%s","category":["newsletter","weekly"],"sg_event_id":"ev%d-%d",' ..
         '"sg_message_id":"m%d-%d.filter0001.16648.5515E0B88.0","mail_track_id":"app-%d-%d"%s}',
-        n, ts, thread_id, n, kind, n, thread_id, n, thread_id, n, extra)
+        n, ts, thread_id, n, kind, thread_id, n, thread_id, n, thread_id, n,
+        extra)
 end
 
 request = function()
@@ -82,9 +94,16 @@ request = function()
     local tsstr = tostring(ts)
     local msg = tsstr .. body
 
-    assert(crypto.EVP_DigestSignInit(ctx, nil, crypto.EVP_sha256(), nil, pkey) == 1)
-    siglen[0] = 128
-    assert(crypto.EVP_DigestSign(ctx, sig, siglen, msg, #msg) == 1)
+    if hmac_key then
+        crypto.HMAC(crypto.EVP_sha256(), hmac_key, #hmac_key, msg, #msg, sig,
+                    maclen)
+        siglen[0] = maclen[0]
+    else
+        assert(crypto.EVP_DigestSignInit(ctx, nil, crypto.EVP_sha256(), nil,
+                                         pkey) == 1)
+        siglen[0] = 128
+        assert(crypto.EVP_DigestSign(ctx, sig, siglen, msg, #msg) == 1)
+    end
     local n = crypto.EVP_EncodeBlock(b64, sig, tonumber(siglen[0]))
 
     return wrk.format("POST", path_uri, {
@@ -94,12 +113,6 @@ request = function()
     }, body)
 end
 
-local bad = 0
 response = function(status, headers, body)
-    if status ~= 200 then
-        bad = bad + 1
-        if bad < 5 then
-            io.stderr:write("sendgrid: status " .. status .. " " .. body .. "\n")
-        end
-    end
+    common.answered("sendgrid", status, body)
 end

@@ -13,6 +13,7 @@
 #include "ngx_http_mail_track_queue.h"
 #include "ngx_http_mail_track_msgstat.h"
 #include "mt_classify.h"
+#include "mt_base64.h"
 
 #include <openssl/rand.h>
 
@@ -89,6 +90,7 @@ static ngx_keyval_t  ngx_http_mail_track_nocache_headers[] = {
 
 static uint64_t  ngx_http_mail_track_id_salt;
 static uint64_t  ngx_http_mail_track_id_seq;
+static u_char    ngx_http_mail_track_id_hex[16];     /* the salt's digits */
 
 
 ngx_int_t
@@ -456,13 +458,9 @@ ngx_http_mail_track_token(ngx_http_request_t *r, u_char purpose,
     end = r->uri.data + r->uri.len;
     start = r->uri.data;
 
-    for (p = end; p > start; p--) {
-        if (p[-1] == '/') {
-            break;
-        }
-    }
+    p = memrchr(start, '/', end - start);
 
-    start = p;
+    start = (p != NULL) ? p + 1 : start;
 
     if (suffix && (size_t) (end - start) >= suffix->len
         && ngx_strncasecmp(end - suffix->len, suffix->data, suffix->len) == 0)
@@ -627,13 +625,22 @@ ngx_http_mail_track_event_id(u_char *buf, mt_str_t *id)
         ngx_http_mail_track_id_salt |= 1;
         ngx_http_mail_track_id_seq = (uint64_t) ngx_http_mail_track_now_ms()
                                      << 16;
+
+        for (i = 0; i < 16; i++) {
+            ngx_http_mail_track_id_hex[15 - i] =
+                hex[(ngx_http_mail_track_id_salt >> (i * 4)) & 0xf];
+        }
     }
 
     seq = ++ngx_http_mail_track_id_seq;
 
-    for (i = 0; i < 16; i++) {
-        buf[15 - i] = hex[(ngx_http_mail_track_id_salt >> (i * 4)) & 0xf];
-        buf[31 - i] = hex[(seq >> (i * 4)) & 0xf];
+    ngx_memcpy(buf, ngx_http_mail_track_id_hex, 16);
+
+    /* the counter's bytes, two digits at a time */
+
+    for (i = 0; i < 8; i++) {
+        ngx_memcpy(buf + 30 - 2 * i, &mt_hex_pairs[(seq >> (i * 8)) & 0xff],
+                   2);
     }
 
     id->data = buf;

@@ -31,6 +31,7 @@ static char *ngx_http_mail_track_webhook(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_mail_track_click_fallback(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_mail_track_init_module(ngx_cycle_t *cycle);
+static void ngx_http_mail_track_log_version(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_mail_track_init_process(ngx_cycle_t *cycle);
 static void ngx_http_mail_track_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_mail_track_variable(ngx_http_request_t *r,
@@ -830,6 +831,8 @@ ngx_http_mail_track_init_module(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    ngx_http_mail_track_log_version(cycle);
+
     mmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_mail_track_module);
 
@@ -838,6 +841,53 @@ ngx_http_mail_track_init_module(ngx_cycle_t *cycle)
     }
 
     return ngx_http_mail_track_spool_check_dir(cycle, mmcf->spool);
+}
+
+
+/*
+ * A reload does not load a replaced module file: the dynamic loader
+ * hands nginx the object it already has for that path, so the old code
+ * runs on.  The file's identity is kept in a static, which survives
+ * reloads for that very reason, and a replaced file is named.
+ */
+
+static void
+ngx_http_mail_track_log_version(ngx_cycle_t *cycle)
+{
+    Dl_info           info;
+    ngx_file_info_t   fi;
+
+    static dev_t       dev;
+    static ino_t       ino;
+    static ngx_uint_t  known;
+
+    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                  "ngx_http_mail_track_module/" MT_VERSION);
+
+    if (dladdr(&ngx_http_mail_track_module, &info) == 0
+        || info.dli_fname == NULL || info.dli_fname[0] != '/')
+    {
+        return;
+    }
+
+    if (ngx_file_info(info.dli_fname, &fi) == NGX_FILE_ERROR) {
+        return;
+    }
+
+    if (!known) {
+        dev = fi.st_dev;
+        ino = fi.st_ino;
+        known = 1;
+        return;
+    }
+
+    if (fi.st_dev != dev || fi.st_ino != ino) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "mail_track: module file \"%s\" was replaced, "
+                      "version " MT_VERSION " runs on until nginx is "
+                      "restarted (a reload keeps a loaded module)",
+                      info.dli_fname);
+    }
 }
 
 

@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "mt_core.h"
+#include "mt_version.h"
 #include "mt_event.h"
 #include "mt_token.h"
 #include "mt_webhook.h"

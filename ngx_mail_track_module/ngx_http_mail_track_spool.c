@@ -596,6 +596,10 @@ ngx_http_mail_track_spool_prepare(ngx_http_mail_track_spool_t *sp,
 
     now = ngx_http_mail_track_now_ms();
 
+    if (fl->n == 0) {
+        sh->spool_progress = (ngx_atomic_uint_t) now;
+    }
+
     /*
      * A part is sealed when the next tick would find it older than
      * max_age: records become readable within max_age of the first one.
@@ -891,6 +895,8 @@ ngx_http_mail_track_spool_done(ngx_http_mail_track_spool_t *sp)
     if (fl->written) {
         ngx_http_mail_track_zone_consume(zone, fl->n, fl->ring_bytes,
                                          fl->fsync);
+
+        sh->spool_progress = (ngx_atomic_uint_t) ngx_http_mail_track_now_ms();
 
         (void) ngx_atomic_fetch_add(
                          &sh->cnt.misc[NGX_HTTP_MAIL_TRACK_SPOOL_RECORDS],

@@ -202,6 +202,22 @@ ngx_http_mail_track_metrics_handler(ngx_http_request_t *r)
                                  "Messages whose status is kept.", "gauge");
     p = ngx_sprintf(p, "mail_track_status_entries %ui\n", sh->status_n);
 
+    /* before the writer's first tick: the zone's start */
+    v = sh->spool_progress ? sh->spool_progress
+                           : (ngx_atomic_uint_t) sh->started;
+
+    p = ngx_http_mail_track_help(p,
+                                 "mail_track_spool_progress_timestamp_seconds",
+                                 "When the spool writer last wrote a batch "
+                                 "or found the queue empty.", "gauge");
+    p = ngx_sprintf(p, "mail_track_spool_progress_timestamp_seconds "
+                    "%uA.%03uA\n", v / 1000, v % 1000);
+
+    p = ngx_http_mail_track_help(p, "mail_track_build_info",
+                                 "The module's version.", "gauge");
+    p = ngx_sprintf(p, "mail_track_build_info{version=\"" MT_VERSION
+                    "\"} 1\n");
+
     b->last = p;
 
     return ngx_http_mail_track_send(r, b, "text/plain; version=0.0.4");

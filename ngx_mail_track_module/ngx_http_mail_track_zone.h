@@ -12,7 +12,7 @@
 
 
 #define NGX_HTTP_MAIL_TRACK_MAGIC        0x4b52544d   /* "MTRK" */
-#define NGX_HTTP_MAIL_TRACK_LAYOUT       6
+#define NGX_HTTP_MAIL_TRACK_LAYOUT       7
 
 #define NGX_HTTP_MAIL_TRACK_HASH_LEN     16
 
@@ -85,6 +85,8 @@ typedef struct {
     u_char                      part_path[NGX_MAX_PATH + 1];
 
     int64_t                     started;
+    ngx_atomic_t                spool_progress;  /* ms: last write or
+                                                    an empty queue seen */
 
     ngx_http_mail_track_counters_t  cnt;
 } ngx_http_mail_track_sh_t;

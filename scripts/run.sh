@@ -11,7 +11,32 @@ tool=$top/build/mail-track
 nginx=${NGINX_BIN:-/usr/sbin/nginx}
 port=${MAIL_TRACK_PORT:-8080}
 
+# the loader: run/spool into run/mail-track.db, as files are sealed
+loader_stop() {
+    if [ -f "$run/logs/loader.pid" ]; then
+        pid=$(cat "$run/logs/loader.pid")
+        if kill "$pid" 2>/dev/null; then
+            i=0
+            while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do
+                sleep 0.1
+                i=$((i + 1))
+            done
+            echo "stopped the loader"
+        fi
+        rm -f "$run/logs/loader.pid"
+    fi
+}
+
+loader_start() {
+    loader_stop > /dev/null
+    "$tool" load --follow --quiet "$run/spool" --db "sqlite:$run/mail-track.db" \
+        >> "$run/logs/loader.log" 2>&1 &
+    echo $! > "$run/logs/loader.pid"
+    echo "started the loader (run/logs/loader.log)"
+}
+
 stop() {
+    loader_stop
     if [ -f "$run/logs/nginx.pid" ] && kill -0 "$(cat "$run/logs/nginx.pid")" 2>/dev/null; then
         "$nginx" -p "$run/" -c conf/nginx.conf -s quit
         i=0
@@ -114,6 +139,8 @@ click=$("$tool" token click --keys "$run/keys.txt" --mid demo-1 \
 unsub=$("$tool" token unsubscribe --keys "$run/keys.txt" --mid demo-1 \
         --rcpt someone@example.com --base "$base/u")
 
+loader_start
+
 cat <<EOM
 
 pixel:        $open
@@ -124,6 +151,8 @@ webhook:      curl -u any:$(cat "$run/webhook.secret") -H 'Content-Type: applica
                 $base/hooks/postmark
 metrics:      curl $base/metrics
 
-events:       build/mail-track spool cat run/spool     (add --follow to watch)
+events:       build/mail-track spool cat run/spool/loaded     (loaded ones)
+status:       build/mail-track status demo-1 --db sqlite:run/mail-track.db
+report:       build/mail-track report --db sqlite:run/mail-track.db
 stop:         make stop
 EOM

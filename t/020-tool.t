@@ -12,6 +12,7 @@ use File::Temp qw(tempdir);
 use FindBin;
 use Cwd qw(abs_path);
 use JSON::PP;
+use MailTrack::Msgpack;
 use MIME::Base64 qw(encode_base64);
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
@@ -386,55 +387,7 @@ sub decode_ok {
 }
 
 
-# msgpack, written by hand: maps are [key, value, ...] in order; values
-# are undef (nil), \1 / \0 (bool), integers, S("text") for a string that
-# looks like a number, B("bytes") for bin, F(1.5) for float64, [..] a map
-
-sub S { bless \(my $s = $_[0]), 'S' }
-sub B { bless \(my $s = $_[0]), 'B' }
-sub F { bless \(my $s = $_[0]), 'F' }
-
-sub mp_str {
-    my ($s, $bin) = @_;
-    my $n = length $s;
-    return pack('C', 0xc4) . pack('C', $n) . $s if $bin && $n < 256;
-    return pack('C', 0xa0 | $n) . $s if $n < 32;
-    return pack('C C', 0xd9, $n) . $s if $n < 256;
-    return pack('C n', 0xda, $n) . $s if $n < 65536;
-    return pack('C N', 0xdb, $n) . $s;
-}
-
-sub mp_int {
-    my ($v) = @_;
-    if ($v >= 0) {
-        return pack('C', $v) if $v < 128;
-        return pack('C C', 0xcc, $v) if $v < 256;
-        return pack('C n', 0xcd, $v) if $v < 65536;
-        return pack('C N', 0xce, $v) if $v < 4294967296;
-        return pack('C Q>', 0xcf, $v);
-    }
-    return pack('c', $v) if $v >= -32;
-    return pack('C c', 0xd0, $v) if $v >= -128;
-    return pack('C s>', 0xd1, $v) if $v >= -32768;
-    return pack('C l>', 0xd2, $v) if $v >= -2147483648;
-    return pack('C q>', 0xd3, $v);
-}
-
-sub mp {
-    my ($v) = @_;
-    return "\xc0" unless defined $v;
-    if (ref $v eq 'ARRAY') {
-        my $n = @$v / 2;
-        my $h = $n < 16 ? pack('C', 0x80 | $n) : pack('C n', 0xde, $n);
-        return $h . join '', map { mp($_) } @$v;
-    }
-    return ${$v} ? "\xc3" : "\xc2" if ref $v eq 'SCALAR';
-    return mp_str(${$v}) if ref $v eq 'S';
-    return mp_str(${$v}, 1) if ref $v eq 'B';
-    return pack('C d>', 0xcb, ${$v}) if ref $v eq 'F';
-    return mp_int($v) if $v =~ /^-?[0-9]+$/;
-    return mp_str($v);
-}
+# msgpack, written by hand: MailTrack::Msgpack
 
 sub mp_token_plain {
     my ($f) = @_;

@@ -70,6 +70,13 @@ sub pixel {
     my ($o, $c, $tr, $off) = @r;
     is $o->{v}, 1, 'v';
     like $o->{id}, qr/^[0-9a-f]{32}$/, 'id';
+
+    # the id is the worker's salt, then a counter: one more for each event
+    my @ids = map { $_->{id} } @r;
+    is scalar(grep { substr($_, 0, 16) eq substr($ids[0], 0, 16) } @ids), 4,
+        'ids share the salt';
+    is join(',', map { hex(substr($_, 24)) - hex(substr($ids[0], 24)) } @ids),
+        '0,1,2,3', 'ids count up';
     is $o->{src}, 'track', 'src';
     is $o->{type}, 'opened', 'type';
     is $o->{mid}, 'm-1', 'mid';
@@ -208,7 +215,7 @@ sub pixel {
 #     interval, written once it is writable again ----------------------------
 
 SKIP: {
-    skip 'needs root to run workers as nobody', 8 if $> != 0;
+    skip 'needs root to run workers as nobody', 10 if $> != 0;
 
     my $n = MailTrack::Test->new(name => 'spool-ro',
                                  main_config => 'user nobody nogroup;',
@@ -230,7 +237,10 @@ SKIP: {
 
     chmod 0555, $spool;
 
-    pixel($n, $tok) for 1 .. 7;
+    # from the first event on, every write fails: no progress after it
+    pixel($n, $tok);
+    my $t_queued = time;
+    pixel($n, $tok) for 2 .. 7;
     sleep 1.5;
 
     my $log = $n->error_log;
@@ -245,10 +255,18 @@ SKIP: {
     ok metric($m, 'mail_track_spool_errors_total') >= 1, 'errors counted';
     is metric($m, 'mail_track_queue_records'), 7, 'seven events queued';
 
+    my $stalled = metric($m, 'mail_track_spool_progress_timestamp_seconds');
+    ok $stalled > 0 && $stalled <= $t_queued,
+        'the writer made no progress since the events came';
+
+    my $t_writable = time;
     chmod 0755, $spool;
 
     @r = wait_records($spool, 12, 5);
     is scalar @r, 12, 'all twelve written once writable again';
+
+    ok metric_count($n, 'mail_track_spool_progress_timestamp_seconds')
+       >= int($t_writable), 'and progress since it is writable';
 
     $n->quit;
     @r = spool_records($spool);

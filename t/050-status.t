@@ -37,12 +37,7 @@ $n->start;
 
 my $json = JSON::PP->new;
 
-sub status {
-    my ($mid) = @_;
-    my $r = $n->get("/status/$mid");
-    return ($r->{status}, $r->{status} == 200 ? $json->decode($r->{body}) : undef,
-            $r);
-}
+sub status { status_json($n, "/status/$_[0]") }
 
 sub pm {
     my ($body) = @_;
@@ -225,6 +220,20 @@ is pm(pm_rec('no-rcpt', $order_events[0][1], '')), 200,
 is $st, 200, 'known';
 ok exists $s->{recipient} && !defined $s->{recipient}, 'recipient null';
 
+# a recipient that comes later than the message, longer than the room left
+# beside the id: the state moves to a larger chunk and stays findable
+my $roomy = 'r' x 90;
+is pm(pm_rec($roomy, $order_events[0][1], '')), 200, 'a 90-byte id, no recipient';
+is pm(pm_rec($roomy, $order_events[6][1], 'someone.with.a.long.name@example.com')),
+   200, 'then an open naming a long recipient';
+is pm(pm_rec($roomy, $order_events[3][1], 'a.shorter.one@example.com')), 200,
+   'then a click naming another';
+($st, $s) = status($roomy);
+is $st, 200, 'still known';
+is $s && $s->{recipient}, 'a.shorter.one@example.com', 'the least recipient';
+is $s && $s->{opens}{count} + $s->{clicks}{count}, 2, 'with its open and click';
+is $s && $s->{state}, 'delivered', 'and its delivery';
+
 # --- ids as the client sent them: "//", "/./", "/../", escapes, a query ----------
 
 for my $id ('a//b', 'a/./b', 'a/../b', '/lead', 'end/', 'q?x=1', 'pct%2Fx') {
@@ -272,7 +281,7 @@ $n->reload;
 ($st, $s) = status('m-2');
 is $s->{state}, 'complained', 'kept across a reload';
 
-like $n->get('/metrics')->{body}, qr/^mail_track_status_entries 17$/m,
+like $n->get('/metrics')->{body}, qr/^mail_track_status_entries 18$/m,
     'status entries in the metrics';
 
 $n->quit;

@@ -12,7 +12,6 @@ use warnings;
 use Test::More;
 use MailTrack::Test;
 use MailTrack::Util;
-use JSON::PP ();
 
 my $keys = keys_file();
 
@@ -33,14 +32,7 @@ my $n = MailTrack::Test->new(name => 'status-evict', workers => 1,
                              http_config => $http_config, config => $config);
 $n->start;
 
-my $json = JSON::PP->new;
-
-sub status {
-    my ($mid) = @_;
-    my $r = $n->get("/status/$mid");
-    return ($r->{status}, $r->{status} == 200 ? $json->decode($r->{body})
-                                              : undef);
-}
+sub status { status_json($n, "/status/$_[0]") }
 
 my $messages = 40;
 my ($lost, $evicted) = (0, 0);

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,6 +31,9 @@ static const mt_tool_command_t  mt_tool_commands[] = {
     { "token", mt_tool_token,
       "mint (open, click, unsubscribe) or decode a token" },
     { "spool", mt_tool_spool, "print spool records as JSON lines (cat)" },
+    { "load", mt_load, "load sealed spool files into the database" },
+    { "db", mt_tool_db, "create or upgrade the database schema (init)" },
+    { "status", mt_tool_status, "a message's status from the database" },
     { NULL, NULL, NULL }
 };
 
@@ -50,7 +54,7 @@ main(int argc, char **argv)
     }
 
     if (strcmp(argv[1], "--version") == 0) {
-        printf("%s %s\n", MT_TOOL_NAME, MT_TOOL_VERSION);
+        printf("%s %s\n", MT_TOOL_NAME, MT_VERSION);
         return MT_TOOL_OK;
     }
 
@@ -117,6 +121,27 @@ mt_tool_usage_error(const char *cmd, const char *fmt, ...)
             cmd ? " " : "", cmd ? cmd : "");
 
     return MT_TOOL_USAGE;
+}
+
+
+/* getopt_long() returned '?' or ':' (the optstring starts with ':') */
+
+int
+mt_tool_bad_option(const char *cmd, int c, char **argv)
+{
+    const char  *opt;
+
+    opt = argv[optind - 1];
+
+    if (c == ':') {
+        return mt_tool_usage_error(cmd, "option \"%s\" needs a value", opt);
+    }
+
+    if (optopt != 0 && strncmp(opt, "--", 2) != 0) {
+        return mt_tool_usage_error(cmd, "unknown option \"-%c\"", optopt);
+    }
+
+    return mt_tool_usage_error(cmd, "unknown option \"%s\"", opt);
 }
 
 

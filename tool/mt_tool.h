@@ -13,6 +13,7 @@
 
 
 #include "mt_core.h"
+#include "mt_version.h"
 
 #include <stdio.h>
 #include <sys/types.h>
@@ -20,7 +21,6 @@
 
 
 #define MT_TOOL_NAME            "mail-track"
-#define MT_TOOL_VERSION         "0.1.0"
 
 /* exit codes */
 #define MT_TOOL_OK              0
@@ -53,6 +53,14 @@ typedef struct {
 typedef int (*mt_spool_handler_pt)(void *data, const char *path,
     off_t offset, const msgpack_object *rec);
 
+/*
+ * Called for a damaged stretch: what is "corrupt" or "truncated", offset
+ * where the damaged record starts.  Without one the reader prints
+ * "FILE: corrupt record at byte N" on stderr.
+ */
+typedef void (*mt_spool_damage_pt)(void *data, const char *path,
+    off_t offset, const char *what);
+
 
 /* mail_track.c */
 void mt_tool_error(const char *fmt, ...)
@@ -64,6 +72,7 @@ int mt_tool_read_file(const char *path, u_char **buf, size_t *len,
 int mt_tool_read_fd(int fd, const char *path, u_char **buf, size_t *len,
     size_t max);
 int mt_tool_is_help(const char *arg);
+int mt_tool_bad_option(const char *cmd, int c, char **argv);
 
 /* mt_tool_keys.c */
 int mt_tool_keygen(int argc, char **argv);
@@ -72,8 +81,14 @@ int mt_tool_token(int argc, char **argv);
 /* mt_tool_spool.c */
 int mt_tool_spool(int argc, char **argv);
 
+/* mt_tool_load.c, mt_tool_dbcmd.c */
+int mt_load(int argc, char **argv);
+int mt_tool_db(int argc, char **argv);
+int mt_tool_status(int argc, char **argv);
+
 void mt_tool_buf_init(mt_tool_buf_t *b);
 void mt_tool_buf_free(mt_tool_buf_t *b);
+int mt_tool_buf_reserve(mt_tool_buf_t *b, size_t n);
 void mt_tool_buf_add(mt_tool_buf_t *b, const void *p, size_t len);
 void mt_tool_buf_add_cstr(mt_tool_buf_t *b, const char *s);
 void mt_tool_json_str(mt_tool_buf_t *b, const u_char *p, size_t len);
@@ -89,6 +104,8 @@ void mt_tool_json_value(mt_tool_buf_t *b, const msgpack_object *o,
  */
 int mt_spool_read_file(const char *path, mt_spool_handler_pt handler,
     void *data);
+int mt_spool_read_fd(int fd, const char *path, mt_spool_handler_pt handler,
+    mt_spool_damage_pt damage, void *data);
 
 /* the sealed spool files of a directory, sorted by name */
 int mt_spool_list(const char *dir, char ***names, size_t *n);

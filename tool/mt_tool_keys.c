@@ -41,7 +41,6 @@ static const char *mt_tool_token_extract(const char *arg, size_t *len);
 static int mt_tool_purpose(const char *name, u_char *purpose);
 static const char *mt_tool_purpose_name(u_char purpose);
 static int mt_tool_hex_decode(u_char *dst, const char *src, size_t len);
-static int mt_tool_bad_option(const char *cmd, int c, char **argv);
 static int mt_tool_check_utf8(const char *what, const char *s);
 static void mt_tool_keygen_usage(FILE *f);
 static void mt_tool_token_usage(FILE *f);
@@ -900,25 +899,4 @@ mt_tool_check_utf8(const char *what, const char *s)
     }
 
     return 0;
-}
-
-
-/* getopt_long() returned '?' or ':' (the optstring starts with ':') */
-
-static int
-mt_tool_bad_option(const char *cmd, int c, char **argv)
-{
-    const char  *opt;
-
-    opt = argv[optind - 1];
-
-    if (c == ':') {
-        return mt_tool_usage_error(cmd, "option \"%s\" needs a value", opt);
-    }
-
-    if (optopt != 0 && strncmp(opt, "--", 2) != 0) {
-        return mt_tool_usage_error(cmd, "unknown option \"-%c\"", optopt);
-    }
-
-    return mt_tool_usage_error(cmd, "unknown option \"%s\"", opt);
 }

@@ -64,16 +64,13 @@ typedef struct {
 } mt_spool_cat_t;
 
 
-static int mt_tool_buf_reserve(mt_tool_buf_t *b, size_t n);
-static void mt_tool_json_escape(mt_tool_buf_t *b, const u_char *p,
-    size_t len);
 static void mt_tool_json_double(mt_tool_buf_t *b, double d, int single);
 static void mt_tool_json_base64(mt_tool_buf_t *b, const u_char *p,
     size_t len);
 static void mt_tool_json_key(mt_tool_buf_t *b, const msgpack_object *o,
     unsigned flags);
-static int mt_spool_read_fd(int fd, const char *path,
-    mt_spool_handler_pt handler, void *data);
+static void mt_spool_damage(mt_spool_damage_pt damage, void *data,
+    const char *path, off_t offset, const char *what);
 static int mt_spool_fill(mt_spool_file_t *f);
 static mt_spool_scan_e mt_spool_scan(const u_char *p, size_t avail,
     size_t *extent);
@@ -121,7 +118,7 @@ mt_tool_buf_free(mt_tool_buf_t *b)
 }
 
 
-static int
+int
 mt_tool_buf_reserve(mt_tool_buf_t *b, size_t n)
 {
     u_char  *p;
@@ -178,70 +175,11 @@ mt_tool_buf_add_cstr(mt_tool_buf_t *b, const char *s)
 void
 mt_tool_json_str(mt_tool_buf_t *b, const u_char *p, size_t len)
 {
-    u_char  *fixed;
-    size_t   n;
-
-    if (mt_utf8_valid(p, len)) {
-        mt_tool_json_escape(b, p, len);
-        return;
-    }
-
-    fixed = malloc(3 * len);
-    if (fixed == NULL) {
-        b->nomem = 1;
-        return;
-    }
-
-    n = mt_utf8_repair(fixed, p, len);
-    mt_tool_json_escape(b, fixed, n);
-
-    free(fixed);
-}
-
-
-static void
-mt_tool_json_escape(mt_tool_buf_t *b, const u_char *p, size_t len)
-{
-    u_char               c, *d;
-    const u_char        *end;
-    static const u_char  hex[] = "0123456789abcdef";
-
     if (mt_tool_buf_reserve(b, 6 * len + 2) != 0) {
         return;
     }
 
-    d = b->data + b->len;
-    *d++ = '"';
-
-    for (end = p + len; p < end; p++) {
-        c = *p;
-
-        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
-            *d++ = c;
-            continue;
-        }
-
-        *d++ = '\\';
-
-        switch (c) {
-        case '"':  *d++ = '"'; break;
-        case '\\': *d++ = '\\'; break;
-        case '\n': *d++ = 'n'; break;
-        case '\r': *d++ = 'r'; break;
-        case '\t': *d++ = 't'; break;
-        case '\b': *d++ = 'b'; break;
-        case '\f': *d++ = 'f'; break;
-        default:
-            *d++ = 'u';
-            *d++ = '0';
-            *d++ = '0';
-            *d++ = hex[c >> 4];
-            *d++ = hex[c & 0xf];
-        }
-    }
-
-    *d++ = '"';
-    b->len = d - b->data;
+    b->len = mt_json_quote(b->data + b->len, p, len) - b->data;
 }
 
 
@@ -452,7 +390,7 @@ mt_spool_read_file(const char *path, mt_spool_handler_pt handler,
         return -1;
     }
 
-    rc = mt_spool_read_fd(fd, path, handler, data);
+    rc = mt_spool_read_fd(fd, path, handler, NULL, data);
 
     (void) close(fd);
 
@@ -460,9 +398,9 @@ mt_spool_read_file(const char *path, mt_spool_handler_pt handler,
 }
 
 
-static int
+int
 mt_spool_read_fd(int fd, const char *path, mt_spool_handler_pt handler,
-    void *data)
+    mt_spool_damage_pt damage, void *data)
 {
     int               rc, corrupt, resync;
     size_t            extent, off, stop;
@@ -561,8 +499,7 @@ mt_spool_read_fd(int fd, const char *path, mt_spool_handler_pt handler,
 
             what = next >= 0 ? "corrupt" : "truncated";
 
-            fprintf(stderr, "%s: %s record at byte %" PRId64 "\n", path,
-                    what, (int64_t) (f.base + f.pos));
+            mt_spool_damage(damage, data, path, f.base + f.pos, what);
 
             corrupt = 1;
 
@@ -587,8 +524,7 @@ mt_spool_read_fd(int fd, const char *path, mt_spool_handler_pt handler,
         }
 
         if (scan == MT_SPOOL_SCAN_BAD) {
-            fprintf(stderr, "%s: corrupt record at byte %" PRId64 "\n", path,
-                    (int64_t) (f.base + f.pos));
+            mt_spool_damage(damage, data, path, f.base + f.pos, "corrupt");
 
             corrupt = 1;
             resync = 1;
@@ -612,6 +548,20 @@ mt_spool_read_fd(int fd, const char *path, mt_spool_handler_pt handler,
     }
 
     return corrupt;
+}
+
+
+static void
+mt_spool_damage(mt_spool_damage_pt damage, void *data, const char *path,
+    off_t offset, const char *what)
+{
+    if (damage != NULL) {
+        damage(data, path, offset, what);
+        return;
+    }
+
+    fprintf(stderr, "%s: %s record at byte %" PRId64 "\n", path, what,
+            (int64_t) offset);
 }
 
 
@@ -1182,7 +1132,7 @@ mt_spool_cat_path(mt_spool_cat_t *ctx, const char *path, int listed)
         return 1;
     }
 
-    rc = mt_spool_read_fd(fd, path, mt_spool_cat_record, ctx);
+    rc = mt_spool_read_fd(fd, path, mt_spool_cat_record, NULL, ctx);
 
     (void) close(fd);
 

@@ -206,15 +206,25 @@ mt_base64_decode_internal(u_char *dst, const u_char *src, size_t len,
 }
 
 
+#define mt_hex_row(h)                                                        \
+    h "0", h "1", h "2", h "3", h "4", h "5", h "6", h "7",                  \
+    h "8", h "9", h "a", h "b", h "c", h "d", h "e", h "f"
+
+const char  mt_hex_pairs[256][2] = {
+    mt_hex_row("0"), mt_hex_row("1"), mt_hex_row("2"), mt_hex_row("3"),
+    mt_hex_row("4"), mt_hex_row("5"), mt_hex_row("6"), mt_hex_row("7"),
+    mt_hex_row("8"), mt_hex_row("9"), mt_hex_row("a"), mt_hex_row("b"),
+    mt_hex_row("c"), mt_hex_row("d"), mt_hex_row("e"), mt_hex_row("f")
+};
+
+
 size_t
 mt_hex_encode(u_char *dst, const u_char *src, size_t len)
 {
-    size_t               i;
-    static const u_char  hex[] = "0123456789abcdef";
+    size_t  i;
 
     for (i = 0; i < len; i++) {
-        *dst++ = hex[src[i] >> 4];
-        *dst++ = hex[src[i] & 0xf];
+        memcpy(dst + 2 * i, mt_hex_pairs[src[i]], 2);
     }
 
     return len * 2;

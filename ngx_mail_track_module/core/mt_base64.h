@@ -25,5 +25,8 @@ ssize_t mt_base64url_decode(u_char *dst, const u_char *src, size_t len);
 
 size_t mt_hex_encode(u_char *dst, const u_char *src, size_t len);
 
+/* a byte's two lowercase hex digits */
+extern const char  mt_hex_pairs[256][2];
+
 
 #endif /* _MT_BASE64_H_INCLUDED_ */

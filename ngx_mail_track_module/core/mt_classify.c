@@ -54,86 +54,215 @@ static const mt_ua_rule_t  mt_ua_rules[] = {
 
 
 /* only the start of a user agent is looked at */
-#define MT_UA_SCAN  512
+#define MT_UA_SCAN     512
+
+#define MT_UA_RULES    32
+#define MT_UA_CLASSES  32
+#define MT_UA_STATES   512
 
 
 static void mt_classify_init(void);
+static void mt_ua_trie(void);
 static int mt_ip_in_apple(mt_str_t *ip);
-static int mt_ua_match(const u_char *ua, size_t n, unsigned type);
+static uint32_t mt_ua_match(const u_char *ua, size_t n);
 
 
 /*
- * For each byte, the rules whose needle starts with it, and those whose
- * needle has it second: one pass over the user agent, where a candidate
- * needs both bytes to match before it is compared (the pixel's hot path).
+ * The rules as one automaton (Aho-Corasick, made a full DFA): the user
+ * agent is read once, with one table step per byte and no work per rule.
+ *
+ * Bytes are mapped to classes: each letter of a needle (in either case)
+ * and each other byte of a needle gets its own, everything else class 0;
+ * a state's row is 32 entries, 64 bytes, and a state is kept as its row's
+ * offset, so a step is one load.  States that end a rule are numbered
+ * last: a step needs one comparison to know that nothing was found.
+ * A step waits for the one before, so the user agent is read as two
+ * halves at once (the second starting early enough to see a needle that
+ * straddles the middle).
  */
-static uint32_t  mt_ua_first[256];
-static uint32_t  mt_ua_second[256];
-static size_t    mt_ua_len[32];
+static u_char    mt_ua_class[256];
+static uint16_t  mt_ua_trie_next[MT_UA_STATES][MT_UA_CLASSES];
+static uint32_t  mt_ua_trie_out[MT_UA_STATES];
+static unsigned  mt_ua_states;
+static size_t    mt_ua_longest;
+
+static uint16_t  mt_ua_step[MT_UA_STATES * MT_UA_CLASSES];
+static uint32_t  mt_ua_out[MT_UA_STATES];
+static unsigned  mt_ua_found;          /* the first state that ends a rule */
+static uint32_t  mt_ua_clicks_only;
 static int       mt_ua_ready;
+
+
+/* the trie of the needles, its missing edges then made DFA steps */
+
+static void
+mt_ua_trie(void)
+{
+    u_char        c;
+    unsigned      i, k, s, t, f, head, tail, nclasses;
+    uint16_t      fail[MT_UA_STATES], queue[MT_UA_STATES];
+    const char   *p;
+
+    nclasses = 1;
+    mt_ua_states = 1;
+
+    /* the tables are sized for the rules (the unit tests check each one) */
+
+    for (i = 0; mt_ua_rules[i].needle && i < MT_UA_RULES; i++) {
+        s = 0;
+
+        for (p = mt_ua_rules[i].needle; *p; p++) {
+            c = (u_char) *p;
+
+            if (mt_ua_class[c] == 0) {
+                if (nclasses == MT_UA_CLASSES) {
+                    return;
+                }
+
+                mt_ua_class[c] = (u_char) nclasses;
+
+                if (c >= 'a' && c <= 'z') {
+                    mt_ua_class[c & ~0x20] = (u_char) nclasses;
+                }
+
+                nclasses++;
+            }
+
+            k = mt_ua_class[c];
+
+            if (mt_ua_trie_next[s][k] == 0) {
+                if (mt_ua_states == MT_UA_STATES) {
+                    return;
+                }
+
+                mt_ua_trie_next[s][k] = (uint16_t) mt_ua_states++;
+            }
+
+            s = mt_ua_trie_next[s][k];
+        }
+
+        mt_ua_trie_out[s] |= (uint32_t) 1 << i;
+        mt_ua_longest = mt_max(mt_ua_longest,
+                               (size_t) (p - mt_ua_rules[i].needle));
+
+        if (mt_ua_rules[i].clicks_only) {
+            mt_ua_clicks_only |= (uint32_t) 1 << i;
+        }
+    }
+
+    /*
+     * Breadth first: a missing edge goes where the longest proper suffix
+     * that is in the trie goes, and a state also ends the rules its
+     * suffix state ends.
+     */
+
+    head = 0;
+    tail = 0;
+
+    for (k = 0; k < MT_UA_CLASSES; k++) {
+        t = mt_ua_trie_next[0][k];
+
+        if (t) {
+            fail[t] = 0;
+            queue[tail++] = (uint16_t) t;
+        }
+    }
+
+    while (head < tail) {
+        s = queue[head++];
+        f = fail[s];
+
+        mt_ua_trie_out[s] |= mt_ua_trie_out[f];
+
+        for (k = 0; k < MT_UA_CLASSES; k++) {
+            t = mt_ua_trie_next[s][k];
+
+            if (t) {
+                fail[t] = mt_ua_trie_next[f][k];
+                queue[tail++] = (uint16_t) t;
+
+            } else {
+                mt_ua_trie_next[s][k] = mt_ua_trie_next[f][k];
+            }
+        }
+    }
+}
 
 
 static void
 mt_classify_init(void)
 {
-    u_char    c0, c1;
-    unsigned  i;
+    unsigned  s, k, n;
+    uint16_t  order[MT_UA_STATES];
 
-    /* both cases of each byte: the user agent is not lowercased first */
+    mt_ua_ready = 1;
 
-    for (i = 0; mt_ua_rules[i].needle && i < 32; i++) {
-        mt_ua_len[i] = strlen(mt_ua_rules[i].needle);
+    mt_ua_trie();
 
-        c0 = (u_char) mt_ua_rules[i].needle[0];
-        c1 = (u_char) mt_ua_rules[i].needle[1];
+    /* renumbered: the start state first, the states that end a rule last */
 
-        mt_ua_first[c0] |= (uint32_t) 1 << i;
-        mt_ua_second[c1] |= (uint32_t) 1 << i;
+    n = 0;
 
-        if (c0 >= 'a' && c0 <= 'z') {
-            mt_ua_first[c0 & ~0x20] |= (uint32_t) 1 << i;
-        }
-
-        if (c1 >= 'a' && c1 <= 'z') {
-            mt_ua_second[c1 & ~0x20] |= (uint32_t) 1 << i;
+    for (s = 0; s < mt_ua_states; s++) {
+        if (mt_ua_trie_out[s] == 0) {
+            order[s] = (uint16_t) n++;
         }
     }
 
-    mt_ua_ready = 1;
+    mt_ua_found = n * MT_UA_CLASSES;
+
+    for (s = 0; s < mt_ua_states; s++) {
+        if (mt_ua_trie_out[s]) {
+            order[s] = (uint16_t) n++;
+        }
+    }
+
+    for (s = 0; s < mt_ua_states; s++) {
+        for (k = 0; k < MT_UA_CLASSES; k++) {
+            mt_ua_step[order[s] * MT_UA_CLASSES + k] =
+                (uint16_t) (order[mt_ua_trie_next[s][k]] * MT_UA_CLASSES);
+        }
+
+        mt_ua_out[order[s]] = mt_ua_trie_out[s];
+    }
 }
 
 
-/* the index of the first rule (in table order) found in ua, or -1 */
+/* the set of rules whose needle occurs in ua */
 
-static int
-mt_ua_match(const u_char *ua, size_t n, unsigned type)
+static uint32_t
+mt_ua_match(const u_char *ua, size_t n)
 {
-    size_t       i, len;
-    unsigned     r;
-    uint32_t     cand, found;
-    const char  *needle;
+    size_t    i, j, half;
+    unsigned  s, t;
+    uint32_t  found;
 
+    half = n / 2;
+    j = half > mt_ua_longest ? half - mt_ua_longest : 0;
+
+    s = 0;
+    t = 0;
     found = 0;
 
-    for (i = 0; i + 1 < n; i++) {
-        cand = mt_ua_first[ua[i]] & mt_ua_second[ua[i + 1]];
+    for (i = 0; i < half; i++, j++) {
+        s = mt_ua_step[s + mt_ua_class[ua[i]]];
+        t = mt_ua_step[t + mt_ua_class[ua[j]]];
 
-        while (cand) {
-            r = (unsigned) __builtin_ctz(cand);
-            cand &= cand - 1;
-
-            needle = mt_ua_rules[r].needle;
-            len = mt_ua_len[r];
-
-            if (len <= n - i && strncasecmp((char *) ua + i, needle, len) == 0
-                && !(mt_ua_rules[r].clicks_only && type != MT_EV_CLICKED))
-            {
-                found |= (uint32_t) 1 << r;
-            }
+        if (mt_max(s, t) >= mt_ua_found) {
+            found |= mt_ua_out[s / MT_UA_CLASSES]
+                     | mt_ua_out[t / MT_UA_CLASSES];
         }
     }
 
-    return found ? __builtin_ctz(found) : -1;
+    for ( /* void */ ; j < n; j++) {
+        t = mt_ua_step[t + mt_ua_class[ua[j]]];
+
+        if (t >= mt_ua_found) {
+            found |= mt_ua_out[t / MT_UA_CLASSES];
+        }
+    }
+
+    return found;
 }
 
 
@@ -150,7 +279,7 @@ mt_ip_in_apple(mt_str_t *ip)
 void
 mt_classify(mt_event_t *ev, mt_str_t *ip, mt_str_t *ua, unsigned flags)
 {
-    int                  r;
+    uint32_t             found;
     const mt_ua_rule_t  *rule;
 
     if (!mt_ua_ready) {
@@ -191,10 +320,16 @@ mt_classify(mt_event_t *ev, mt_str_t *ip, mt_str_t *ua, unsigned flags)
         return;
     }
 
-    r = mt_ua_match(ua->data, mt_min(ua->len, MT_UA_SCAN), ev->type);
+    found = mt_ua_match(ua->data, mt_min(ua->len, MT_UA_SCAN));
 
-    if (r >= 0) {
-        rule = &mt_ua_rules[r];
+    if (ev->type != MT_EV_CLICKED) {
+        found &= ~mt_ua_clicks_only;
+    }
+
+    /* the first rule in table order wins */
+
+    if (found) {
+        rule = &mt_ua_rules[__builtin_ctz(found)];
         ev->machine = rule->machine;
         ev->why.data = (u_char *) rule->why;
         ev->why.len = strlen(rule->why);

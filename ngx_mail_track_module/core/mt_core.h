@@ -115,6 +115,7 @@ size_t mt_utf8_repair(u_char *dst, const u_char *src, size_t len);
 size_t mt_utf8_cut(const u_char *p, size_t len, size_t cap);
 u_char *mt_json_quote(u_char *dst, const u_char *p, size_t len);
 ssize_t mt_percent_decode(u_char *dst, const u_char *src, size_t len);
+int mt_hex_digit(u_char c);
 void mt_hash128(const char *ns, const u_char *p, size_t len, u_char *out);
 
 

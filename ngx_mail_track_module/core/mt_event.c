@@ -5,18 +5,31 @@
 
 
 #include "mt_event.h"
-#include "mt_msgpack.h"
 
 
-static void mt_event_put(mt_mp_writer_t *w, const char *key, size_t klen,
-    const mt_str_t *value, size_t cap);
-static void mt_event_key(mt_mp_writer_t *w, const char *key, size_t len);
+/*
+ * The record encoder, written for the record's fixed layout
+ * (docs/spool-format.md): keys are literals with their msgpack header,
+ * values take msgpack's smallest encoding, as msgpack-c's packer wrote
+ * them (the unit tests compare the two byte for byte).  Every string is
+ * capped, so a record fits in MT_RECORD_MAX and no field needs a check.
+ */
+
+static u_char *mt_event_write(const mt_event_t *ev, u_char *p);
+static u_char *mt_mp_map(u_char *p, uint32_t n);
+static u_char *mt_mp_str(u_char *p, const u_char *s, size_t len);
+static u_char *mt_mp_int(u_char *p, int64_t v);
+static u_char *mt_mp_be(u_char *p, uint64_t v, unsigned bytes);
+static u_char *mt_event_name(u_char *p, const char *name);
 
 
-/* keys are literals: their lengths are known at compile time */
-#define mt_event_lit(w, lit)  mt_event_key(w, lit, sizeof(lit) - 1)
-#define mt_event_str(w, lit, v, cap)                                          \
-    mt_event_put(w, lit, sizeof(lit) - 1, v, cap)
+/* a key: the literal with its fixstr header, e.g. "\xa2id" */
+#define mt_event_key(p, key)                                                 \
+    (memcpy(p, key, sizeof(key) - 1), (p) + sizeof(key) - 1)
+
+#define mt_event_str(p, key, v, cap)                                         \
+    mt_mp_str(mt_event_key(p, key), (v)->data,                               \
+              mt_utf8_cut((v)->data, (v)->len, cap))
 
 
 const char  *mt_event_type_names[MT_EV_MAX] = {
@@ -43,34 +56,151 @@ mt_event_init(mt_event_t *ev)
 }
 
 
-/* a short string in one write: the fixstr header and the bytes */
-
-static void
-mt_event_key(mt_mp_writer_t *w, const char *key, size_t len)
+static u_char *
+mt_mp_be(u_char *p, uint64_t v, unsigned bytes)
 {
-    u_char  buf[32];
+    unsigned  i;
 
-    buf[0] = (u_char) (0xa0 | len);
-    memcpy(buf + 1, key, len);
+    for (i = bytes; i; i--) {
+        p[i - 1] = (u_char) v;
+        v >>= 8;
+    }
 
-    msgpack_pack_str_body(&w->pk, buf, len + 1);
+    return p + bytes;
 }
 
 
-static void
-mt_event_put(mt_mp_writer_t *w, const char *key, size_t klen,
-    const mt_str_t *value, size_t cap)
+static u_char *
+mt_mp_map(u_char *p, uint32_t n)
 {
-    mt_event_key(w, key, klen);
-    mt_mp_put_str(w, value->data, mt_utf8_cut(value->data, value->len, cap));
+    if (n < 16) {
+        *p++ = (u_char) (0x80 | n);
+        return p;
+    }
+
+    if (n < 0x10000) {
+        *p++ = 0xde;
+        return mt_mp_be(p, n, 2);
+    }
+
+    *p++ = 0xdf;
+    return mt_mp_be(p, n, 4);
+}
+
+
+static u_char *
+mt_mp_str(u_char *p, const u_char *s, size_t len)
+{
+    if (len < 32) {
+        *p++ = (u_char) (0xa0 | len);
+
+    } else if (len < 0x100) {
+        *p++ = 0xd9;
+        *p++ = (u_char) len;
+
+    } else if (len < 0x10000) {
+        *p++ = 0xda;
+        p = mt_mp_be(p, len, 2);
+
+    } else {
+        *p++ = 0xdb;
+        p = mt_mp_be(p, len, 4);
+    }
+
+    memcpy(p, s, len);
+
+    return p + len;
+}
+
+
+static u_char *
+mt_mp_int(u_char *p, int64_t v)
+{
+    if (v >= 0) {
+        if (v < 0x80) {
+            *p++ = (u_char) v;
+            return p;
+        }
+
+        if (v < 0x100) {
+            *p++ = 0xcc;
+            return mt_mp_be(p, v, 1);
+        }
+
+        if (v < 0x10000) {
+            *p++ = 0xcd;
+            return mt_mp_be(p, v, 2);
+        }
+
+        if (v < 0x100000000LL) {
+            *p++ = 0xce;
+            return mt_mp_be(p, v, 4);
+        }
+
+        *p++ = 0xcf;
+        return mt_mp_be(p, v, 8);
+    }
+
+    if (v >= -32) {
+        *p++ = (u_char) v;
+        return p;
+    }
+
+    if (v >= -0x80) {
+        *p++ = 0xd0;
+        return mt_mp_be(p, (uint64_t) v, 1);
+    }
+
+    if (v >= -0x8000) {
+        *p++ = 0xd1;
+        return mt_mp_be(p, (uint64_t) v, 2);
+    }
+
+    if (v >= -0x80000000LL) {
+        *p++ = 0xd2;
+        return mt_mp_be(p, (uint64_t) v, 4);
+    }
+
+    *p++ = 0xd3;
+    return mt_mp_be(p, (uint64_t) v, 8);
+}
+
+
+/* src, type and bounce names: short strings */
+
+static u_char *
+mt_event_name(u_char *p, const char *name)
+{
+    return mt_mp_str(p, (const u_char *) name, strlen(name));
 }
 
 
 ssize_t
 mt_event_encode(const mt_event_t *ev, u_char *buf, size_t size)
 {
-    unsigned        n;
-    mt_mp_writer_t  w;
+    size_t  n;
+    u_char  tmp[MT_RECORD_MAX];
+
+    if (size >= MT_RECORD_MAX) {
+        return mt_event_write(ev, buf) - buf;
+    }
+
+    n = mt_event_write(ev, tmp) - tmp;
+
+    if (n > size) {
+        return -1;
+    }
+
+    memcpy(buf, tmp, n);
+
+    return n;
+}
+
+
+static u_char *
+mt_event_write(const mt_event_t *ev, u_char *p)
+{
+    unsigned  n;
 
     n = 5;  /* v, id, rt, src, type */
 
@@ -82,101 +212,82 @@ mt_event_encode(const mt_event_t *ev, u_char *buf, size_t size)
          + (ev->machine != MT_MACHINE_UNKNOWN) + (ev->why.len != 0)
          + (ev->tag.len != 0);
 
-    mt_mp_writer_init(&w, buf, size);
+    p = mt_mp_map(p, n);
 
-    msgpack_pack_map(&w.pk, n);
+    p = mt_event_key(p, "\xa1v");
+    *p++ = MT_RECORD_VERSION;
 
-    mt_event_lit(&w, "v");
-    msgpack_pack_int(&w.pk, MT_RECORD_VERSION);
-
-    mt_event_str(&w, "id", &ev->id, 256);
+    p = mt_event_str(p, "\xa2id", &ev->id, 256);
 
     if (ev->ts) {
-        mt_event_lit(&w, "ts");
-        msgpack_pack_int64(&w.pk, ev->ts);
+        p = mt_mp_int(mt_event_key(p, "\xa2ts"), ev->ts);
     }
 
-    mt_event_lit(&w, "rt");
-    msgpack_pack_int64(&w.pk, ev->rt);
+    p = mt_mp_int(mt_event_key(p, "\xa2rt"), ev->rt);
 
-    mt_event_lit(&w, "src");
-    mt_event_key(&w, mt_src_names[ev->src], strlen(mt_src_names[ev->src]));
-
-    mt_event_lit(&w, "type");
-    mt_event_key(&w, mt_event_type_names[ev->type],
-                 strlen(mt_event_type_names[ev->type]));
+    p = mt_event_name(mt_event_key(p, "\xa3src"), mt_src_names[ev->src]);
+    p = mt_event_name(mt_event_key(p, "\xa4type"),
+                      mt_event_type_names[ev->type]);
 
     if (ev->esp_type.len) {
-        mt_event_str(&w, "esp_type", &ev->esp_type, 128);
+        p = mt_event_str(p, "\xa8""esp_type", &ev->esp_type, 128);
     }
 
     if (ev->mid.len) {
-        mt_event_str(&w, "mid", &ev->mid, 512);
+        p = mt_event_str(p, "\xa3mid", &ev->mid, 512);
     }
 
     if (ev->esp_mid.len) {
-        mt_event_str(&w, "esp_mid", &ev->esp_mid, 512);
+        p = mt_event_str(p, "\xa7""esp_mid", &ev->esp_mid, 512);
     }
 
     if (ev->rcpt.len) {
-        mt_event_str(&w, "rcpt", &ev->rcpt, 512);
+        p = mt_event_str(p, "\xa4rcpt", &ev->rcpt, 512);
     }
 
     if (ev->bounce != MT_BOUNCE_NONE) {
-        mt_event_lit(&w, "bounce");
-        mt_event_key(&w, mt_bounce_names[ev->bounce],
-                     strlen(mt_bounce_names[ev->bounce]));
+        p = mt_event_name(mt_event_key(p, "\xa6""bounce"),
+                          mt_bounce_names[ev->bounce]);
     }
 
     if (ev->smtp_status.len) {
-        mt_event_str(&w, "smtp_status", &ev->smtp_status, 32);
+        p = mt_event_str(p, "\xabsmtp_status", &ev->smtp_status, 32);
     }
 
     if (ev->smtp_code) {
-        mt_event_lit(&w, "smtp_code");
-        msgpack_pack_int(&w.pk, ev->smtp_code);
+        p = mt_mp_int(mt_event_key(p, "\xa9smtp_code"), ev->smtp_code);
     }
 
     if (ev->reason.len) {
-        mt_event_str(&w, "reason", &ev->reason, 2048);
+        p = mt_event_str(p, "\xa6reason", &ev->reason, 2048);
     }
 
     if (ev->url.len) {
-        mt_event_str(&w, "url", &ev->url, 8192);
+        p = mt_event_str(p, "\xa3url", &ev->url, 8192);
     }
 
     if (ev->ip.len) {
-        mt_event_str(&w, "ip", &ev->ip, 64);
+        p = mt_event_str(p, "\xa2ip", &ev->ip, 64);
     }
 
     if (ev->ua.len) {
-        mt_event_str(&w, "ua", &ev->ua, 1024);
+        p = mt_event_str(p, "\xa2ua", &ev->ua, 1024);
     }
 
     if (ev->machine != MT_MACHINE_UNKNOWN) {
-        mt_event_lit(&w, "machine");
-
-        if (ev->machine) {
-            msgpack_pack_true(&w.pk);
-
-        } else {
-            msgpack_pack_false(&w.pk);
-        }
+        p = mt_event_key(p, "\xa7machine");
+        *p++ = ev->machine ? 0xc3 : 0xc2;
     }
 
     if (ev->why.len) {
-        mt_event_str(&w, "why", &ev->why, 128);
+        p = mt_event_str(p, "\xa3why", &ev->why, 128);
     }
 
     if (ev->tag.len) {
-        mt_event_str(&w, "tag", &ev->tag, 512);
+        p = mt_event_str(p, "\xa3tag", &ev->tag, 512);
     }
 
-    if (w.overflow) {
-        return -1;
-    }
-
-    return w.pos - w.start;
+    return p;
 }
 
 

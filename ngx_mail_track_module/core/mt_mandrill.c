@@ -38,7 +38,6 @@ static mt_rc_t mt_mandrill_form(mt_wh_t *wh, mt_mandrill_param_t **params,
     size_t *nparams);
 static size_t mt_mandrill_unescape(u_char *dst, const u_char *src,
     size_t len);
-static int mt_mandrill_hex(u_char c);
 static int mt_mandrill_param_cmp(const void *one, const void *two);
 static mt_rc_t mt_mandrill_verify(mt_wh_t *wh, mt_mandrill_param_t *params,
     size_t nparams);
@@ -217,8 +216,8 @@ mt_mandrill_unescape(u_char *dst, const u_char *src, size_t len)
         }
 
         if (*src == '%' && len >= 3) {
-            hi = mt_mandrill_hex(src[1]);
-            lo = mt_mandrill_hex(src[2]);
+            hi = mt_hex_digit(src[1]);
+            lo = mt_hex_digit(src[2]);
 
             if (hi >= 0 && lo >= 0) {
                 *d++ = (u_char) (hi << 4 | lo);
@@ -233,23 +232,6 @@ mt_mandrill_unescape(u_char *dst, const u_char *src, size_t len)
     }
 
     return d - dst;
-}
-
-
-static int
-mt_mandrill_hex(u_char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
 }
 
 

@@ -17,6 +17,10 @@
 
 static int mt_token_open(mt_key_t *key, u_char kid, u_char purpose,
     const u_char *raw, size_t rawlen, u_char *plain);
+static mt_token_aes_t *mt_token_aes_create(const u_char *key);
+static void mt_token_aes_free(mt_token_aes_t *aes);
+static void mt_token_aes_block(const u_char in[16], u_char out[16],
+    const void *key);
 static mt_rc_t mt_token_parse_plain(const u_char *p, size_t len,
     mt_token_t *tok);
 static int mt_keyring_line(mt_keyring_t *kr, u_char *p, u_char *end,
@@ -49,9 +53,7 @@ mt_keyring_free(mt_keyring_t *kr)
     }
 
     for (i = 0; i < 256; i++) {
-        if (kr->keys[i].dec) {
-            EVP_CIPHER_CTX_free(kr->keys[i].dec);
-        }
+        mt_token_aes_free(kr->keys[i].aes);
     }
 
     OPENSSL_cleanse(kr, sizeof(mt_keyring_t));
@@ -74,18 +76,12 @@ mt_keyring_add(mt_keyring_t *kr, unsigned kid, const u_char *key)
         return -1;
     }
 
+    k->aes = mt_token_aes_create(key);
+    if (k->aes == NULL) {
+        return -1;
+    }
+
     memcpy(k->key, key, MT_TOKEN_KEY_LEN);
-
-    k->dec = EVP_CIPHER_CTX_new();
-    if (k->dec == NULL) {
-        return -1;
-    }
-
-    if (EVP_DecryptInit_ex(k->dec, EVP_aes_256_gcm(), NULL, key, NULL) != 1) {
-        EVP_CIPHER_CTX_free(k->dec);
-        k->dec = NULL;
-        return -1;
-    }
 
     k->set = 1;
     kr->last = (int) kid;
@@ -317,30 +313,145 @@ mt_token_decode(mt_keyring_t *kr, u_char purpose, const u_char *in,
 }
 
 
+static mt_token_aes_t *
+mt_token_aes_create(const u_char *key)
+{
+    mt_token_aes_t  *aes;
+
+    aes = calloc(1, sizeof(mt_token_aes_t));
+    if (aes == NULL) {
+        return NULL;
+    }
+
+    aes->ecb = EVP_CIPHER_CTX_new();
+    if (aes->ecb == NULL
+        || EVP_EncryptInit_ex(aes->ecb, EVP_aes_256_ecb(), NULL, key, NULL)
+           != 1
+        || EVP_CIPHER_CTX_set_padding(aes->ecb, 0) != 1)
+    {
+        mt_token_aes_free(aes);
+        return NULL;
+    }
+
+    /* GCM's hash key is the encryption of a zero block: asked for here */
+
+    aes->gcm = CRYPTO_gcm128_new(aes, mt_token_aes_block);
+    if (aes->gcm == NULL) {
+        mt_token_aes_free(aes);
+        return NULL;
+    }
+
+    return aes;
+}
+
+
+static void
+mt_token_aes_free(mt_token_aes_t *aes)
+{
+    if (aes == NULL) {
+        return;
+    }
+
+    if (aes->gcm) {
+        CRYPTO_gcm128_release(aes->gcm);
+    }
+
+    if (aes->ecb) {
+        EVP_CIPHER_CTX_free(aes->ecb);
+    }
+
+    OPENSSL_cleanse(aes, sizeof(mt_token_aes_t));
+    free(aes);
+}
+
+
+/*
+ * GCM's block function.  The token's counter blocks were encrypted
+ * beforehand, in one call: GCM asks for them in order, and gets each from
+ * there; any other block is encrypted when asked for.
+ */
+
+static void
+mt_token_aes_block(const u_char in[16], u_char out[16], const void *key)
+{
+    int              n;
+    uint64_t         a[2], b[2];
+    mt_token_aes_t  *aes;
+
+    aes = (mt_token_aes_t *) key;
+
+    if (aes->next < aes->nblocks) {
+        memcpy(a, in, 16);
+        memcpy(b, aes->ctr[aes->next], 16);
+
+        if (a[0] == b[0] && a[1] == b[1]) {
+            memcpy(out, aes->stream[aes->next++], 16);
+            return;
+        }
+    }
+
+    if (EVP_EncryptUpdate(aes->ecb, out, &n, in, 16) != 1) {
+        /* cannot happen with a set-up context; fail the tag, not open */
+        memset(out, 0, 16);
+    }
+}
+
+
 static int
 mt_token_open(mt_key_t *key, u_char kid, u_char purpose, const u_char *raw,
     size_t rawlen, u_char *plain)
 {
-    int              n, m;
+    int              n;
     size_t           ctlen;
     u_char           aad[3];
-    EVP_CIPHER_CTX  *ctx;
+    unsigned         i, nblocks;
+    uint32_t         c;
+    const u_char    *nonce;
+    mt_token_aes_t  *aes;
 
-    ctx = key->dec;
+    aes = key->aes;
     ctlen = rawlen - MT_TOKEN_OVERHEAD;
+    nonce = raw + 2;
 
     aad[0] = MT_TOKEN_VERSION;
     aad[1] = kid;
     aad[2] = purpose;
 
-    if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, raw + 2) != 1
-        || EVP_DecryptUpdate(ctx, NULL, &n, aad, 3) != 1
-        || EVP_DecryptUpdate(ctx, plain, &n, raw + 2 + MT_TOKEN_NONCE_LEN,
-                             (int) ctlen) != 1
-        || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, MT_TOKEN_TAG_LEN,
-                               (void *) (raw + rawlen - MT_TOKEN_TAG_LEN))
-           != 1
-        || EVP_DecryptFinal_ex(ctx, plain + n, &m) != 1)
+    /* J0 = nonce || 1 for the tag, then nonce || 2, 3, ... for the text */
+
+    nblocks = (unsigned) ((ctlen + 15) / 16 + 1);
+
+    for (i = 0; i < nblocks; i++) {
+        c = i + 1;
+
+        memcpy(aes->ctr[i], nonce, MT_TOKEN_NONCE_LEN);
+        aes->ctr[i][12] = (u_char) (c >> 24);
+        aes->ctr[i][13] = (u_char) (c >> 16);
+        aes->ctr[i][14] = (u_char) (c >> 8);
+        aes->ctr[i][15] = (u_char) c;
+    }
+
+    aes->next = 0;
+    aes->nblocks = 0;
+
+    if (EVP_EncryptUpdate(aes->ecb, aes->stream[0], &n, aes->ctr[0],
+                          (int) (nblocks * 16))
+        != 1)
+    {
+        return -1;
+    }
+
+    aes->nblocks = nblocks;
+
+    CRYPTO_gcm128_setiv(aes->gcm, nonce, MT_TOKEN_NONCE_LEN);
+
+    if (CRYPTO_gcm128_aad(aes->gcm, aad, 3) != 0
+        || CRYPTO_gcm128_decrypt(aes->gcm, raw + 2 + MT_TOKEN_NONCE_LEN,
+                                 plain, ctlen)
+           != 0
+        || CRYPTO_gcm128_finish(aes->gcm, raw + rawlen - MT_TOKEN_TAG_LEN,
+                                MT_TOKEN_TAG_LEN)
+           != 0)
     {
         return -1;
     }
@@ -524,7 +635,14 @@ mt_token_encode(mt_keyring_t *kr, mt_token_t *tok, const u_char *nonce,
 int
 mt_url_allowed(const u_char *url, size_t len)
 {
-    size_t  i, skip;
+    size_t    i, skip;
+    uint64_t  x, bad;
+
+    /* bytes below 0x21, DEL and a backslash, eight at a time */
+
+#define mt_url_ones   0x0101010101010101ULL
+#define mt_url_highs  0x8080808080808080ULL
+#define mt_url_zero(v)  (((v) - mt_url_ones) & ~(v) & mt_url_highs)
 
     if (len >= 8 && strncasecmp((char *) url, "https://", 8) == 0) {
         skip = 8;
@@ -542,7 +660,21 @@ mt_url_allowed(const u_char *url, size_t len)
         return 0;
     }
 
-    for (i = 0; i < len; i++) {
+    bad = 0;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        memcpy(&x, url + i, 8);
+
+        bad |= ((x - 0x21 * mt_url_ones) & ~x & mt_url_highs)
+               | mt_url_zero(x ^ (0x7f * mt_url_ones))
+               | mt_url_zero(x ^ ('\\' * mt_url_ones));
+    }
+
+    if (bad) {
+        return 0;
+    }
+
+    for ( /* void */ ; i < len; i++) {
         if (url[i] <= 0x20 || url[i] == 0x7f || url[i] == '\\') {
             return 0;
         }

@@ -11,6 +11,7 @@
 #include "mt_core.h"
 
 #include <openssl/evp.h>
+#include <openssl/modes.h>
 
 
 #define MT_TOKEN_VERSION       0x01
@@ -29,9 +30,28 @@
 #define MT_PURPOSE_UNSUBSCRIBE 'u'
 
 
+/* the AES blocks of one token: J0 and a counter per ciphertext block */
+#define MT_TOKEN_BLOCKS        ((MT_TOKEN_MAX_PLAIN + 15) / 16 + 1)
+
+
+/*
+ * A key's decryption state, kept between tokens: the AES key schedule
+ * (an ECB context) and GCM's hash key are made once; a token costs its
+ * counter blocks (encrypted with one EVP call) and GHASH.
+ */
+typedef struct {
+    EVP_CIPHER_CTX   *ecb;
+    GCM128_CONTEXT   *gcm;
+    unsigned          next;           /* the next block GCM asks for */
+    unsigned          nblocks;
+    u_char            ctr[MT_TOKEN_BLOCKS][16];
+    u_char            stream[MT_TOKEN_BLOCKS][16];
+} mt_token_aes_t;
+
+
 typedef struct {
     u_char            key[MT_TOKEN_KEY_LEN];
-    EVP_CIPHER_CTX   *dec;            /* key schedule kept between tokens */
+    mt_token_aes_t   *aes;
     unsigned          set:1;
 } mt_key_t;
 

@@ -9,9 +9,6 @@
 #include <openssl/crypto.h>
 
 
-static int mt_hex_digit(u_char c);
-
-
 typedef struct {
     const char  *name;
     const char  *text;
@@ -465,7 +462,9 @@ mt_percent_decode(u_char *dst, const u_char *src, size_t len)
 }
 
 
-static int
+/* the value of a hex digit, either case, or -1 */
+
+int
 mt_hex_digit(u_char c)
 {
     if (c >= '0' && c <= '9') {

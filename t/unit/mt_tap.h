@@ -49,6 +49,19 @@ tap_ok(int cond, const char *file, int line, const char *fmt, ...)
 }
 
 
+/* xorshift64: repeatable pseudo-random numbers for generated cases */
+
+static inline uint64_t
+tap_rand(uint64_t *seed)
+{
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+
+    return *seed;
+}
+
+
 #define ok(cond, ...)  tap_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
 
 #define is_int(got, want, ...)                                                \

@@ -10,24 +10,12 @@
 
 
 #include "mt_tap.h"
-#include "mt_msgstate.h"
-
-
-/* a caller's storage, as the zone or a database row keeps it */
-typedef struct {
-    mt_msgstate_t      st;
-    mt_msgstate_str_t  s;
-    u_char             mid[MT_MSGSTATE_MID_MAX];
-    u_char             rcpt[MT_MSGSTATE_RCPT_MAX];
-    u_char             url[MT_MSGSTATE_URL_MAX];
-} ts_store_t;
+#include "mt_ms_test.h"
 
 
 #define TS_MAX_EVENTS  96
 
 
-static void ts_init(ts_store_t *m);
-static void ts_keep(ts_store_t *m, unsigned flags);
 static void ts_apply(ts_store_t *m, const mt_event_t *ev);
 static void ts_merge(ts_store_t *m, const ts_store_t *from);
 static void ts_fold(ts_store_t *m, mt_event_t *evs, unsigned *order,
@@ -58,33 +46,6 @@ static void test_orders(void);
 
 
 static uint64_t  ts_seed = 0x9e3779b97f4a7c15ULL;
-
-
-static void
-ts_init(ts_store_t *m)
-{
-    mt_msgstate_init(&m->st, &m->s);
-    m->s.mid.data = m->mid;
-    m->s.rcpt.data = m->rcpt;
-    m->s.url.data = m->url;
-}
-
-
-/* what the caller does with the flags: copy the new bytes into its own */
-
-static void
-ts_keep(ts_store_t *m, unsigned flags)
-{
-    if (flags & MT_MSGSTATE_RCPT) {
-        memmove(m->rcpt, m->s.rcpt.data, m->s.rcpt.len);
-        m->s.rcpt.data = m->rcpt;
-    }
-
-    if (flags & MT_MSGSTATE_URL) {
-        memmove(m->url, m->s.url.data, m->s.url.len);
-        m->s.url.data = m->url;
-    }
-}
 
 
 static void

@@ -317,6 +317,95 @@ test_bad(mt_keyring_t *kr)
 }
 
 
+/*
+ * Tokens are minted through EVP's AES-256-GCM and opened with the
+ * counter blocks encrypted ahead (mt_token_open): every plaintext length
+ * from one block to the longest, whole and partial last blocks, must
+ * come back, and a flipped last byte must not.
+ */
+
+static void
+test_lengths(mt_keyring_t *kr)
+{
+    size_t      len, good, refused, total, max, ahead;
+    ssize_t     n;
+    mt_rc_t     rc;
+    mt_token_t  tok;
+    char        mid[MT_TOKEN_MAX_PLAIN];
+    u_char      out[MT_TOKEN_MAX_LEN + 1];
+
+    good = 0;
+    refused = 0;
+    total = 0;
+    max = 0;
+    ahead = 0;
+
+    for (len = 1; len < sizeof(mid); len += (len < 300) ? 1 : 37) {
+        memset(mid, 'a' + len % 26, len);
+        mid[len] = '\0';
+
+        n = mint(kr, 'o', 3, mid, "a@example.com", NULL, 0, NULL, out);
+        if (n < 0) {
+            break;
+        }
+
+        total++;
+        max = len;
+
+        rc = decode(kr, 'o', out, n, &tok);
+        good += (rc == MT_OK && tok.mid.len == len
+                 && memcmp(tok.mid.data, mid, len) == 0);
+
+        /* GCM took every block from the ones encrypted ahead */
+        ahead += (kr->keys[3].aes->next == kr->keys[3].aes->nblocks);
+
+        out[n - 1] = (out[n - 1] == 'A') ? 'B' : 'A';
+        refused += (decode(kr, 'o', out, n, &tok) != MT_OK);
+    }
+
+    ok(total > 300 && max > 2900, "%d lengths up to %d bytes", (int) total,
+       (int) max);
+    is_int(good, total, "each length decodes to what was minted");
+    is_int(ahead, total, "each with its blocks encrypted in one call");
+    is_int(refused, total, "each with its last character changed is refused");
+}
+
+
+/* every byte value at every position of the path (mt_url_allowed) */
+
+static void
+test_url_bytes(void)
+{
+    int       c, want, right, total;
+    size_t    pos, len;
+    u_char    url[64];
+
+    static const char  base[] = "https://example.com/"
+                                "abcdefghijklmnopqrstuvwxyz01234";
+
+    right = 0;
+    total = 0;
+    len = sizeof(base) - 1;
+
+    for (pos = sizeof("https://example.com") - 1; pos < len; pos++) {
+        for (c = 0; c < 256; c++) {
+            memcpy(url, base, len);
+            url[pos] = (u_char) c;
+
+            want = !(c <= 0x20 || c == 0x7f || c == '\\');
+
+            right += (mt_url_allowed(url, len) == want);
+            right += (mt_url_allowed(url, pos + 1) == want);
+            total += 2;
+        }
+    }
+
+    is_int(right, total, "each byte at each place of a url: control "
+           "bytes, space, DEL and backslash refused, others allowed (%d)",
+           total);
+}
+
+
 static void
 test_urls(mt_keyring_t *kr)
 {
@@ -351,6 +440,8 @@ test_urls(mt_keyring_t *kr)
         is_int(decode(kr, 'c', out, n, &tok), MT_OK, "url \"%s\" allowed",
                good[i]);
     }
+
+    test_url_bytes();
 }
 
 
@@ -429,6 +520,7 @@ main(void)
 
     test_roundtrip(kr);
     test_bad(kr);
+    test_lengths(kr);
     test_urls(kr);
     test_foreign_plain(kr);
 

@@ -16,7 +16,7 @@ use Time::HiRes ();
 
 our @EXPORT = qw(tool keys_file other_keys_file token spool_records
                  wait_records metric metric_count repo_root answer hex_secret
-                 basic_auth);
+                 basic_auth status_json);
 
 my $root = File::Spec->rel2abs(
     File::Basename::dirname(__FILE__) . '/../../..');
@@ -152,6 +152,16 @@ sub metric_count {
     my ($n, $name) = @_;
     my $v = metric($n->get('/metrics')->{body}, $name);
     return defined $v ? $v : 0;
+}
+
+# a message's status from an instance: (code, the decoded JSON on 200,
+# the response); PATH is the request path, "/status/<mid>"
+sub status_json {
+    my ($n, $path) = @_;
+    my $r = $n->get($path);
+    return ($r->{status},
+            $r->{status} == 200 ? JSON::PP->new->decode($r->{body}) : undef,
+            $r);
 }
 
 # a webhook's 200 body: answer(accepted, duplicates)

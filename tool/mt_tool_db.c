@@ -1,0 +1,633 @@
+
+/*
+ * Copyright (C) ngx_mail_track_module authors
+ *
+ * The database layer's common part: the URL picks the backend, the
+ * schema version is checked the same way for every backend, and the
+ * arena holds the strings of a load transaction.
+ */
+
+
+#include "mt_tool_db.h"
+
+#include <stdarg.h>
+#include <unistd.h>
+#include <time.h>
+
+
+#define MT_ARENA_BLOCK          (1024 * 1024)
+
+
+struct mt_arena_block_s {
+    mt_arena_block_t           *next;
+    size_t                      size;
+    u_char                      data[];
+};
+
+
+static int mt_db_setting_row(void *data, int ncols, const char **cols,
+    const size_t *lens);
+static char *mt_db_hide_password(const char *url);
+static int mt_db_version(mt_db_t *db, int *version);
+static int mt_db_tables_row(void *data, int ncols, const char **cols,
+    const size_t *lens);
+static int mt_db_int_row(void *data, int ncols, const char **cols,
+    const size_t *lens);
+static void mt_db_msg_count(mt_db_msg_text_t *t, int i, uint32_t n);
+
+
+int
+mt_db_open(mt_db_t *db, const char *url)
+{
+    memset(db, 0, sizeof(mt_db_t));
+
+    if (strncmp(url, "sqlite:", 7) == 0) {
+        db->backend = &mt_db_sqlite;
+
+    } else if (strncmp(url, "postgresql://", 13) == 0
+               || strncmp(url, "postgres://", 11) == 0)
+    {
+        db->backend = &mt_db_pg;
+
+    } else {
+        mt_tool_error("--db \"%s\": expected sqlite:PATH, postgresql://... "
+                      "or postgres://...", url);
+        return MT_DB_ERROR;
+    }
+
+    db->url = mt_db_hide_password(url);
+    if (db->url == NULL) {
+        mt_tool_error("out of memory");
+        return MT_DB_ERROR;
+    }
+
+    if (gethostname(db->loader, sizeof(db->loader) - 1) != 0) {
+        strcpy(db->loader, "localhost");
+    }
+
+    if (db->backend->open(db, url) != MT_DB_OK) {
+        mt_tool_error("%s: %s", db->url, db->err);
+        return MT_DB_ERROR;
+    }
+
+    return MT_DB_OK;
+}
+
+
+void
+mt_db_close(mt_db_t *db)
+{
+    if (db->backend != NULL && db->conn != NULL) {
+        db->backend->close(db);
+    }
+
+    free(db->url);
+    db->url = NULL;
+    db->conn = NULL;
+}
+
+
+/* postgresql://user:secret@host/db is shown as postgresql://user@host/db */
+
+static char *
+mt_db_hide_password(const char *url)
+{
+    char        *copy, *p, *colon, *at;
+    const char  *rest;
+
+    copy = strdup(url);
+    if (copy == NULL) {
+        return NULL;
+    }
+
+    rest = strstr(url, "://");
+    if (rest == NULL) {
+        return copy;
+    }
+
+    p = copy + (rest - url) + 3;
+    at = strchr(p, '@');
+    colon = strchr(p, ':');
+
+    if (at != NULL && colon != NULL && colon < at
+        && memchr(p, '/', at - p) == NULL)
+    {
+        memmove(colon, at, strlen(at) + 1);
+    }
+
+    return copy;
+}
+
+
+void
+mt_db_error(mt_db_t *db, const char *fmt, ...)
+{
+    size_t   n;
+    va_list  ap;
+
+    va_start(ap, fmt);
+    vsnprintf(db->err, MT_DB_ERR_LEN, fmt, ap);
+    va_end(ap);
+
+    /* one line: the servers' messages end with newlines */
+
+    for (n = strlen(db->err); n && (db->err[n - 1] == '\n'
+                                    || db->err[n - 1] == ' '); n--)
+    {
+        db->err[n - 1] = '\0';
+    }
+
+    for (n = 0; db->err[n]; n++) {
+        if (db->err[n] == '\n' || db->err[n] == '\t') {
+            db->err[n] = ' ';
+        }
+    }
+}
+
+
+/*
+ * Checks (and with create, makes or upgrades) the schema, then reads
+ * the settings stored with it.  Reports on failure.
+ */
+
+int
+mt_db_ready(mt_db_t *db, int create)
+{
+    int      rc, version;
+    char     value[64], *end;
+    int64_t  n, window;
+
+    rc = mt_db_schema(db, create, &version);
+
+    if (rc != MT_DB_OK) {
+        mt_tool_error("%s: %s", db->url, db->err);
+        return rc;
+    }
+
+    if (version > MT_DB_SCHEMA_VERSION) {
+        mt_tool_error("%s: the database schema is version %d, newer than "
+                      "this mail-track (%s) knows (%d); use a newer "
+                      "mail-track: the database was not changed",
+                      db->url, version, MT_VERSION,
+                      MT_DB_SCHEMA_VERSION);
+        return MT_DB_ERROR;
+    }
+
+    if (version == 0) {
+        mt_tool_error("%s: no mail-track schema in the database; run "
+                      "\"mail-track db init --db URL\"", db->url);
+        return MT_DB_ERROR;
+    }
+
+    if (version < MT_DB_SCHEMA_VERSION) {
+        mt_tool_error("%s: the database schema is version %d, older than "
+                      "this mail-track's (%d); run \"mail-track db init "
+                      "--db URL\" to upgrade it", db->url, version,
+                      MT_DB_SCHEMA_VERSION);
+        return MT_DB_ERROR;
+    }
+
+    rc = mt_db_setting(db, "soft_bounce_limit", value, sizeof(value));
+    if (rc < 0) {
+        mt_tool_error("%s: %s", db->url, db->err);
+        return rc;
+    }
+
+    db->soft_limit = 0;
+    db->soft_window = 0;
+
+    if (rc > 0) {
+        /* "N/DURATION", as db init --soft-bounces writes it */
+
+        n = strtoll(value, &end, 10);
+
+        if (*end == '/') {
+            window = mt_parse_duration((u_char *) end + 1,
+                                       strlen(end + 1));
+
+            if (n > 0 && window > 0) {
+                db->soft_limit = n;
+                db->soft_window = window * 1000;
+            }
+        }
+    }
+
+    return MT_DB_OK;
+}
+
+
+/*
+ * The schema version in the database (0: empty); with create, an empty
+ * database gets the schema, once, whoever comes first.  Tables of ours
+ * without a version table are MT_DB_ERROR: not made by us, left alone.
+ */
+
+int
+mt_db_schema(mt_db_t *db, int create, int *version)
+{
+    int   rc;
+    char  sql[256];
+
+    rc = mt_db_version(db, version);
+    if (rc != MT_DB_OK || *version != 0 || !create) {
+        return rc;
+    }
+
+    rc = db->backend->exec(db, db->backend->schema_begin);
+
+    if (rc == MT_DB_OK) {
+        rc = mt_db_version(db, version);
+    }
+
+    if (rc == MT_DB_OK && *version == 0) {
+        snprintf(sql, sizeof(sql), "INSERT INTO mail_schema VALUES "
+                 "(%d, %lld, '%s %s')", MT_DB_SCHEMA_VERSION,
+                 (long long) time(NULL) * 1000, MT_TOOL_NAME,
+                 MT_VERSION);
+
+        rc = db->backend->exec(db, db->backend->schema_ddl);
+
+        if (rc == MT_DB_OK) {
+            rc = db->backend->exec(db, sql);
+        }
+
+        if (rc == MT_DB_OK) {
+            *version = MT_DB_SCHEMA_VERSION;
+        }
+    }
+
+    if (rc != MT_DB_OK) {
+        db->backend->rollback(db);
+        return rc;
+    }
+
+    return db->backend->commit(db);
+}
+
+
+static int
+mt_db_version(mt_db_t *db, int *version)
+{
+    int  rc, tables;
+
+    tables = 0;
+
+    rc = db->backend->query(db, db->backend->tables_sql, NULL, 0,
+                            mt_db_tables_row, &tables);
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
+    *version = 0;
+
+    if (!(tables & 1)) {
+        if (tables & 2) {
+            mt_db_error(db, "mail_* tables without mail_schema: not made "
+                        "by mail-track, left alone");
+            return MT_DB_ERROR;
+        }
+
+        return MT_DB_OK;
+    }
+
+    return db->backend->query(db, "SELECT max(version) FROM mail_schema",
+                              NULL, 0, mt_db_int_row, version);
+}
+
+
+/* 1: mail_schema is there; 2: other mail_* tables are */
+
+static int
+mt_db_tables_row(void *data, int ncols, const char **cols,
+    const size_t *lens)
+{
+    int  *tables = data;
+
+    if (ncols < 1 || cols[0] == NULL) {
+        return 0;
+    }
+
+    if (strcmp(cols[0], "mail_schema") == 0) {
+        *tables |= 1;
+
+    } else if (lens[0] > 5 && strncmp(cols[0], "mail_", 5) == 0) {
+        *tables |= 2;
+    }
+
+    return 0;
+}
+
+
+static int
+mt_db_int_row(void *data, int ncols, const char **cols, const size_t *lens)
+{
+    (void) lens;
+
+    if (ncols >= 1 && cols[0] != NULL) {
+        *(int *) data = atoi(cols[0]);
+    }
+
+    return 0;
+}
+
+
+typedef struct {
+    char                       *buf;
+    size_t                      size;
+    int                         found;
+} mt_db_setting_ctx_t;
+
+
+/* 1 found, 0 not set, < 0 an error */
+
+int
+mt_db_setting(mt_db_t *db, const char *name, char *buf, size_t size)
+{
+    int                   rc;
+    mt_db_setting_ctx_t   ctx;
+
+    ctx.buf = buf;
+    ctx.size = size;
+    ctx.found = 0;
+
+    rc = db->backend->query(db, "SELECT value FROM mail_settings "
+                            "WHERE name = $1", &name, 1,
+                            mt_db_setting_row, &ctx);
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
+    return ctx.found;
+}
+
+
+static int
+mt_db_setting_row(void *data, int ncols, const char **cols,
+    const size_t *lens)
+{
+    mt_db_setting_ctx_t  *ctx = data;
+
+    if (ncols < 1 || cols[0] == NULL || lens[0] >= ctx->size) {
+        return 0;
+    }
+
+    memcpy(ctx->buf, cols[0], lens[0] + 1);
+    ctx->found = 1;
+
+    return 0;
+}
+
+
+/* the arena */
+
+void
+mt_arena_init(mt_arena_t *a)
+{
+    memset(a, 0, sizeof(mt_arena_t));
+}
+
+
+void *
+mt_arena_alloc(mt_arena_t *a, size_t size)
+{
+    u_char            *p;
+    size_t             bsize;
+    mt_arena_block_t  *b;
+
+    size = (size + 7) & ~(size_t) 7;
+
+    if ((size_t) (a->end - a->pos) < size) {
+        bsize = mt_max(size, MT_ARENA_BLOCK);
+
+        b = malloc(sizeof(mt_arena_block_t) + bsize);
+        if (b == NULL) {
+            return NULL;
+        }
+
+        b->size = bsize;
+        b->next = a->blocks;
+        a->blocks = b;
+        a->pos = b->data;
+        a->end = b->data + bsize;
+        a->total += bsize;
+    }
+
+    p = a->pos;
+    a->pos += size;
+
+    return p;
+}
+
+
+u_char *
+mt_arena_dup(mt_arena_t *a, const u_char *p, size_t len)
+{
+    u_char  *d;
+
+    d = mt_arena_alloc(a, len + 1);
+    if (d == NULL) {
+        return NULL;
+    }
+
+    memcpy(d, p, len);
+    d[len] = '\0';
+
+    return d;
+}
+
+
+void
+mt_arena_free(mt_arena_t *a)
+{
+    mt_arena_block_t  *b, *next;
+
+    for (b = a->blocks; b != NULL; b = next) {
+        next = b->next;
+        free(b);
+    }
+
+    mt_arena_init(a);
+}
+
+
+/*
+ * A mail_messages row (MT_DB_MESSAGES_SELECT) into a state; strings
+ * point into cols, to be copied by the caller.  -1: not such a row.
+ */
+
+int
+mt_db_msg_parse(int ncols, const char **cols, const size_t *lens,
+    mt_db_msg_t *m)
+{
+    int           i, b;
+    size_t        n;
+    int64_t       v[MT_DB_MSG_NCOLS];
+    const char   *p, *end, *comma;
+    mt_msgstate_t  *st;
+
+    if (ncols < MT_DB_MSG_NCOLS || cols[MT_DB_MSG_ID] == NULL) {
+        return -1;
+    }
+
+    mt_msgstate_init(&m->st, &m->s);
+    st = &m->st;
+
+    for (i = 0; i < MT_DB_MSG_NCOLS; i++) {
+        v[i] = cols[i] ? strtoll(cols[i], NULL, 10) : 0;
+    }
+
+    m->s.mid.data = (u_char *) cols[MT_DB_MSG_ID];
+    m->s.mid.len = lens[MT_DB_MSG_ID];
+
+    if (cols[MT_DB_MSG_RCPT] != NULL) {
+        m->s.rcpt.data = (u_char *) cols[MT_DB_MSG_RCPT];
+        m->s.rcpt.len = lens[MT_DB_MSG_RCPT];
+    }
+
+    if (cols[MT_DB_MSG_LAST_URL] != NULL) {
+        m->s.url.data = (u_char *) cols[MT_DB_MSG_LAST_URL];
+        m->s.url.len = lens[MT_DB_MSG_LAST_URL];
+    }
+
+    if (cols[MT_DB_MSG_STATE] != NULL) {
+        b = mt_event_type_by_name((u_char *) cols[MT_DB_MSG_STATE],
+                                  lens[MT_DB_MSG_STATE]);
+        st->state = (b >= 0) ? (uint8_t) (b + 1) : 0;
+    }
+
+    if (cols[MT_DB_MSG_BOUNCE] != NULL) {
+        for (b = 1; b < MT_BOUNCE_MAX; b++) {
+            if (strcmp(cols[MT_DB_MSG_BOUNCE], mt_bounce_names[b]) == 0) {
+                st->bounce = (uint8_t) b;
+            }
+        }
+    }
+
+    st->sent_at = v[MT_DB_MSG_SENT_AT];
+    st->delivered_at = v[MT_DB_MSG_DELIVERED_AT];
+    st->bounced_at = v[MT_DB_MSG_BOUNCED_AT];
+    st->complained_at = v[MT_DB_MSG_COMPLAINED_AT];
+    st->unsubscribed_at = v[MT_DB_MSG_UNSUBSCRIBED_AT];
+    st->opens = (uint32_t) v[MT_DB_MSG_OPENS];
+    st->opens_machine = (uint32_t) v[MT_DB_MSG_OPENS_MACHINE];
+    st->opens_first = v[MT_DB_MSG_OPENS_FIRST];
+    st->opens_last = v[MT_DB_MSG_OPENS_LAST];
+    st->clicks = (uint32_t) v[MT_DB_MSG_CLICKS];
+    st->clicks_machine = (uint32_t) v[MT_DB_MSG_CLICKS_MACHINE];
+    st->clicks_first = v[MT_DB_MSG_CLICKS_FIRST];
+    st->clicks_last = v[MT_DB_MSG_CLICKS_LAST];
+    st->url_at = v[MT_DB_MSG_URL_AT];
+
+    /* "sendgrid,track" */
+
+    p = cols[MT_DB_MSG_SOURCES];
+    end = p ? p + lens[MT_DB_MSG_SOURCES] : NULL;
+
+    while (p != NULL && p < end) {
+        comma = memchr(p, ',', end - p);
+        n = (comma ? comma : end) - p;
+
+        b = mt_src_by_name((u_char *) p, n);
+        if (b >= 0) {
+            st->sources |= (uint16_t) (1 << b);
+        }
+
+        p += n + 1;
+    }
+
+    return 0;
+}
+
+
+static void
+mt_db_msg_count(mt_db_msg_text_t *t, int i, uint32_t n)
+{
+    t->len[i] = snprintf(t->num[i], sizeof(t->num[i]), "%u", n);
+    t->v[i] = t->num[i];
+}
+
+
+/* a state as the text of its row's columns: unknown times are NULL */
+
+void
+mt_db_msg_text(const mt_db_msg_t *m, int64_t now, mt_db_msg_text_t *t)
+{
+    int                   i, b;
+    size_t                n;
+    int64_t               v[MT_DB_MSG_NCOLS];
+    const char           *name;
+    const mt_msgstate_t  *st = &m->st;
+
+    memset(v, 0, sizeof(v));
+
+    v[MT_DB_MSG_SENT_AT] = st->sent_at;
+    v[MT_DB_MSG_DELIVERED_AT] = st->delivered_at;
+    v[MT_DB_MSG_BOUNCED_AT] = st->bounced_at;
+    v[MT_DB_MSG_COMPLAINED_AT] = st->complained_at;
+    v[MT_DB_MSG_UNSUBSCRIBED_AT] = st->unsubscribed_at;
+    v[MT_DB_MSG_OPENS_FIRST] = st->opens_first;
+    v[MT_DB_MSG_OPENS_LAST] = st->opens_last;
+    v[MT_DB_MSG_CLICKS_FIRST] = st->clicks_first;
+    v[MT_DB_MSG_CLICKS_LAST] = st->clicks_last;
+    v[MT_DB_MSG_URL_AT] = st->url_at;
+    v[MT_DB_MSG_UPDATED_AT] = now;
+
+    for (i = 0; i < MT_DB_MSG_NCOLS; i++) {
+        t->v[i] = NULL;
+        t->len[i] = 0;
+
+        if (v[i] != 0) {
+            t->len[i] = snprintf(t->num[i], sizeof(t->num[i]), "%lld",
+                                 (long long) v[i]);
+            t->v[i] = t->num[i];
+        }
+    }
+
+    /* the counts are never NULL */
+
+    mt_db_msg_count(t, MT_DB_MSG_OPENS, st->opens);
+    mt_db_msg_count(t, MT_DB_MSG_OPENS_MACHINE, st->opens_machine);
+    mt_db_msg_count(t, MT_DB_MSG_CLICKS, st->clicks);
+    mt_db_msg_count(t, MT_DB_MSG_CLICKS_MACHINE, st->clicks_machine);
+
+    t->v[MT_DB_MSG_ID] = (const char *) m->s.mid.data;
+    t->len[MT_DB_MSG_ID] = m->s.mid.len;
+
+    if (m->s.rcpt.len) {
+        t->v[MT_DB_MSG_RCPT] = (const char *) m->s.rcpt.data;
+        t->len[MT_DB_MSG_RCPT] = m->s.rcpt.len;
+    }
+
+    if (m->s.url.len) {
+        t->v[MT_DB_MSG_LAST_URL] = (const char *) m->s.url.data;
+        t->len[MT_DB_MSG_LAST_URL] = m->s.url.len;
+    }
+
+    name = mt_msgstate_state_name(st);
+
+    if (name != NULL) {
+        t->v[MT_DB_MSG_STATE] = name;
+        t->len[MT_DB_MSG_STATE] = strlen(name);
+    }
+
+    if (st->bounce != MT_BOUNCE_NONE && st->bounce < MT_BOUNCE_MAX) {
+        t->v[MT_DB_MSG_BOUNCE] = mt_bounce_names[st->bounce];
+        t->len[MT_DB_MSG_BOUNCE] = strlen(mt_bounce_names[st->bounce]);
+    }
+
+    /* the sources by number: a set, so any order reads back the same */
+
+    n = 0;
+
+    for (b = 0; b < MT_SRC_MAX; b++) {
+        if (st->sources & (1 << b)) {
+            n += snprintf(t->sources + n, sizeof(t->sources) - n, "%s%s",
+                          n ? "," : "", mt_src_names[b]);
+        }
+    }
+
+    if (n) {
+        t->v[MT_DB_MSG_SOURCES] = t->sources;
+        t->len[MT_DB_MSG_SOURCES] = n;
+    }
+}

@@ -1,0 +1,1127 @@
+
+/*
+ * Copyright (C) ngx_mail_track_module authors
+ *
+ * mail-track load: sealed spool files into the database, exactly once.
+ *
+ * A transaction takes one file, or several small ones; in it go the
+ * ledger row of each file (mail_files, keyed by the SHA-256 of its
+ * content), its events (the event id is unique: a duplicate is counted
+ * and skipped), the state of the messages and the suppressions that the
+ * new events change.  Only after the commit is a file moved to loaded/
+ * (or bad/, or removed with --delete).  A crash before the commit loads
+ * the file again from scratch; a crash after it finds the file in the
+ * ledger, and only moves it.
+ */
+
+
+#include "mt_tool_load.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <openssl/evp.h>
+
+
+/* a transaction: files until this many bytes, or this many files */
+#define MT_LOAD_TX_BYTES        (8 * 1024 * 1024)
+#define MT_LOAD_TX_FILES        256
+
+/* events per insert_events() call */
+#define MT_LOAD_CHUNK           8192
+
+#define MT_LOAD_RETRIES         8
+#define MT_LOAD_DRAW_MS         200
+
+
+typedef struct {
+    char                       *dir;
+    char                       *name;
+    char                       *path;
+    off_t                       size;
+} mt_load_entry_t;
+
+
+static int mt_load_usage(FILE *f);
+static int mt_load_dirs(mt_load_t *ld);
+static int mt_load_tx(mt_load_t *ld, mt_load_entry_t *e, size_t n);
+static int mt_load_tx_once(mt_load_t *ld, mt_load_entry_t *e, size_t n);
+static void mt_load_tx_reset(mt_load_t *ld);
+static int mt_load_file(mt_load_t *ld, mt_load_entry_t *e);
+static int mt_load_hash(int fd, const char *path, char *hex, int64_t *size);
+static void mt_load_host(const char *name, mt_str_t *host);
+static int mt_load_record(void *data, const char *path, off_t offset,
+    const msgpack_object *rec);
+static void mt_load_damage(void *data, const char *path, off_t offset,
+    const char *what);
+static void mt_load_damaged(mt_load_t *ld, off_t offset);
+static int mt_load_flush(mt_load_t *ld);
+static int mt_load_seen(mt_load_t *ld, size_t from, size_t k);
+static void mt_load_move(mt_load_t *ld, mt_load_file_t *f);
+static int mt_load_mkdir(const char *dir, const char *sub, char *buf,
+    size_t size);
+static void mt_load_draw(mt_load_t *ld, int force);
+static double mt_load_elapsed(mt_load_t *ld);
+static void mt_load_signal(int signo);
+static int mt_load_entry_cmp(const void *a, const void *b);
+
+
+volatile sig_atomic_t  mt_load_stop;
+
+
+static const struct option  mt_load_options[] = {
+    { "db",       required_argument, NULL, 'd' },
+    { "delete",   no_argument,       NULL, 'D' },
+    { "follow",   no_argument,       NULL, 'f' },
+    { "wait",     no_argument,       NULL, 'w' },
+    { "quiet",    no_argument,       NULL, 'q' },
+    { "help",     no_argument,       NULL, 'h' },
+    { NULL, 0, NULL, 0 }
+};
+
+
+static int
+mt_load_usage(FILE *f)
+{
+    fprintf(f,
+        "usage: " MT_TOOL_NAME " load SPOOL_DIR... --db URL [--follow] "
+        "[--delete]\n"
+        "           [--wait] [--quiet]\n"
+        "\n"
+        "Loads the sealed spool files (*.mtspool, oldest first) of each\n"
+        "SPOOL_DIR into the database, exactly once, and moves each file\n"
+        "to SPOOL_DIR/loaded/ after its transaction commits (a damaged one\n"
+        "to SPOOL_DIR/bad/).  An empty database gets the schema first.\n"
+        "\n"
+        "URL: sqlite:PATH, or postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DB\n"
+        "(also postgres://; libpq's PG* environment variables apply).\n"
+        "\n"
+        "options:\n"
+        "  --db URL     the database; required\n"
+        "  --follow     keep running: load each file as it is sealed, retry\n"
+        "               an unreachable database with backoff; SIGTERM or\n"
+        "               SIGINT finish the transaction in hand and exit 0\n"
+        "  --delete     remove loaded files instead of moving them\n"
+        "  --wait       wait for another loader's lock on a SPOOL_DIR\n"
+        "               instead of exiting\n"
+        "  --quiet      no progress line on a terminal\n"
+        "  -h, --help   this text\n"
+        "\n"
+        "Exit status: 0 all loaded; 1 a damaged file, a record that could\n"
+        "not be loaded, a directory that could not be read, or a database\n"
+        "error (nothing is moved then); 2 usage error.\n");
+
+    return MT_TOOL_OK;
+}
+
+
+int
+mt_load(int argc, char **argv)
+{
+    int               c, rc;
+    size_t            i;
+    mt_load_t         ld;
+    struct sigaction  sa;
+
+    memset(&ld, 0, sizeof(mt_load_t));
+
+    optind = 1;
+    opterr = 0;
+
+    while ((c = getopt_long(argc, argv, ":h", mt_load_options, NULL)) != -1)
+    {
+        switch (c) {
+        case 'd':
+            ld.url = optarg;
+            break;
+        case 'D':
+            ld.del = 1;
+            break;
+        case 'f':
+            ld.follow = 1;
+            break;
+        case 'w':
+            ld.wait = 1;
+            break;
+        case 'q':
+            ld.quiet = 1;
+            break;
+        case 'h':
+            return mt_load_usage(stdout);
+        default:
+            return mt_tool_bad_option("load", c, argv);
+        }
+    }
+
+    if (ld.url == NULL) {
+        return mt_tool_usage_error("load", "--db URL is required");
+    }
+
+    if (optind == argc) {
+        return mt_tool_usage_error("load", "expected SPOOL_DIR arguments");
+    }
+
+    ld.dirs = argv + optind;
+    ld.ndirs = argc - optind;
+
+    ld.locks = malloc(ld.ndirs * sizeof(int));
+    if (ld.locks == NULL) {
+        mt_tool_error("out of memory");
+        return MT_TOOL_ERROR;
+    }
+
+    for (i = 0; i < ld.ndirs; i++) {
+        ld.locks[i] = -1;
+    }
+
+    memset(&sa, 0, sizeof(struct sigaction));
+    sa.sa_handler = mt_load_signal;
+    sigemptyset(&sa.sa_mask);
+
+    /* no SA_RESTART: a signal must cut a wait short */
+
+    if (sigaction(SIGINT, &sa, NULL) == -1
+        || sigaction(SIGTERM, &sa, NULL) == -1)
+    {
+        mt_tool_error("sigaction(): %s", strerror(errno));
+        return MT_TOOL_ERROR;
+    }
+
+    ld.progress = !ld.quiet && isatty(STDERR_FILENO);
+
+    clock_gettime(CLOCK_MONOTONIC, &ld.start);
+
+    mt_arena_init(&ld.arena);
+    mt_tool_buf_init(&ld.tmp);
+
+    rc = mt_load_dirs(&ld);
+
+    if (rc == MT_TOOL_OK) {
+        if (ld.follow) {
+            (void) mt_load_follow(&ld);
+
+        } else if (mt_load_connect(&ld) == MT_DB_OK) {
+            (void) mt_load_pass(&ld);
+        }
+
+        mt_load_summary(&ld);
+
+        rc = ld.failed ? MT_TOOL_ERROR : MT_TOOL_OK;
+    }
+
+    if (ld.connected) {
+        mt_db_close(&ld.db);
+    }
+
+    for (i = 0; i < ld.ndirs; i++) {
+        if (ld.locks[i] != -1) {
+            (void) close(ld.locks[i]);
+        }
+    }
+
+    mt_load_tx_reset(&ld);
+
+    free(ld.locks);
+    free(ld.ev);
+    free(ld.files);
+    free(ld.ids);
+    mt_tool_buf_free(&ld.tmp);
+
+    return rc;
+}
+
+
+/* each SPOOL_DIR a directory, and locked for us */
+
+static int
+mt_load_dirs(mt_load_t *ld)
+{
+    size_t       i;
+    struct stat  st;
+
+    for (i = 0; i < ld->ndirs; i++) {
+        if (stat(ld->dirs[i], &st) == -1) {
+            mt_tool_error("%s: %s", ld->dirs[i], strerror(errno));
+            return MT_TOOL_ERROR;
+        }
+
+        if (!S_ISDIR(st.st_mode)) {
+            mt_tool_error("%s: not a directory", ld->dirs[i]);
+            return MT_TOOL_ERROR;
+        }
+
+        if (mt_load_lock(ld->dirs[i], ld->wait, &ld->locks[i]) != 0) {
+            return MT_TOOL_ERROR;
+        }
+    }
+
+    return MT_TOOL_OK;
+}
+
+
+int
+mt_load_connect(mt_load_t *ld)
+{
+    int  rc;
+
+    if (ld->connected) {
+        return MT_DB_OK;
+    }
+
+    rc = mt_db_open(&ld->db, ld->url);
+
+    if (rc == MT_DB_OK) {
+        rc = mt_db_ready(&ld->db, 1);
+    }
+
+    if (rc != MT_DB_OK) {
+        mt_db_close(&ld->db);
+        ld->failed = 1;
+        return rc;
+    }
+
+    ld->connected = 1;
+
+    return MT_DB_OK;
+}
+
+
+/*
+ * One pass over the spool directories: every sealed file there now,
+ * oldest first.  Returns MT_DB_OK, or the database error that stopped
+ * it (reported; the files of that transaction stay where they are).
+ */
+
+int
+mt_load_pass(mt_load_t *ld)
+{
+    int               rc;
+    char            **names;
+    size_t            i, j, n, ntotal, nalloc, from;
+    off_t             bytes;
+    struct stat       st;
+    mt_load_entry_t  *all, *p;
+
+    all = NULL;
+    ntotal = 0;
+    nalloc = 0;
+    rc = MT_DB_OK;
+
+    for (i = 0; i < ld->ndirs; i++) {
+        if (mt_spool_list(ld->dirs[i], &names, &n) != 0) {
+            ld->failed = 1;
+            continue;
+        }
+
+        for (j = 0; j < n; j++) {
+            if (ntotal == nalloc) {
+                nalloc = nalloc ? 2 * nalloc : 64;
+
+                p = realloc(all, nalloc * sizeof(mt_load_entry_t));
+                if (p == NULL) {
+                    mt_spool_list_free(names, n);
+                    goto nomem;
+                }
+
+                all = p;
+            }
+
+            p = &all[ntotal];
+            p->dir = ld->dirs[i];
+            p->name = names[j];
+            p->path = malloc(strlen(ld->dirs[i]) + strlen(names[j]) + 2);
+
+            if (p->path == NULL) {
+                free(names[j]);
+                for (j++; j < n; j++) {
+                    free(names[j]);
+                }
+                free(names);
+                goto nomem;
+            }
+
+            sprintf(p->path, "%s/%s", ld->dirs[i], names[j]);
+
+            p->size = (stat(p->path, &st) == 0) ? st.st_size : 0;
+            ntotal++;
+        }
+
+        free(names);
+    }
+
+    /* oldest first across directories too: the names start host-pid-ms */
+
+    if (ntotal > 1) {
+        qsort(all, ntotal, sizeof(mt_load_entry_t), mt_load_entry_cmp);
+    }
+
+    for (i = 0; i < ntotal; i++) {
+        ld->bytes_total += all[i].size;
+    }
+
+    ld->files_total += ntotal;
+
+    for (from = 0; from < ntotal && !mt_load_stop; from = i) {
+        bytes = 0;
+
+        for (i = from; i < ntotal && i - from < MT_LOAD_TX_FILES; i++) {
+            if (i > from && bytes + all[i].size > MT_LOAD_TX_BYTES) {
+                break;
+            }
+
+            bytes += all[i].size;
+        }
+
+        rc = mt_load_tx(ld, &all[from], i - from);
+
+        if (rc != MT_DB_OK) {
+            break;
+        }
+    }
+
+    mt_load_draw(ld, 1);
+
+    for (i = 0; i < ntotal; i++) {
+        free(all[i].name);
+        free(all[i].path);
+    }
+
+    free(all);
+
+    return rc;
+
+nomem:
+
+    mt_tool_error("out of memory");
+    ld->failed = 1;
+
+    for (i = 0; i < ntotal; i++) {
+        free(all[i].name);
+        free(all[i].path);
+    }
+
+    free(all);
+
+    return MT_DB_ERROR;
+}
+
+
+/* by the time in the name (host-pid-ms-seq), then by name */
+
+static int
+mt_load_entry_cmp(const void *a, const void *b)
+{
+    int                     i;
+    long long               t[2];
+    const char             *p, *dash[3];
+    const mt_load_entry_t  *e[2];
+
+    e[0] = a;
+    e[1] = b;
+
+    for (i = 0; i < 2; i++) {
+        t[i] = 0;
+        dash[0] = dash[1] = dash[2] = NULL;
+
+        for (p = e[i]->name; *p; p++) {
+            if (*p == '-') {
+                dash[0] = dash[1];
+                dash[1] = dash[2];
+                dash[2] = p;
+            }
+        }
+
+        if (dash[1] != NULL) {
+            t[i] = strtoll(dash[1] + 1, NULL, 10);
+        }
+    }
+
+    if (t[0] != t[1]) {
+        return t[0] < t[1] ? -1 : 1;
+    }
+
+    return strcmp(e[0]->name, e[1]->name);
+}
+
+
+/* a transaction over files, again when the database asks for it */
+
+static int
+mt_load_tx(mt_load_t *ld, mt_load_entry_t *e, size_t n)
+{
+    int       rc, tries;
+    size_t    i;
+    uint64_t  done;
+
+    done = ld->bytes_done;
+
+    for (tries = 0; ; tries++) {
+        ld->bytes_done = done;
+
+        rc = mt_load_tx_once(ld, e, n);
+
+        if (rc == MT_DB_OK) {
+            break;
+        }
+
+        ld->db.backend->rollback(&ld->db);
+
+        if (rc != MT_DB_RETRY || tries == MT_LOAD_RETRIES) {
+            mt_load_clear(ld);
+            mt_tool_error("%s: %s (nothing of %s moved)", ld->db.url,
+                          ld->db.err, n == 1 ? e[0].path : "these files");
+            ld->failed = 1;
+            mt_load_tx_reset(ld);
+            return rc;
+        }
+
+        mt_load_tx_reset(ld);
+        usleep(10000 << mt_min(tries, 6));
+    }
+
+    for (i = 0; i < ld->nfiles; i++) {
+        mt_load_move(ld, &ld->files[i]);
+    }
+
+    mt_load_tx_reset(ld);
+    mt_load_draw(ld, 0);
+
+    return MT_DB_OK;
+}
+
+
+static int
+mt_load_tx_once(mt_load_t *ld, mt_load_entry_t *e, size_t n)
+{
+    int              rc;
+    size_t           i;
+    mt_load_file_t  *f;
+
+    if (ld->files_alloc < n) {
+        f = realloc(ld->files, n * sizeof(mt_load_file_t));
+        if (f == NULL) {
+            mt_db_error(&ld->db, "out of memory");
+            return MT_DB_ERROR;
+        }
+
+        ld->files = f;
+        ld->files_alloc = n;
+    }
+
+    rc = ld->db.backend->begin(&ld->db);
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
+    for (i = 0; i < n; i++) {
+        rc = mt_load_file(ld, &e[i]);
+        if (rc != MT_DB_OK) {
+            return rc;
+        }
+    }
+
+    rc = mt_load_messages(ld);
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
+    rc = mt_load_suppressions(ld);
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
+    for (i = 0; i < ld->nfiles; i++) {
+        f = &ld->files[i];
+
+        if (f->loaded_before || f->vanished) {
+            continue;
+        }
+
+        rc = ld->db.backend->file_done(&ld->db, &f->db);
+        if (rc != MT_DB_OK) {
+            return rc;
+        }
+    }
+
+    rc = ld->db.backend->commit(&ld->db);
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
+    /* committed: now the counts are true */
+
+    for (i = 0; i < ld->nfiles; i++) {
+        f = &ld->files[i];
+
+        if (f->vanished) {
+            ld->n_vanished++;
+            continue;
+        }
+
+        if (f->loaded_before) {
+            ld->n_before++;
+            continue;
+        }
+
+        ld->n_files++;
+        ld->n_events += f->db.events;
+        ld->n_dups += f->db.duplicates;
+        ld->n_invalid += f->db.invalid;
+        ld->n_repaired += f->db.repaired;
+    }
+
+    return MT_DB_OK;
+}
+
+
+/* the transaction's memory; the files keep their paths until moved */
+
+static void
+mt_load_tx_reset(mt_load_t *ld)
+{
+    size_t  i;
+
+    for (i = 0; i < ld->nfiles; i++) {
+        free(ld->files[i].path);
+    }
+
+    ld->nfiles = 0;
+    ld->nev = 0;
+    ld->inserted = 0;
+    ld->cur = NULL;
+
+    mt_arena_free(&ld->arena);
+}
+
+
+static int
+mt_load_file(mt_load_t *ld, mt_load_entry_t *e)
+{
+    int              fd, rc, loaded;
+    mt_load_file_t  *f;
+
+    f = &ld->files[ld->nfiles];
+    memset(f, 0, sizeof(mt_load_file_t));
+
+    f->path = strdup(e->path);
+    if (f->path == NULL) {
+        mt_db_error(&ld->db, "out of memory");
+        return MT_DB_ERROR;
+    }
+
+    ld->nfiles++;
+
+    f->dir = e->dir;
+    f->name = f->path + strlen(e->dir) + 1;
+    f->db.name = f->name;
+    f->db.damaged_at = -1;
+
+    mt_load_host(f->name, &f->db.host);
+
+    fd = open(f->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+    if (fd == -1) {
+        if (errno == ENOENT) {
+            /* taken away since the listing: nothing to do */
+            mt_load_clear(ld);
+            fprintf(stderr, "%s: %s: gone before it was read, skipped\n",
+                    MT_TOOL_NAME, f->path);
+            f->vanished = 1;
+            return MT_DB_OK;
+        }
+
+        mt_load_clear(ld);
+        mt_tool_error("%s: %s", f->path, strerror(errno));
+        ld->failed = 1;
+        f->vanished = 1;
+        return MT_DB_OK;
+    }
+
+    if (mt_load_hash(fd, f->path, f->db.sha256, &f->db.size) != 0) {
+        (void) close(fd);
+        ld->failed = 1;
+        f->vanished = 1;
+        return MT_DB_OK;
+    }
+
+    rc = ld->db.backend->file_add(&ld->db, &f->db, &loaded);
+    if (rc != MT_DB_OK) {
+        (void) close(fd);
+        return rc;
+    }
+
+    if (loaded) {
+        f->loaded_before = 1;
+        ld->bytes_done += f->db.size;
+        (void) close(fd);
+        return MT_DB_OK;
+    }
+
+    ld->cur = f;
+    ld->dbrc = MT_DB_OK;
+
+    if (lseek(fd, 0, SEEK_SET) == -1) {
+        mt_db_error(&ld->db, "%s: lseek(): %s", f->path, strerror(errno));
+        (void) close(fd);
+        return MT_DB_ERROR;
+    }
+
+    rc = mt_spool_read_fd(fd, f->path, mt_load_record, mt_load_damage, ld);
+
+    (void) close(fd);
+
+    if (rc == -1 && ld->dbrc != MT_DB_OK) {
+        /* the database (or memory) stopped the reading */
+        return ld->dbrc;
+    }
+
+    if (rc == -1) {
+        /* a read error, reported: what was read is loaded, the file bad */
+        mt_load_damaged(ld, 0);
+    }
+
+    rc = mt_load_flush(ld);
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
+    ld->bytes_done += f->db.size;
+    ld->cur = NULL;
+
+    return MT_DB_OK;
+}
+
+
+static int
+mt_load_hash(int fd, const char *path, char *hex, int64_t *size)
+{
+    u_char          buf[65536], md[EVP_MAX_MD_SIZE];
+    ssize_t         n;
+    unsigned        i, mdlen;
+    EVP_MD_CTX     *ctx;
+    static const char  digits[] = "0123456789abcdef";
+
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(ctx);
+        mt_tool_error("out of memory");
+        return -1;
+    }
+
+    *size = 0;
+
+    for ( ;; ) {
+        n = read(fd, buf, sizeof(buf));
+
+        if (n == -1 && errno == EINTR) {
+            continue;
+        }
+
+        if (n == -1) {
+            mt_tool_error("%s: read(): %s", path, strerror(errno));
+            EVP_MD_CTX_free(ctx);
+            return -1;
+        }
+
+        if (n == 0) {
+            break;
+        }
+
+        EVP_DigestUpdate(ctx, buf, n);
+        *size += n;
+    }
+
+    EVP_DigestFinal_ex(ctx, md, &mdlen);
+    EVP_MD_CTX_free(ctx);
+
+    for (i = 0; i < mdlen; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 0xf];
+    }
+
+    hex[2 * mdlen] = '\0';
+
+    return 0;
+}
+
+
+/* <host>-<pid>-<unix_ms>-<seq>.mtspool: the host may hold dashes */
+
+static void
+mt_load_host(const char *name, mt_str_t *host)
+{
+    int          n;
+    const char  *p;
+
+    n = 0;
+    host->len = 0;
+    host->data = (u_char *) name;
+
+    for (p = name + strlen(name); p > name; p--) {
+        if (p[-1] == '-' && ++n == 3) {
+            host->len = p - 1 - name;
+            return;
+        }
+    }
+}
+
+
+static int
+mt_load_record(void *data, const char *path, off_t offset,
+    const msgpack_object *rec)
+{
+    mt_load_t      *ld = data;
+    const char     *err;
+    mt_db_event_t  *e, **p;
+    size_t          nalloc;
+
+    if (ld->nev == ld->nalloc) {
+        nalloc = ld->nalloc ? 2 * ld->nalloc : MT_LOAD_CHUNK;
+
+        p = realloc(ld->ev, nalloc * sizeof(mt_db_event_t *));
+        if (p == NULL) {
+            mt_db_error(&ld->db, "out of memory");
+            ld->dbrc = MT_DB_ERROR;
+            return -1;
+        }
+
+        ld->ev = p;
+        ld->nalloc = nalloc;
+    }
+
+    e = mt_arena_alloc(&ld->arena, sizeof(mt_db_event_t));
+    if (e == NULL) {
+        mt_db_error(&ld->db, "out of memory");
+        ld->dbrc = MT_DB_ERROR;
+        return -1;
+    }
+
+    if (mt_record_decode(rec, e, &ld->arena, &ld->tmp, &err) != 0) {
+        mt_load_clear(ld);
+        fprintf(stderr, "%s: record at byte %" PRId64 " not loaded: %s\n",
+                path, (int64_t) offset, err);
+
+        ld->cur->db.invalid++;
+        mt_load_damaged(ld, offset);
+
+        return 0;
+    }
+
+    ld->cur->db.repaired += e->repaired;
+    ld->ev[ld->nev++] = e;
+
+    if (ld->nev - ld->inserted >= MT_LOAD_CHUNK) {
+        ld->dbrc = mt_load_flush(ld);
+        return ld->dbrc == MT_DB_OK ? 0 : -1;
+    }
+
+    return 0;
+}
+
+
+static void
+mt_load_damage(void *data, const char *path, off_t offset, const char *what)
+{
+    mt_load_t  *ld = data;
+
+    mt_load_clear(ld);
+    fprintf(stderr, "%s: %s record at byte %" PRId64 "\n", path, what,
+            (int64_t) offset);
+
+    mt_load_damaged(ld, offset);
+}
+
+
+static void
+mt_load_damaged(mt_load_t *ld, off_t offset)
+{
+    if (ld->cur->db.damaged_at < 0 || offset < ld->cur->db.damaged_at) {
+        ld->cur->db.damaged_at = offset;
+    }
+}
+
+
+/* the events read since the last call, each id once, into the database */
+
+static int
+mt_load_flush(mt_load_t *ld)
+{
+    int              rc;
+    size_t           i, n, size;
+    mt_db_event_t  **batch;
+
+    n = ld->nev - ld->inserted;
+
+    if (n == 0) {
+        return MT_DB_OK;
+    }
+
+    for (size = 1; size < 2 * n; size <<= 1) { /* void */ }
+
+    if (ld->nids < size) {
+        free(ld->ids);
+
+        ld->ids = malloc(size * sizeof(uint32_t));
+        if (ld->ids == NULL) {
+            ld->nids = 0;
+            mt_db_error(&ld->db, "out of memory");
+            return MT_DB_ERROR;
+        }
+
+        ld->nids = size;
+    }
+
+    memset(ld->ids, 0xff, ld->nids * sizeof(uint32_t));
+
+    /* the batch is built in place: first the events of distinct ids */
+
+    batch = mt_arena_alloc(&ld->arena, n * sizeof(mt_db_event_t *));
+    if (batch == NULL) {
+        mt_db_error(&ld->db, "out of memory");
+        return MT_DB_ERROR;
+    }
+
+    size = 0;
+
+    for (i = ld->inserted; i < ld->nev; i++) {
+        ld->ev[i]->is_new = 0;
+
+        if (mt_load_seen(ld, ld->inserted, i)) {
+            ld->cur->db.duplicates++;
+            continue;
+        }
+
+        batch[size++] = ld->ev[i];
+    }
+
+    rc = ld->db.backend->insert_events(&ld->db, batch, size,
+                                       ld->cur->db.file_id);
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
+    for (i = 0; i < size; i++) {
+        if (batch[i]->is_new) {
+            ld->cur->db.events++;
+
+        } else {
+            ld->cur->db.duplicates++;
+        }
+    }
+
+    ld->inserted = ld->nev;
+
+    mt_load_draw(ld, 0);
+
+    return MT_DB_OK;
+}
+
+
+/* 1 if an event of ld->ev[from .. k) had the id of ld->ev[k] */
+
+static int
+mt_load_seen(mt_load_t *ld, size_t from, size_t k)
+{
+    size_t          i, mask;
+    uint64_t        h;
+    const u_char   *p, *end;
+    mt_db_event_t  *e, *o;
+
+    e = ld->ev[k];
+    h = 14695981039346656037ULL;
+
+    for (p = e->ev.id.data, end = p + e->ev.id.len; p < end; p++) {
+        h = (h ^ *p) * 1099511628211ULL;
+    }
+
+    mask = ld->nids - 1;
+
+    for (i = h & mask; ld->ids[i] != UINT32_MAX; i = (i + 1) & mask) {
+        o = ld->ev[from + ld->ids[i]];
+
+        if (o->ev.id.len == e->ev.id.len
+            && memcmp(o->ev.id.data, e->ev.id.data, e->ev.id.len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    ld->ids[i] = (uint32_t) (k - from);
+
+    return 0;
+}
+
+
+/* after the commit: to loaded/ (or removed), a damaged one to bad/ */
+
+static void
+mt_load_move(mt_load_t *ld, mt_load_file_t *f)
+{
+    char         to[4096];
+    const char  *sub;
+
+    if (f->vanished) {
+        return;
+    }
+
+    if (f->db.damaged_at >= 0) {
+        sub = MT_LOAD_BAD_DIR;
+        ld->n_bad++;
+        ld->failed = 1;
+
+    } else if (ld->del) {
+        if (unlink(f->path) == -1 && errno != ENOENT) {
+            mt_load_clear(ld);
+            mt_tool_error("%s: loaded, but unlink(): %s", f->path,
+                          strerror(errno));
+            ld->failed = 1;
+        }
+
+        return;
+
+    } else {
+        sub = MT_LOAD_LOADED_DIR;
+    }
+
+    if (mt_load_mkdir(f->dir, sub, to, sizeof(to)) != 0) {
+        ld->failed = 1;
+        return;
+    }
+
+    if (strlen(to) + 1 + strlen(f->name) + 1 > sizeof(to)) {
+        mt_tool_error("%s: path too long", f->path);
+        ld->failed = 1;
+        return;
+    }
+
+    strcat(to, "/");
+    strcat(to, f->name);
+
+    if (rename(f->path, to) == -1) {
+        mt_load_clear(ld);
+        mt_tool_error("%s: loaded, but rename() to %s: %s", f->path, to,
+                      strerror(errno));
+        ld->failed = 1;
+        return;
+    }
+
+    if (f->db.damaged_at >= 0) {
+        mt_load_clear(ld);
+        fprintf(stderr, "%s: %s: damaged from byte %" PRId64 ": %" PRId64
+                " events loaded, %" PRId64 " records not; moved to %s\n",
+                MT_TOOL_NAME, f->path, f->db.damaged_at, f->db.events,
+                f->db.invalid, to);
+    }
+}
+
+
+static int
+mt_load_mkdir(const char *dir, const char *sub, char *buf, size_t size)
+{
+    if ((size_t) snprintf(buf, size, "%s/%s", dir, sub) >= size) {
+        mt_tool_error("%s: path too long", dir);
+        return -1;
+    }
+
+    if (mkdir(buf, 0750) == -1 && errno != EEXIST) {
+        mt_tool_error("%s: mkdir(): %s", buf, strerror(errno));
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* the live line on a terminal */
+
+static void
+mt_load_draw(mt_load_t *ld, int force)
+{
+    double           t, rate, eta;
+    int64_t          ms;
+    struct timespec  now;
+
+    if (!ld->progress) {
+        return;
+    }
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+
+    ms = (now.tv_sec - ld->drawn.tv_sec) * 1000
+         + (now.tv_nsec - ld->drawn.tv_nsec) / 1000000;
+
+    if (!force && ms < MT_LOAD_DRAW_MS) {
+        return;
+    }
+
+    ld->drawn = now;
+
+    t = mt_load_elapsed(ld);
+    rate = t > 0 ? (ld->n_events + ld->nev) / t : 0;
+    eta = (t > 0 && ld->bytes_done)
+          ? (double) (ld->bytes_total - ld->bytes_done)
+            * t / ld->bytes_done
+          : 0;
+
+    fprintf(stderr, "\r\033[Kloading: %" PRIu64 "/%" PRIu64 " files, %"
+            PRIu64 " events, %.0f events/s, ETA %d:%02d",
+            ld->n_files + ld->n_before + ld->nfiles, ld->files_total,
+            ld->n_events + (uint64_t) ld->nev, rate, (int) eta / 60,
+            (int) eta % 60);
+
+    ld->shown = 1;
+}
+
+
+/* before any other line on stderr */
+
+void
+mt_load_clear(mt_load_t *ld)
+{
+    if (ld->shown) {
+        fputs("\r\033[K", stderr);
+        ld->shown = 0;
+    }
+}
+
+
+void
+mt_load_summary(mt_load_t *ld)
+{
+    double  t;
+
+    mt_load_clear(ld);
+
+    t = mt_load_elapsed(ld);
+
+    fprintf(stderr, "%s load: %" PRIu64 " files, %" PRIu64 " events loaded, "
+            "%" PRIu64 " duplicates, %" PRIu64 " not loadable, %" PRIu64
+            " bad files, %" PRIu64 " loaded before, %.1f s, %.0f events/s\n",
+            MT_TOOL_NAME, ld->n_files, ld->n_events, ld->n_dups,
+            ld->n_invalid, ld->n_bad, ld->n_before, t,
+            t > 0 ? ld->n_events / t : 0.0);
+}
+
+
+static double
+mt_load_elapsed(mt_load_t *ld)
+{
+    struct timespec  now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+
+    return (now.tv_sec - ld->start.tv_sec)
+           + (now.tv_nsec - ld->start.tv_nsec) / 1e9;
+}
+
+
+static void
+mt_load_signal(int signo)
+{
+    (void) signo;
+
+    mt_load_stop = 1;
+}
