@@ -499,6 +499,7 @@ ngx_http_mail_track_create_main_conf(ngx_conf_t *cf)
      *     mmcf->spool = NULL;
      *     mmcf->id_field = { 0, NULL };
      *     mmcf->used = 0;
+     *     mmcf->durable = 0;
      */
 
     return mmcf;
@@ -782,6 +783,11 @@ ngx_http_mail_track_postconfiguration(ngx_conf_t *cf)
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"mail_track_spool\" requires \"mail_track_zone\"");
         return NGX_ERROR;
+    }
+
+    if (mmcf->spool) {
+        /* locations are merged by now */
+        mmcf->spool->durable = mmcf->durable;
     }
 
     if (mmcf->query && mmcf->shm_zone == NULL) {

@@ -34,6 +34,7 @@ typedef struct {
     off_t                       max_size;
     ngx_msec_t                  max_age;
     ngx_flag_t                  fsync;
+    ngx_uint_t                  durable;   /* durable acks in use */
 #if (NGX_THREADS)
     ngx_thread_pool_t          *thread_pool;
 #endif
@@ -48,6 +49,7 @@ typedef struct {
     ngx_str_t                          id_field;
     ngx_uint_t                         used;   /* an event handler exists */
     ngx_uint_t                         query;  /* status or metrics */
+    ngx_uint_t                         durable; /* mail_track_webhook_ack */
 } ngx_http_mail_track_main_conf_t;
 
 

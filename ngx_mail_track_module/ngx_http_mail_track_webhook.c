@@ -454,8 +454,19 @@ ngx_http_mail_track_webhook_done(ngx_http_request_t *r,
         whc->waiter.handler = ngx_http_mail_track_webhook_durable;
         whc->waiter.data = whc;
 
-        if (ngx_http_mail_track_spool_wait(&whc->waiter) == NGX_AGAIN) {
+        switch (ngx_http_mail_track_spool_wait(&whc->waiter, r->pool)) {
+
+        case NGX_AGAIN:
+            /* a client that leaves ends the request, and the wait */
+            r->read_event_handler = ngx_http_test_reading;
             return;
+
+        case NGX_OK:
+            break;
+
+        default:
+            rc = MT_ERR_INTERNAL;
+            whc->rc = rc;
         }
     }
 
@@ -1274,6 +1285,10 @@ ngx_http_mail_track_webhook_merge(ngx_conf_t *cf,
 
     wh->id_field.data = mmcf->id_field.data;
     wh->id_field.len = mmcf->id_field.len;
+
+    if (conf->wh_ack == NGX_HTTP_MAIL_TRACK_ACK_DURABLE) {
+        mmcf->durable = 1;
+    }
 
     if (conf->wh_keys) {
         keys = conf->wh_keys->elts;

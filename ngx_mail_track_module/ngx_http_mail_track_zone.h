@@ -25,6 +25,8 @@ typedef enum {
     NGX_HTTP_MAIL_TRACK_SPOOL_FLUSHES,
     NGX_HTTP_MAIL_TRACK_SPOOL_FSYNCS,
     NGX_HTTP_MAIL_TRACK_SPOOL_RECOVERED,
+    NGX_HTTP_MAIL_TRACK_SPOOL_DIR_FSYNCS,
+    NGX_HTTP_MAIL_TRACK_SPOOL_NOSPACE,
     NGX_HTTP_MAIL_TRACK_DEDUPE_EVICTED,
     NGX_HTTP_MAIL_TRACK_MACHINE_OPENS,
     NGX_HTTP_MAIL_TRACK_MACHINE_CLICKS,
@@ -41,6 +43,43 @@ typedef struct {
     ngx_atomic_t                refused[MT_SRC_MAX][MT_RC_MAX];
     ngx_atomic_t                misc[NGX_HTTP_MAIL_TRACK_MISC_MAX];
 } ngx_http_mail_track_counters_t;
+
+
+/*
+ * The spool writer's shared state (ngx_http_mail_track_spool_flush.c).
+ * One worker at a time holds the flush role; the role, the open .part
+ * and the settings of the newest configuration live here, so workers of
+ * an older configuration write where the newest ones do.
+ */
+typedef struct {
+    ngx_pid_t                   flusher;       /* 0: nobody */
+    uint64_t                    flusher_start; /* its start, /proc */
+    int64_t                     flusher_since;
+
+    uint64_t                    sync_seq;      /* durable wanted below */
+    size_t                      batch_limit;   /* smaller while disk full */
+    int64_t                     retry_at;      /* after a failure */
+
+    uint64_t                    part_first;    /* seq of its first record */
+    ngx_uint_t                  part_gen;
+    off_t                       part_size;
+    int64_t                     part_created;
+    ngx_uint_t                  part_records;
+    ngx_uint_t                  part_dir_synced;
+    uint64_t                    file_seq;
+
+    ngx_uint_t                  recovered;     /* path scanned */
+    int64_t                     recover_at;
+
+    off_t                       max_size;
+    ngx_msec_t                  max_age;
+    ngx_msec_t                  flush;
+    ngx_uint_t                  fsync;
+    ngx_uint_t                  sync_seal;     /* durable acks in use */
+
+    u_char                      path[NGX_MAX_PATH + 1];
+    u_char                      part_path[NGX_MAX_PATH + 1];
+} ngx_http_mail_track_spool_sh_t;
 
 
 typedef struct {
@@ -74,15 +113,7 @@ typedef struct {
     ngx_rbtree_node_t           certs_sentinel;
     ngx_queue_t                 certs_lru;
 
-    /* the spool writer: one worker at a time holds the flush role */
-    ngx_atomic_t                flusher;
-    ngx_uint_t                  part_gen;
-    off_t                       part_size;
-    int64_t                     part_created;
-    ngx_uint_t                  part_records;
-    uint64_t                    file_seq;
-    ngx_uint_t                  recovered;
-    u_char                      part_path[NGX_MAX_PATH + 1];
+    ngx_http_mail_track_spool_sh_t  spool;
 
     int64_t                     started;
     ngx_atomic_t                spool_progress;  /* ms: last write or
