@@ -184,6 +184,7 @@ ngx_http_mail_track_spool_flush_init(ngx_cycle_t *cycle,
 static void
 ngx_http_mail_track_spool_publish(ngx_http_mail_track_spool_t *sp)
 {
+    ngx_uint_t                         moved;
     ngx_http_mail_track_sh_t          *sh;
     ngx_http_mail_track_spool_sh_t    *ss;
     ngx_http_mail_track_spool_conf_t  *scf;
@@ -194,9 +195,10 @@ ngx_http_mail_track_spool_publish(ngx_http_mail_track_spool_t *sp)
 
     ngx_shmtx_lock(&sp->zone->shpool->mutex);
 
-    if (ngx_strlen(ss->path) != scf->path.len
-        || ngx_strncmp(ss->path, scf->path.data, scf->path.len) != 0)
-    {
+    moved = (ngx_strlen(ss->path) != scf->path.len
+             || ngx_strncmp(ss->path, scf->path.data, scf->path.len) != 0);
+
+    if (moved) {
         ngx_memcpy(ss->path, scf->path.data, scf->path.len);
         ss->path[scf->path.len] = '\0';
         ss->recovered = 0;
@@ -210,6 +212,12 @@ ngx_http_mail_track_spool_publish(ngx_http_mail_track_spool_t *sp)
     ss->sync_seal = scf->fsync || scf->durable;
 
     ngx_shmtx_unlock(&sp->zone->shpool->mutex);
+
+    if (moved) {
+        ngx_log_error(NGX_LOG_NOTICE, sp->log, 0,
+                      "mail_track spool: writing to \"%V\" from now on",
+                      &scf->path);
+    }
 }
 
 

@@ -18,14 +18,8 @@ unless (is_root()) {
     plan skip_all => 'item 2 (a full disk) needs root to mount a 64k tmpfs';
 }
 
-my $keys = keys_file();
-
-my $http_config = <<"_EOC_";
-    mail_track_zone zone=mt:1m queue=256k;
-    mail_track_spool \$TEST_NGINX_SERVROOT/spool flush=100ms max_size=16k
-                     max_age=1h;
-    mail_track_keys $keys;
-_EOC_
+my $http_config = spool_http(zone => 'zone=mt:1m queue=256k',
+                             spool => 'flush=100ms max_size=16k max_age=1h');
 
 my $config = <<'_EOC_';
         location /o/ { mail_track_open; }
@@ -64,7 +58,7 @@ sub parts { my @p = glob("$_[0]/*.part"); return scalar @p }
 # the writer has done all it can: the disk is full and what is on it sealed
 sub stuck {
     my ($n, $spool) = @_;
-    my $deadline = time + 20;
+    my $deadline = time + slow(20);
     while (time < $deadline) {
         return 1 if fs_avail($spool) < 4096 && parts($spool) == 0
                     && metric_count($n, 'mail_track_spool_nospace_total') > 0;
@@ -161,7 +155,7 @@ sub ids {
     my $accepted = 600 + $more - $refused;
 
     # a loader takes files away: the rest is written as room appears
-    my $deadline = time + 60;
+    my $deadline = time + slow(60);
     while (time < $deadline) {
         load($spool, "$sr/loaded");
         last if metric_count($n, 'mail_track_queue_records') == 0;

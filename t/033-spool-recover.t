@@ -14,24 +14,7 @@ use MailTrack::Spool;
 use Fcntl qw(:flock);
 use Time::HiRes qw(sleep time);
 
-my $keys = keys_file();
-
-sub http_config {
-    my (%o) = @_;
-    my $zone = $o{zone} || 'zone=mt:1m';
-    my $dir = $o{dir} || 'spool';
-    my $spool = $o{spool} || 'flush=100ms max_age=1h';
-    return <<"_EOC_";
-    mail_track_zone $zone;
-    mail_track_spool \$TEST_NGINX_SERVROOT/$dir $spool;
-    mail_track_keys $keys;
-_EOC_
-}
-
-my $config = <<'_EOC_';
-        location /o/ { mail_track_open; }
-        location = /metrics { mail_track_metrics; }
-_EOC_
+my $config = $pixel_config;
 
 my $whole = record('r-1') . record('r-2');
 my $torn = $whole . substr(record('r-3'), 0, 9);
@@ -58,7 +41,7 @@ sub sealed { (my $s = $_[0]) =~ s/\.part$/.mtspool/; return $s }
 
 {
     my $n = MailTrack::Test->new(name => 'recover-which',
-                                 http_config => http_config(),
+                                 http_config => spool_http(),
                                  config => $config);
     my $sr = $n->servroot;
     my $spool = "$sr/spool";
@@ -136,7 +119,7 @@ sub sealed { (my $s = $_[0]) =~ s/\.part$/.mtspool/; return $s }
 
 {
     my $n = MailTrack::Test->new(name => 'recover-newpath',
-                                 http_config => http_config(dir => 'spool-a'),
+                                 http_config => spool_http(dir => 'spool-a'),
                                  config => $config);
     my $sr = $n->servroot;
     $n->start;
@@ -148,7 +131,7 @@ sub sealed { (my $s = $_[0]) =~ s/\.part$/.mtspool/; return $s }
     my $left = "$sr/spool-b/" . part_name(pid => 999999);
     put($left, $torn);
 
-    $n->reload(http_config => http_config(dir => 'spool-b'));
+    $n->reload(http_config => spool_http(dir => 'spool-b'));
 
     ok wait_log($n, qr/looked for unsealed files in "\Q$sr\E\/spool-b"/),
         'item 11: the new path is looked at after the reload';
@@ -164,7 +147,7 @@ sub sealed { (my $s = $_[0]) =~ s/\.part$/.mtspool/; return $s }
 
 {
     my $n = MailTrack::Test->new(name => 'recover-resize',
-                                 http_config => http_config(),
+                                 http_config => spool_http(),
                                  config => $config);
     my $spool = $n->servroot . '/spool';
     $n->start;
@@ -176,7 +159,7 @@ sub sealed { (my $s = $_[0]) =~ s/\.part$/.mtspool/; return $s }
         $sent++ if $n->get("/o/$tok.gif")->{status} == 200;
     }
 
-    my $deadline = time + 5;
+    my $deadline = time + slow(5);
     sleep 0.05 while !glob("$spool/*.part") && time < $deadline;
     my ($part) = glob("$spool/*.part");
     ok $part, 'item 8: a .part';
@@ -188,7 +171,7 @@ sub sealed { (my $s = $_[0]) =~ s/\.part$/.mtspool/; return $s }
     kill 'KILL', $creator;
 
     my $new;
-    $deadline = time + 10;
+    $deadline = time + slow(10);
     while (time < $deadline) {
         ($new) = grep { $_ != $creator } $n->worker_pids;
         last if $new && grep { $_ == $new } locked_by($part);
@@ -200,7 +183,7 @@ sub sealed { (my $s = $_[0]) =~ s/\.part$/.mtspool/; return $s }
     hold_worker($n);
     my $pos = length $n->error_log;
 
-    $n->reload(http_config => http_config(zone => 'zone=mt:2m'),
+    $n->reload(http_config => spool_http(zone => 'zone=mt:2m'),
                wait_old => 0);
 
     ok wait_log($n, qr/looked for unsealed files in "\Q$spool\E": 0 sealed, 0 removed, 1 in use/,

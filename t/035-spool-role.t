@@ -12,23 +12,7 @@ use MailTrack::Util;
 use MailTrack::Spool;
 use Time::HiRes qw(sleep time);
 
-my $keys = keys_file();
-
-sub http_config {
-    my (%o) = @_;
-    my $dir = $o{dir} || 'spool';
-    my $spool = $o{spool} || 'flush=100ms max_age=1h';
-    return <<"_EOC_";
-    mail_track_zone zone=mt:1m;
-    mail_track_spool \$TEST_NGINX_SERVROOT/$dir $spool;
-    mail_track_keys $keys;
-_EOC_
-}
-
-my $config = <<'_EOC_';
-        location /o/ { mail_track_open; }
-        location = /metrics { mail_track_metrics; }
-_EOC_
+my $config = $pixel_config;
 
 my $hooks = 'env MAIL_TRACK_TEST_HOOKS=1;';
 my $tok = token('open');
@@ -53,7 +37,7 @@ sub once {
 
 sub gone {
     my (@pids) = @_;
-    my $deadline = time + 15;
+    my $deadline = time + slow(15);
     sleep 0.05 while grep({ kill 0, $_ } @pids) && time < $deadline;
     return !grep { kill 0, $_ } @pids;
 }
@@ -68,7 +52,7 @@ sub gone {
 {
     my $n = MailTrack::Test->new(name => 'role-exit',
                                  main_config => $hooks,
-                                 http_config => http_config(
+                                 http_config => spool_http(
                                      spool => 'flush=1h batch=100000 '
                                               . 'max_size=4k max_age=1h'),
                                  config => $config);
@@ -83,7 +67,7 @@ sub gone {
     my @old = $n->worker_pids;
     my $pos = length $n->error_log;
 
-    $n->reload(http_config => http_config(spool => 'flush=1h batch=1 '
+    $n->reload(http_config => spool_http(spool => 'flush=1h batch=1 '
                                                    . 'max_size=4k max_age=1h'),
                wait_old => 0);
 
@@ -115,7 +99,7 @@ sub gone {
 
 {
     my $n = MailTrack::Test->new(name => 'role-path',
-                                 http_config => http_config(
+                                 http_config => spool_http(
                                      dir => 'spool-a',
                                      spool => 'flush=1h batch=100000 '
                                               . 'max_age=1h'),
@@ -127,10 +111,13 @@ sub gone {
     hold_worker($n);
     my $sent = pixels($n, 10);
 
-    $n->reload(http_config => http_config(dir => 'spool-b',
+    $n->reload(http_config => spool_http(dir => 'spool-b',
                                           spool => 'flush=1h batch=100000 '
                                                    . 'max_age=1h'),
                wait_old => 0);
+
+    ok wait_log($n, qr/writing to "\Q$sr\E\/spool-b" from now on/),
+        'item 10: the new workers switched the zone to the new path';
 
     $sent += pixels($n, 10);
 
@@ -142,8 +129,8 @@ sub gone {
     is scalar @a, 0, 'item 10: nothing written to the old path after '
                      . 'the reload';
     ok !glob("$sr/spool-a/*.part"), 'item 10: no .part there either';
-    ok scalar(spool_records("$sr/spool-b")) > 0,
-        'item 10: the leaving worker wrote to the new path';
+    my @b = spool_records("$sr/spool-b");
+    ok @b > 0, 'item 10: the leaving worker wrote to the new path';
 
     $n->quit;
     once("$sr/spool-b", $sent, 'item 10');
@@ -157,7 +144,7 @@ SKIP: {
 
     my $n = MailTrack::Test->new(name => 'role-pid', workers => 2,
                                  main_config => $hooks,
-                                 http_config => http_config(
+                                 http_config => spool_http(
                                      spool => 'flush=100ms batch=1 '
                                               . 'max_age=300ms'),
                                  config => $config);
@@ -182,7 +169,7 @@ SKIP: {
 
         $sent += pixels($n, 5);
 
-        my @r = wait_records($spool, $sent, 15);
+        my @r = wait_records($spool, $sent, slow(15));
         is scalar @r, $sent, 'item 14: another worker took the role over '
                              . 'and wrote everything';
         like $n->error_log, qr/taking over from exited process $holder/,

@@ -280,7 +280,7 @@ _EOC_
     # which the workers hold open: immutable, not just read-only): 503
     # once the wait is over
     my @files = glob("$sp/*.part");
-    system('chattr', '+i', @files) == 0 or die 'chattr' if @files;
+    system('chattr', '+i', @files) if @files;    # unless sealed meanwhile
     chmod 0555, $sp;
     my $t = time();
     my $res = pm($f, '/pm-durable', delivery('never-written'));

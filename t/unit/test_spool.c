@@ -421,6 +421,23 @@ log_handler(void *data, int level, int err, const char *msg)
 }
 
 
+/* recovery of dir as host "me", logging into log */
+
+static void
+recover_init(mt_spool_recover_t *rv, char *log)
+{
+    log[0] = '\0';
+
+    memset(rv, 0, sizeof(*rv));
+    rv->dir = dir;
+    rv->host.data = (u_char *) "me";
+    rv->host.len = 2;
+    rv->uid = geteuid();
+    rv->log = log_handler;
+    rv->log_data = log;
+}
+
+
 static void
 test_recover(void)
 {
@@ -473,15 +490,7 @@ test_recover(void)
     put("me-999999-1-9.part", buf, n);
     put("me-999999-1-9.mtspool", "loader's", 8);
 
-    log[0] = '\0';
-
-    memset(&rv, 0, sizeof(rv));
-    rv.dir = dir;
-    rv.host.data = (u_char *) "me";
-    rv.host.len = 2;
-    rv.uid = geteuid();
-    rv.log = log_handler;
-    rv.log_data = log;
+    recover_init(&rv, log);
 
     is_int(mt_spool_recover(&rv), 0, "recovery ran");
 
@@ -525,15 +534,7 @@ test_recover(void)
             exit(2);
         }
 
-        memset(&rv, 0, sizeof(rv));
-        rv.dir = dir;
-        rv.host.data = (u_char *) "me";
-        rv.host.len = 2;
-        rv.uid = geteuid();
-        rv.log = log_handler;
-        rv.log_data = log;
-        log[0] = '\0';
-
+        recover_init(&rv, log);
         mt_spool_recover(&rv);
         ok(strstr(log, "it belongs to uid 65534, not to uid 0") != NULL,
            "a file of another owner is left alone");

@@ -9,6 +9,7 @@ use strict;
 use warnings;
 
 use Exporter 'import';
+use MailTrack::Util ();
 use IO::Socket::INET;
 use POSIX ();
 use Sys::Hostname ();
@@ -16,7 +17,32 @@ use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(nginx_host part_name record pause resume wait_log
                  hold_worker release_workers is_root mount_tmpfs umount
-                 chattr take_pid fs_avail locked_by);
+                 chattr take_pid fs_avail locked_by slow spool_http
+                 $pixel_config);
+
+# the http{} part of a spool test: zone, spool (DIR under the servroot,
+# its parameters), keys
+sub spool_http {
+    my (%o) = @_;
+    my $zone = $o{zone} || 'zone=mt:1m';
+    my $dir = $o{dir} || 'spool';
+    my $spool = $o{spool} || 'flush=100ms max_age=1h';
+    my $keys = MailTrack::Util::keys_file();
+    return <<"_EOC_";
+    mail_track_zone $zone;
+    mail_track_spool \$TEST_NGINX_SERVROOT/$dir $spool;
+    mail_track_keys $keys;
+_EOC_
+}
+
+# the server{} part: a pixel and the metrics
+our $pixel_config = <<'_EOC_';
+        location /o/ { mail_track_open; }
+        location = /metrics { mail_track_metrics; }
+_EOC_
+
+# a time to wait, longer under valgrind
+sub slow { $_[0] * ($ENV{TEST_NGINX_USE_VALGRIND} ? 6 : 1) }
 
 # nginx's $hostname: gethostname(), lower case
 sub nginx_host { lc Sys::Hostname::hostname() }
@@ -51,7 +77,7 @@ sub resume {
 # match list (or the whole match), () after $timeout seconds
 sub wait_log {
     my ($n, $re, %o) = @_;
-    my $deadline = time + ($o{timeout} // 10);
+    my $deadline = time + slow($o{timeout} // 10);
     my $from = $o{from} // 0;
     while (1) {
         my $log = substr($n->error_log, $from);
