@@ -363,7 +363,11 @@ ngx_http_mail_track_spool_prepare(ngx_http_mail_track_spool_t *sp,
 
     now = ngx_http_mail_track_now_ms();
 
-    if (!exiting && now < ss->retry_at) {
+    /* ngx_current_msec: monotonic, the same clock in every worker */
+
+    if (!exiting && ss->retry_at
+        && (ngx_msec_int_t) (ngx_current_msec - ss->retry_at) < 0)
+    {
         return NGX_DECLINED;
     }
 
@@ -391,7 +395,10 @@ ngx_http_mail_track_spool_prepare(ngx_http_mail_track_spool_t *sp,
     ngx_cpystrn(fl->dir, ss->path, NGX_MAX_PATH);
     len = ngx_strlen(fl->dir);
 
-    fl->recover = !exiting && !ss->recovered && now >= ss->recover_at;
+    fl->recover = !exiting && !ss->recovered
+                  && (ss->recover_at == 0
+                      || (ngx_msec_int_t) (ngx_current_msec - ss->recover_at)
+                         >= 0);
 
     /* the role holder alone moves the head: these stay as read */
 
@@ -762,7 +769,8 @@ ngx_http_mail_track_spool_done(ngx_http_mail_track_spool_t *sp)
         retry = 1;
 
     } else if (io->err && !io->vanished) {
-        ss->retry_at = now + ngx_min(ss->flush, NGX_HTTP_MAIL_TRACK_RETRY);
+        ss->retry_at = ngx_current_msec
+                       + ngx_min(ss->flush, NGX_HTTP_MAIL_TRACK_RETRY);
 
     } else if (io->written && ss->batch_limit) {
         ss->batch_limit *= 2;
@@ -857,7 +865,7 @@ ngx_http_mail_track_spool_recovered(ngx_http_mail_track_spool_t *sp,
     if (rv->err) {
         /* it is tried again later; the writes report the directory too */
 
-        ss->recover_at = now + NGX_HTTP_MAIL_TRACK_RECOVER_RETRY;
+        ss->recover_at = ngx_current_msec + NGX_HTTP_MAIL_TRACK_RECOVER_RETRY;
 
         ngx_log_error(NGX_LOG_ERR, sp->log, rv->err,
                       "mail_track spool: looking for unsealed files in "

@@ -36,7 +36,6 @@ ngx_int_t
 ngx_http_mail_track_spool_role_take(ngx_http_mail_track_zone_t *zone,
     ngx_http_mail_track_role_t *role, ngx_log_t *log)
 {
-    int64_t                          now;
     uint64_t                         start;
     ngx_int_t                        rc;
     ngx_pid_t                        pid;
@@ -58,9 +57,8 @@ ngx_http_mail_track_spool_role_take(ngx_http_mail_track_zone_t *zone,
         dead = 1;
 
     } else if (pid != 0) {
-        now = ngx_http_mail_track_now_ms();
-
-        if (now - ss->flusher_since < NGX_HTTP_MAIL_TRACK_ROLE_PROBE
+        if ((ngx_msec_int_t) (ngx_current_msec - ss->flusher_since)
+               < NGX_HTTP_MAIL_TRACK_ROLE_PROBE
             || ngx_current_msec - role->probe_at
                < NGX_HTTP_MAIL_TRACK_PROBE_EVERY)
         {
@@ -88,7 +86,7 @@ ngx_http_mail_track_spool_role_take(ngx_http_mail_track_zone_t *zone,
     if (ss->flusher == pid && ss->flusher_start == start) {
         ss->flusher = ngx_pid;
         ss->flusher_start = role->start;
-        ss->flusher_since = ngx_http_mail_track_now_ms();
+        ss->flusher_since = ngx_current_msec;
         rc = NGX_OK;
     }
 

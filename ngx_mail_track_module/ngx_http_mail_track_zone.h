@@ -54,11 +54,11 @@ typedef struct {
 typedef struct {
     ngx_pid_t                   flusher;       /* 0: nobody */
     uint64_t                    flusher_start; /* its start, /proc */
-    int64_t                     flusher_since;
+    ngx_msec_t                  flusher_since; /* monotonic, as all */
 
     uint64_t                    sync_seq;      /* durable wanted below */
     size_t                      batch_limit;   /* smaller while disk full */
-    int64_t                     retry_at;      /* after a failure */
+    ngx_msec_t                  retry_at;      /* after a failure */
 
     uint64_t                    part_first;    /* seq of its first record */
     ngx_uint_t                  part_gen;
@@ -69,7 +69,7 @@ typedef struct {
     uint64_t                    file_seq;
 
     ngx_uint_t                  recovered;     /* path scanned */
-    int64_t                     recover_at;
+    ngx_msec_t                  recover_at;
 
     off_t                       max_size;
     ngx_msec_t                  max_age;
