@@ -457,8 +457,13 @@ ngx_http_mail_track_webhook_done(ngx_http_request_t *r,
         switch (ngx_http_mail_track_spool_wait(&whc->waiter, r->pool)) {
 
         case NGX_AGAIN:
-            /* a client that leaves ends the request, and the wait */
+            /*
+             * A client that leaves ends the request, and the wait.  Its
+             * leaving may have come with the body (an edge already
+             * consumed): look once, from an event.
+             */
             r->read_event_handler = ngx_http_test_reading;
+            ngx_post_event(r->connection->read, &ngx_posted_events);
             return;
 
         case NGX_OK:

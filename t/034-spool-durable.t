@@ -78,6 +78,9 @@ sub no_crash {
     $n->start;
     my $spool = $n->servroot . '/spool';
 
+    # the first flush (it looks for leftovers) is done: the next one is
+    # the webhook's
+    wait_log($n, qr/looked for unsealed files/);
     pause($spool, 'write');
 
     my $s = pm_async($n, '/pm-durable', delivery('abort-1'));
@@ -94,6 +97,17 @@ sub no_crash {
     my @r = wait_records($spool, 1, slow(10));
     is mids($spool, 'app-abort-1'), 1,
         'item 1: its event is written all the same, once';
+
+    # a client that sends and leaves at once: its leaving came with the
+    # body, before the wait began
+    pause($spool, 'write');
+    my $pos = length $n->error_log;
+    $s = pm_async($n, '/pm-durable', delivery('abort-3'));
+    shutdown $s, 1;
+    close $s;
+    ok wait_log($n, qr/client prematurely closed connection/, from => $pos),
+        'item 1: a client gone with its request ends the wait too';
+    resume($spool, 'write');
 
     # more waits after that one, answered normally
     is pm($n, '/pm-durable', delivery('abort-2'))->{status}, 200,
