@@ -18,6 +18,7 @@
 #include "ngx_http_mail_track_certs.h"
 
 
+static void ngx_http_mail_track_zone_names(ngx_http_mail_track_zone_t *zone);
 static ngx_int_t ngx_http_mail_track_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 
@@ -212,6 +213,8 @@ ngx_http_mail_track_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                           &shm_zone->shm.name, zone->sh->ring_size);
         }
 
+        ngx_http_mail_track_zone_names(zone);
+
         return NGX_OK;
     }
 
@@ -253,6 +256,7 @@ ngx_http_mail_track_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     ngx_http_mail_track_certs_init(zone);
+    ngx_http_mail_track_zone_names(zone);
 
     sh->started = ngx_http_mail_track_now_ms();
 
@@ -269,6 +273,79 @@ ngx_http_mail_track_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     shpool->log_nomem = 0;
 
     return NGX_OK;
+}
+
+
+/*
+ * Each generic slot counts for the name this configuration gives it; a
+ * slot that now counts for another name (or none) starts from zero, so
+ * that no count is ever shown under a name it was not made for.
+ */
+
+static void
+ngx_http_mail_track_zone_names(ngx_http_mail_track_zone_t *zone)
+{
+    ngx_uint_t                       i, k, n, s;
+    ngx_str_t                       *name;
+    u_char                          *label;
+    ngx_http_mail_track_counters_t  *cnt;
+
+    cnt = &zone->sh->cnt;
+
+    n = zone->generic ? zone->generic->nelts : 0;
+    name = n ? zone->generic->elts : NULL;
+
+    for (i = 0; i < NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS; i++) {
+        label = cnt->generic[i];
+
+        if (i < n && ngx_strlen(label) == name[i].len
+            && ngx_strncmp(label, name[i].data, name[i].len) == 0)
+        {
+            continue;
+        }
+
+        s = MT_SRC_GENERIC + i;
+
+        for (k = 0; k < MT_EV_MAX; k++) {
+            cnt->events[s][k] = 0;
+        }
+
+        for (k = 0; k < MT_RC_MAX; k++) {
+            cnt->refused[s][k] = 0;
+        }
+
+        cnt->duplicates[s] = 0;
+
+        ngx_memzero(label, MT_GEN_NAME_MAX + 1);
+
+        if (i < n) {
+            ngx_memcpy(label, name[i].data, name[i].len);
+        }
+    }
+}
+
+
+/* a counter source's name: a provider's, a generic slot's ("": unused) */
+
+ngx_str_t
+ngx_http_mail_track_src_label(ngx_http_mail_track_zone_t *zone,
+    ngx_uint_t src)
+{
+    ngx_str_t  s;
+
+    if (src < MT_SRC_GENERIC) {
+        s.data = (u_char *) mt_src_names[src];
+
+    } else if (src < NGX_HTTP_MAIL_TRACK_SRC_SLOTS) {
+        s.data = zone->sh->cnt.generic[src - MT_SRC_GENERIC];
+
+    } else {
+        s.data = (u_char *) "";
+    }
+
+    s.len = ngx_strlen(s.data);
+
+    return s;
 }
 
 
