@@ -2,6 +2,7 @@
 
 use Test::Nginx::Socket 'no_plan';
 use MailTrack::Util;
+use MailTrack::Generic ();
 
 no_shuffle();
 run_tests();
@@ -570,8 +571,7 @@ the pointer "/data/email" of "rcpt" is not one field of a form
         mail_track_webhook_key whsec_not*base64;
     }
 --- init
-symlink(MailTrack::Util::repo_root() . '/conf/mail-track',
-        server_root() . '/conf/mail-track') or die "symlink: $!";
+MailTrack::Generic::install_profiles(server_root());
 --- must_die
 --- error_log
 "mail_track_webhook generic": key 1 is not base64 (after "whsec_")
@@ -595,8 +595,7 @@ symlink(MailTrack::Util::repo_root() . '/conf/mail-track',
     location = /submail { include mail-track/submail.conf; mail_track_webhook_key k; }
     location = /tencent { include mail-track/tencent-ses.conf; mail_track_webhook_key k; }
 --- init
-symlink(MailTrack::Util::repo_root() . '/conf/mail-track',
-        server_root() . '/conf/mail-track') or die "symlink: $!";
+MailTrack::Generic::install_profiles(server_root());
 --- request
 POST /sendcloud
 --- error_code: 400
