@@ -21,6 +21,13 @@ mt_form_parse(mt_alloc_t *a, const u_char *p, size_t len,
     const u_char     *q, *end, *amp;
     mt_form_param_t  *prm;
 
+    if (len == 0) {
+        /* a request without a query string has no bytes, not even p */
+        *params = NULL;
+        *nparams = 0;
+        return MT_OK;
+    }
+
     max = 1;
     end = p + len;
 

@@ -954,6 +954,24 @@ test_query(void)
     rc = mt_provider_get(MT_SRC_GENERIC)->process(&t.wh);
     ok(rc == MT_ERR_AUTH_MISSING, "no token: auth_missing");
 
+    /* no query string at all: no bytes, not even a pointer (a fuzz find) */
+
+    wh_reset(&t);
+    wh_setup(&t, &conf, NULL, "", 0, NOW);
+    mt_str_set(&t.wh.method, "GET");
+    rc = mt_provider_get(MT_SRC_GENERIC)->process(&t.wh);
+    ok(rc == MT_ERR_AUTH_MISSING && t.wh.args.data == NULL,
+       "no query string: auth_missing");
+
+    {
+        size_t            n;
+        mt_form_param_t  *prm;
+
+        prm = (mt_form_param_t *) &n;
+        ok(mt_form_parse(&t.wh.alloc, NULL, 0, &prm, &n) == MT_OK
+           && n == 0 && prm == NULL, "an empty form from a NULL pointer");
+    }
+
     wh_reset(&t);
     wh_setup(&t, &conf, NULL, "", 0, NOW);
     mt_str_set(&t.wh.method, "GET");
