@@ -51,18 +51,6 @@ sub post {
     return send_hook($n, 'POST', $uri, $body, [map { @$_ } @h]);
 }
 
-sub accepted_ok {
-    my ($r, $name, $acc, $dup) = @_;
-    is $r->{status}, 200, "$name: 200";
-    is $r->{body}, answer($acc // 1, $dup // 0),
-        "$name: " . ($acc // 1) . ' accepted, ' . ($dup // 0) . ' duplicates';
-}
-
-sub refused_ok {
-    my ($r, $status, $name) = @_;
-    is $r->{status}, $status, "$name: $status";
-}
-
 sub rec { record_where($n, @_) }
 
 # === Mailtrap ===========================================================

@@ -73,6 +73,8 @@ static mt_rc_t mt_gen_conv_parse(mt_str_t *word, unsigned *conv,
     int64_t *offset);
 static int mt_gen_bounce_by_name(mt_str_t *name);
 static int mt_gen_word(mt_str_t *s, const char *const *words);
+static int mt_gen_enum(mt_str_t *arg, const char *const *words,
+    const char *what, char *err, size_t errlen);
 static mt_rc_t mt_gen_check_flat(mt_gen_conf_t *gc, char *err,
     size_t errlen);
 static mt_rc_t mt_gen_check_src_flat(mt_gen_conf_t *gc, mt_gen_src_t *src,
@@ -237,11 +239,8 @@ mt_gen_set_format(mt_gen_conf_t *gc, mt_str_t *args, size_t nargs,
 
     (void) nargs;
 
-    n = mt_gen_word(&args[0], mt_gen_formats);
-
-    if (n <= 0) {
-        snprintf(err, errlen, "unknown format \"%.*s\", expected json, "
-                 "ndjson, form or query", (int) args[0].len, args[0].data);
+    n = mt_gen_enum(&args[0], mt_gen_formats, "format", err, errlen);
+    if (n < 0) {
         return MT_ERR_INTERNAL;
     }
 
@@ -277,11 +276,8 @@ mt_gen_set_auth(mt_gen_conf_t *gc, mt_str_t *args, size_t nargs, char *err,
 
     (void) nargs;
 
-    n = mt_gen_word(&args[0], mt_gen_auths);
-
-    if (n <= 0) {
-        snprintf(err, errlen, "unknown authentication \"%.*s\", expected "
-                 "none, token or digest", (int) args[0].len, args[0].data);
+    n = mt_gen_enum(&args[0], mt_gen_auths, "authentication", err, errlen);
+    if (n < 0) {
         return MT_ERR_INTERNAL;
     }
 
@@ -1050,6 +1046,37 @@ mt_gen_bounce_by_name(mt_str_t *name)
         if (mt_str_eq(name, mt_bounce_names[i])) {
             return i;
         }
+    }
+
+    return -1;
+}
+
+
+/*
+ * The index of one of words (not the first: that is the unset value),
+ * or -1 with err listing them.
+ */
+
+static int
+mt_gen_enum(mt_str_t *arg, const char *const *words, const char *what,
+    char *err, size_t errlen)
+{
+    int     n;
+    size_t  i, len;
+
+    n = mt_gen_word(arg, words);
+
+    if (n > 0) {
+        return n;
+    }
+
+    len = snprintf(err, errlen, "unknown %s \"%.*s\", expected", what,
+                   (int) arg->len, arg->data);
+
+    for (i = 1; words[i] != NULL && len < errlen; i++) {
+        len += snprintf(err + len, errlen - len, "%s %s",
+                        words[i + 1] == NULL ? " or" : i > 1 ? "," : "",
+                        words[i]);
     }
 
     return -1;

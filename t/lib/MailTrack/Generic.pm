@@ -10,11 +10,13 @@ use warnings;
 
 use Exporter 'import';
 use File::Copy ();
+use Test::More ();
 use MailTrack::Test;
 use MailTrack::Util;
 
 our @EXPORT = qw(install_profiles generic_nginx send_hook records_of
-                 record_where refused_count events_count duplicates_count);
+                 record_where refused_count events_count duplicates_count
+                 accepted_ok refused_ok);
 
 # the spool is written a little later than the answer (flush=50ms), and
 # much later under valgrind
@@ -82,6 +84,23 @@ sub record_where {
         return {} if time > $deadline;
         select undef, undef, undef, 0.1;
     }
+}
+
+# a 200 answer with ACC accepted (1) and DUP duplicates (0)
+sub accepted_ok {
+    my ($r, $name, $acc, $dup) = @_;
+    $acc //= 1;
+    $dup //= 0;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    Test::More::is($r->{status}, 200, "$name: 200");
+    Test::More::is($r->{body}, answer($acc, $dup),
+                   "$name: $acc accepted, $dup duplicates");
+}
+
+sub refused_ok {
+    my ($r, $status, $name) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    Test::More::is($r->{status}, $status, "$name: $status");
 }
 
 sub refused_count {
