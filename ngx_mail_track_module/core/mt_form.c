@@ -61,7 +61,8 @@ mt_form_parse(mt_alloc_t *a, const u_char *p, size_t len,
 
         prm[n].index = n;
         prm[n].key.data = buf;
-        prm[n].key.len = mt_form_unescape(buf, q, (eq ? eq : amp) - q);
+        prm[n].key.len = mt_form_unescape(buf, q,
+                                          ((eq != NULL) ? eq : amp) - q);
         buf += prm[n].key.len;
 
         prm[n].value.data = buf;

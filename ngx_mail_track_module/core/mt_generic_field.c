@@ -42,7 +42,7 @@ mt_gen_source(mt_gen_req_t *rq, mt_gen_src_t *src, mt_gen_val_t *v)
 
         if (v->s.len) {
             v->type = MT_GEN_V_STRING;
-            v->count = wh->header_count
+            v->count = (wh->header_count != NULL)
                        ? wh->header_count(wh, (char *) src->name.data) : 1;
         }
 

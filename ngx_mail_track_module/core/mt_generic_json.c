@@ -77,7 +77,7 @@ mt_gen_json_load(mt_gen_req_t *rq, const u_char *p, size_t len,
 
     default:
         why = mt_json_error(mt_gen_parser);
-        mt_gen_detail(rq, "%s", why ? why : "not JSON");
+        mt_gen_detail(rq, "%s", why != NULL ? why : "not JSON");
         return MT_ERR_JSON;
     }
 }
@@ -108,7 +108,7 @@ mt_gen_json_lookup(mt_gen_req_t *rq, void *node, mt_gen_ptr_t *ptr,
         return MT_OK;
     }
 
-    j = node ? *(mt_json_t *) node : rq->root;
+    j = (node != NULL) ? *(mt_json_t *) node : rq->root;
 
     mt_gen_json_walk(&j, ptr);
     mt_gen_json_val(j, v);

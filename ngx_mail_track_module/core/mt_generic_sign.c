@@ -463,12 +463,12 @@ mt_gen_digest(mt_gen_conf_t *gc, mt_gen_key_t *key, mt_gen_req_t *rq,
             continue;
         }
 
-        ok = mac ? EVP_MAC_update(mac, s.data, s.len)
-                 : EVP_DigestUpdate(mdctx, s.data, s.len);
+        ok = (mac != NULL) ? EVP_MAC_update(mac, s.data, s.len)
+                           : EVP_DigestUpdate(mdctx, s.data, s.len);
     }
 
     if (ok) {
-        if (mac) {
+        if (mac != NULL) {
             ok = EVP_MAC_final(mac, md, len, EVP_MAX_MD_SIZE);
 
         } else {
