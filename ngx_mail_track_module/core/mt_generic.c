@@ -11,6 +11,7 @@
 #include "mt_generic.h"
 
 
+static mt_rc_t mt_gen_run(mt_gen_req_t *rq);
 static void mt_gen_req_init(mt_gen_req_t *rq, mt_wh_t *wh);
 
 
@@ -22,23 +23,38 @@ mt_generic_process(mt_wh_t *wh)
 
     mt_gen_req_init(&rq, wh);
 
+    rc = mt_gen_run(&rq);
+
+    /* the events are queued or refused: nothing points into the body */
+
+    mt_gen_json_trim();
+
+    return rc;
+}
+
+
+static mt_rc_t
+mt_gen_run(mt_gen_req_t *rq)
+{
+    mt_rc_t  rc;
+
     /*
      * Authentication that needs no field of the body comes first: a
      * forged request is refused before its body is parsed.
      */
 
-    if (rq.gc->auth_fields) {
-        rc = mt_gen_parse(&rq);
+    if (rq->gc->auth_fields) {
+        rc = mt_gen_parse(rq);
 
         if (rc == MT_OK) {
-            rc = mt_gen_authenticate(&rq);
+            rc = mt_gen_authenticate(rq);
         }
 
     } else {
-        rc = mt_gen_authenticate(&rq);
+        rc = mt_gen_authenticate(rq);
 
         if (rc == MT_OK) {
-            rc = mt_gen_parse(&rq);
+            rc = mt_gen_parse(rq);
         }
     }
 
@@ -48,17 +64,17 @@ mt_generic_process(mt_wh_t *wh)
 
     /* after the signature: "stale" then means a genuine late delivery */
 
-    rc = mt_gen_check_time(&rq);
+    rc = mt_gen_check_time(rq);
     if (rc != MT_OK) {
         return rc;
     }
 
-    rc = mt_gen_get_nonce(&rq);
+    rc = mt_gen_get_nonce(rq);
     if (rc != MT_OK) {
         return rc;
     }
 
-    return mt_gen_events(&rq);
+    return mt_gen_events(rq);
 }
 
 
@@ -73,11 +89,14 @@ mt_generic_normalize(mt_wh_t *wh)
     mt_gen_req_init(&rq, wh);
 
     rc = mt_gen_parse(&rq);
-    if (rc != MT_OK) {
-        return rc;
+
+    if (rc == MT_OK) {
+        rc = mt_gen_events(&rq);
     }
 
-    return mt_gen_events(&rq);
+    mt_gen_json_trim();
+
+    return rc;
 }
 
 

@@ -83,6 +83,15 @@ mt_gen_json_load(mt_gen_req_t *rq, const u_char *p, size_t len,
 }
 
 
+/* after a request: the buffers of a large body go back */
+
+void
+mt_gen_json_trim(void)
+{
+    mt_json_parser_trim(mt_gen_parser);
+}
+
+
 void
 mt_gen_json_cleanup(void)
 {
