@@ -106,8 +106,8 @@ ngx_http_mail_track_generic_merge(ngx_conf_t *cf,
 
 
 /*
- * The counters of each name: one slot per name in this configuration,
- * in the order the names first appear.
+ * The counters of each name: its place among this configuration's names
+ * (in the order they first appear), which the zone maps to its slot.
  */
 
 static char *

@@ -842,6 +842,7 @@ ngx_http_mail_track_refused(ngx_http_request_t *r, ngx_uint_t src, mt_rc_t rc,
     ngx_http_mail_track_loc_conf_t  *mlcf;
 
     zone = ngx_http_mail_track_zone_get(r);
+    src = ngx_http_mail_track_src_slot(zone, src);
 
     if ((unsigned) rc < MT_RC_MAX) {
         ngx_http_mail_track_count(zone, refused[src][rc]);

@@ -764,7 +764,7 @@ ngx_http_mail_track_wh_emit(mt_wh_t *wh, mt_event_t *ev)
 
     /* counted under its location's source: a generic one has its slot */
 
-    ev->src = mlcf->src_slot;
+    ev->src = ngx_http_mail_track_src_slot(zone, mlcf->src_slot);
 
     /* the dedupe window covers at least the provider's retry window */
 
@@ -786,7 +786,7 @@ ngx_http_mail_track_wh_emit(mt_wh_t *wh, mt_event_t *ev)
             ngx_http_mail_track_set_result(r, ctx, mt_rc_name(MT_ERR_FULL));
         }
 
-        ngx_http_mail_track_refused(r, ev->src, MT_ERR_FULL, NULL);
+        ngx_http_mail_track_refused(r, mlcf->src_slot, MT_ERR_FULL, NULL);
 
         return MT_ERR_FULL;
     }

@@ -223,6 +223,7 @@ ngx_http_mail_track_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     if (shm_zone->shm.exists) {
         zone->sh = shpool->data;
         zone->shpool = shpool;
+        ngx_http_mail_track_zone_names(zone);
         return NGX_OK;
     }
 
@@ -277,34 +278,68 @@ ngx_http_mail_track_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
 
 /*
- * Each generic slot counts for the name this configuration gives it; a
- * slot that now counts for another name (or none) starts from zero, so
- * that no count is ever shown under a name it was not made for.
+ * Each generic name keeps its slot in the zone across reloads, so that
+ * its counters and the message states that name it stay right; a new
+ * name takes a slot no name uses, else the slot of a name this
+ * configuration no longer has, whose counters then start from zero.
+ * Locations know their name's place in the configuration; this maps it
+ * to the slot.
  */
 
 static void
 ngx_http_mail_track_zone_names(ngx_http_mail_track_zone_t *zone)
 {
-    ngx_uint_t                       i, k, n, s;
+    ngx_uint_t                       i, j, k, n, s;
     ngx_str_t                       *name;
     u_char                          *label;
+    ngx_uint_t                       used[NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS];
     ngx_http_mail_track_counters_t  *cnt;
 
     cnt = &zone->sh->cnt;
 
-    n = zone->generic ? zone->generic->nelts : 0;
-    name = n ? zone->generic->elts : NULL;
+    n = (zone->generic != NULL) ? zone->generic->nelts : 0;
+    name = (n != 0) ? zone->generic->elts : NULL;
 
-    for (i = 0; i < NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS; i++) {
-        label = cnt->generic[i];
+    ngx_memzero(used, sizeof(used));
 
-        if (i < n && ngx_strlen(label) == name[i].len
-            && ngx_strncmp(label, name[i].data, name[i].len) == 0)
-        {
+    /* the names the zone knows keep their slots */
+
+    for (i = 0; i < n; i++) {
+        zone->generic_slot[i] = NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS;
+
+        for (j = 0; j < NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS; j++) {
+            label = cnt->generic[j];
+
+            if (ngx_strlen(label) == name[i].len
+                && ngx_strncmp(label, name[i].data, name[i].len) == 0)
+            {
+                zone->generic_slot[i] = j;
+                used[j] = 1;
+                break;
+            }
+        }
+    }
+
+    /* the others take a free slot first, then a forgotten name's */
+
+    for (i = 0; i < n; i++) {
+        if (zone->generic_slot[i] < NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS) {
             continue;
         }
 
-        s = MT_SRC_GENERIC + i;
+        for (j = 0; j < NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS; j++) {
+            if (!used[j] && cnt->generic[j][0] == '\0') {
+                break;
+            }
+        }
+
+        if (j == NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS) {
+            for (j = 0; used[j]; j++) {
+                /* void: n <= NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS */
+            }
+        }
+
+        s = MT_SRC_GENERIC + j;
 
         for (k = 0; k < MT_EV_MAX; k++) {
             cnt->events[s][k] = 0;
@@ -316,12 +351,29 @@ ngx_http_mail_track_zone_names(ngx_http_mail_track_zone_t *zone)
 
         cnt->duplicates[s] = 0;
 
+        label = cnt->generic[j];
         ngx_memzero(label, MT_GEN_NAME_MAX + 1);
+        ngx_memcpy(label, name[i].data, name[i].len);
 
-        if (i < n) {
-            ngx_memcpy(label, name[i].data, name[i].len);
-        }
+        zone->generic_slot[i] = j;
+        used[j] = 1;
     }
+}
+
+
+/* the counters' source of a location's src_slot */
+
+ngx_uint_t
+ngx_http_mail_track_src_slot(ngx_http_mail_track_zone_t *zone,
+    ngx_uint_t src)
+{
+    if (src < MT_SRC_GENERIC
+        || src - MT_SRC_GENERIC >= NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS)
+    {
+        return src;
+    }
+
+    return MT_SRC_GENERIC + zone->generic_slot[src - MT_SRC_GENERIC];
 }
 
 

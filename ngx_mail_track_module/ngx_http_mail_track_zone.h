@@ -113,7 +113,11 @@ typedef struct {
     ngx_str_t                   name;
     size_t                      queue_size;
     time_t                      dedupe;        /* seconds, 0: off */
-    ngx_array_t                *generic;       /* ngx_str_t, by slot */
+    ngx_array_t                *generic;       /* ngx_str_t */
+
+    /* the zone's slot of each of those names */
+    ngx_uint_t                  generic_slot
+                                    [NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS];
 } ngx_http_mail_track_zone_t;
 
 
@@ -126,6 +130,8 @@ char *ngx_http_mail_track_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 void *ngx_http_mail_track_zone_alloc(ngx_http_mail_track_zone_t *zone,
     size_t size);
 ngx_str_t ngx_http_mail_track_src_label(ngx_http_mail_track_zone_t *zone,
+    ngx_uint_t src);
+ngx_uint_t ngx_http_mail_track_src_slot(ngx_http_mail_track_zone_t *zone,
     ngx_uint_t src);
 
 

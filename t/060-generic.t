@@ -304,6 +304,38 @@ unlike $n->get('/metrics')->{body}, qr/src="generic"/, 'no "generic" label';
 $r = $n->get('/status/app-1');
 like $r->{body}, qr/"sources":\["acme"\]/, 'status: the source by its name';
 
+# a reload that adds a name before the others: each keeps its counters
+# and the message states that name it
+
+{
+    my $acme = events_count($n, 'acme', 'opened');
+    $n->reload(config => "        access_log logs/gen.log mtgen;\n"
+               . "        location = /zeta { mail_track_webhook generic;\n"
+               . "            mail_track_generic_name zeta; mail_track_webhook_key $KEY;\n"
+               . "            mail_track_generic_format query; mail_track_generic_token query:secret;\n"
+               . "            mail_track_generic_event default other; }\n"
+               . "        location = /body2 { mail_track_webhook generic;\n"
+               . "            mail_track_generic_name acme; mail_track_webhook_key $KEY;\n"
+               . "            mail_track_generic_field esp_type /type;\n"
+               . "            mail_track_generic_event open opened; }\n"
+               . "        location = /metrics { mail_track_metrics; }\n"
+               . "        location /status/ { mail_track_status; }");
+    is events_count($n, 'acme', 'opened'), $acme, 'reload: acme keeps its count';
+    is events_count($n, 'elastic', 'clicked'), 1,
+        'reload: a name no longer configured keeps its count until its slot is needed';
+    $r = send_hook($n, 'GET', "/zeta?secret=$KEY&x=1", '');
+    is $r->{status}, 200, 'reload: the new name';
+    is events_count($n, 'zeta', 'other'), 1, 'reload: zeta counts apart';
+    is events_count($n, 'acme', 'opened'), $acme, 'reload: acme untouched by zeta';
+    $r = send_hook($n, 'POST', '/body2', '{"type":"open","to":"z@example.com"}',
+                   ['Content-Type', 'application/json', 'Authorization',
+                    "Bearer $KEY"]);
+    is $r->{status}, 200, 'reload: acme again';
+    is events_count($n, 'acme', 'opened'), $acme + 1, 'reload: acme counts on';
+    like $n->get('/status/app-1')->{body}, qr/"sources":\["acme"\]/,
+        'reload: the status still names acme';
+}
+
 unlike $n->error_log, qr/\[(alert|crit|emerg)\]/, 'no alert';
 
 $n->quit;

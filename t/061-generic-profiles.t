@@ -165,7 +165,8 @@ accepted_ok(post('/sc', sc_body("event=invalid&emailId=${sc_id}%24dan%40example.
 #
 # The documented example (www.mysubmail.com/documents/jEtHf), with a fresh
 # token, timestamp and the signature SUBMAIL's rule gives for our key:
-# MD5(token key).
+# MD5(token key).  SUBMAIL signs no time: there is no stale request, only
+# a token spent once.
 
 sub sm_sign {
     my ($ev, $key) = @_;
@@ -281,7 +282,9 @@ accepted_ok(el_post('{"server":"email","message_id":"mid-el-2","from":"a@b.c",'
 #
 # The documented example (www.tencentcloud.com/document/product/1084/
 # 39492, 2025 version) and a click built from its field table; no
-# authentication is documented: the secret travels in the URL.
+# authentication is documented: the secret travels in the URL (so nothing
+# is signed, and there is no nonce or time to refuse: a replay is a
+# duplicate at most).
 
 my $tc_bounce = '{"event":"bounce","email":"example@example.com","bulkId":"qcloudses-30-251200670-date-20220601142439-8jolHvR2XcXC1","timestamp":1654064683,"reason":"551 5.1.1 recipient is not exist","bounceType":"hard_bounce","username":"251200670","from":"test@fromexample.com","fromDomain":"fromexample.com","templateId":123456,"subject":"example subject","messageId":"ea2783c1-7704-48a8-af36-2b9e83e767ec@fromexample.com","sentTimestamp":1761555487,"X-Tencentcloudses-Cb-Custom":"ses callback"}';
 accepted_ok(post("/tc?token=$K{tencent}", $tc_bounce, $JSON),

@@ -57,7 +57,9 @@ sub rec { record_where($n, @_) }
 #
 # Built from the fields of django-anymail's Mailtrap TypedDict (Mailtrap
 # publishes the event names, not a whole payload); signed as documented:
-# lowercase hex HMAC-SHA256(signing_secret, raw body).
+# lowercase hex HMAC-SHA256(signing_secret, raw body).  Mailtrap signs no
+# time and no nonce: a replayed request is a duplicate (by event_id), a
+# changed one does not verify.
 
 sub mt_post {
     my ($body, %o) = @_;
@@ -143,7 +145,8 @@ refused_ok(mt_post($mtb, sig => encode_base64(hmac_sha256($mtb, $K{mailtrap}), '
 #
 # Built from the fields of django-anymail's MailerSend tests (MailerSend's
 # own pages show the shape, not a whole signed request), with MailerSend's
-# "\/" escapes; signed: hex HMAC-SHA256(signing secret, raw body).
+# "\/" escapes; signed: hex HMAC-SHA256(signing secret, raw body), and
+# nothing else (no time, no nonce: a replay is a duplicate by data.id).
 
 sub ms_post {
     my ($body, %o) = @_;
