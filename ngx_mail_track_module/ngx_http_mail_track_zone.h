@@ -13,7 +13,7 @@
 
 
 #define NGX_HTTP_MAIL_TRACK_MAGIC        0x4b52544d   /* "MTRK" */
-#define NGX_HTTP_MAIL_TRACK_LAYOUT       7
+#define NGX_HTTP_MAIL_TRACK_LAYOUT       8
 
 #define NGX_HTTP_MAIL_TRACK_HASH_LEN     16
 
