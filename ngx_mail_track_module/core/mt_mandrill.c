@@ -183,8 +183,12 @@ mt_mandrill_verify(mt_wh_t *wh, mt_form_param_t *params, size_t nparams)
         return MT_ERR_SIGNATURE;
     }
 
-    qsort(params, nparams, sizeof(mt_form_param_t),
-          mt_mandrill_param_cmp);
+    /* an empty form has no array at all: qsort() wants one */
+
+    if (nparams > 1) {
+        qsort(params, nparams, sizeof(mt_form_param_t),
+              mt_mandrill_param_cmp);
+    }
 
     len = wh->conf->url.len;
 
