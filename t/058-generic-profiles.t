@@ -1,6 +1,6 @@
 # mail_track_webhook generic through the real nginx, the profiles of the
 # Western ESPs with "include mail-track/<vendor>.conf": Mailtrap,
-# MailerSend, SMTP2GO, SocketLabs, Loops.  As t/061: documented examples
+# MailerSend, SMTP2GO, SocketLabs, Loops.  As t/057: documented examples
 # (or built from the documented fields: said so), signed as the vendor
 # signs, the records, and each way of refusing.
 

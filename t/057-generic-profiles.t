@@ -5,7 +5,7 @@
 # the records they make; a one-byte change, a replayed nonce, a stale
 # timestamp and a missing signature refused; form bodies with
 # percent-encoding and "+".  SendCloud, SUBMAIL, EngageLab, Tencent Cloud
-# SES, Aliyun DirectMail (EventBridge), AokSend; t/062 has the others.
+# SES, Aliyun DirectMail (EventBridge), AokSend; t/058 has the others.
 
 use strict;
 use warnings;
