@@ -20,7 +20,8 @@ local path_uri = os.getenv("MT_PATH") or "/hooks/mailersend"
 local md = ffi.new("unsigned char[64]")
 local mdlen = ffi.new("unsigned int[1]")
 local seq = 0
-local thread_id = math.random(1, 1000000000)
+local common = dofile(os.getenv("MT_BENCH") .. "/common.lua")
+local thread_id = common.run_id
 
 local function hex(buf, n)
     local t = {}
@@ -49,12 +50,6 @@ request = function()
                         ["Signature"] = hex(md, mdlen[0]) }, body)
 end
 
-local bad = 0
 response = function(status, headers, body)
-    if status ~= 200 then
-        bad = bad + 1
-        if bad < 5 then
-            io.stderr:write("mailersend: status " .. status .. " " .. body .. "\n")
-        end
-    end
+    common.answered("mailersend", status, body)
 end
