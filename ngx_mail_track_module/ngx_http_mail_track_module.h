@@ -47,6 +47,7 @@ typedef struct {
     ngx_shm_zone_t                    *shm_zone;
     ngx_http_mail_track_spool_conf_t  *spool;
     ngx_str_t                          id_field;
+    ngx_array_t                       *generic_names;  /* ngx_str_t */
     ngx_uint_t                         used;   /* an event handler exists */
     ngx_uint_t                         query;  /* status or metrics */
     ngx_uint_t                         durable; /* mail_track_webhook_ack */
@@ -73,6 +74,8 @@ typedef struct {
     void                       *sns_store;     /* X509_STORE * */
     ngx_flag_t                  sns_confirm;
     mt_wh_conf_t               *wh;            /* built in merge */
+    void                       *generic;       /* mt_gen_conf_t */
+    ngx_uint_t                  src_slot;      /* its counters' source */
 } ngx_http_mail_track_loc_conf_t;
 
 

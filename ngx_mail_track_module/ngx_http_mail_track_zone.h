@@ -9,12 +9,21 @@
 
 
 #include "ngx_http_mail_track_module.h"
+#include "mt_generic.h"
 
 
 #define NGX_HTTP_MAIL_TRACK_MAGIC        0x4b52544d   /* "MTRK" */
-#define NGX_HTTP_MAIL_TRACK_LAYOUT       8
+#define NGX_HTTP_MAIL_TRACK_LAYOUT       9
 
 #define NGX_HTTP_MAIL_TRACK_HASH_LEN     16
+
+/*
+ * The counters' sources: the built-in providers by mt_src_e, then one
+ * slot per mail_track_generic_name (MT_SRC_GENERIC is the first).
+ */
+#define NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS  16
+#define NGX_HTTP_MAIL_TRACK_SRC_SLOTS                                         \
+    (MT_SRC_GENERIC + NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS)
 
 
 typedef enum {
@@ -38,10 +47,16 @@ typedef enum {
 
 
 typedef struct {
-    ngx_atomic_t                events[MT_SRC_MAX][MT_EV_MAX];
-    ngx_atomic_t                duplicates[MT_SRC_MAX];
-    ngx_atomic_t                refused[MT_SRC_MAX][MT_RC_MAX];
+    ngx_atomic_t                events[NGX_HTTP_MAIL_TRACK_SRC_SLOTS]
+                                      [MT_EV_MAX];
+    ngx_atomic_t                duplicates[NGX_HTTP_MAIL_TRACK_SRC_SLOTS];
+    ngx_atomic_t                refused[NGX_HTTP_MAIL_TRACK_SRC_SLOTS]
+                                       [MT_RC_MAX];
     ngx_atomic_t                misc[NGX_HTTP_MAIL_TRACK_MISC_MAX];
+
+    /* the name each generic slot counts for, NUL-terminated */
+    u_char                      generic[NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS]
+                                       [MT_GEN_NAME_MAX + 1];
 } ngx_http_mail_track_counters_t;
 
 
@@ -129,6 +144,11 @@ typedef struct {
     ngx_str_t                   name;
     size_t                      queue_size;
     time_t                      dedupe;        /* seconds, 0: off */
+    ngx_array_t                *generic;       /* ngx_str_t */
+
+    /* the zone's slot of each of those names */
+    ngx_uint_t                  generic_slot
+                                    [NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS];
 } ngx_http_mail_track_zone_t;
 
 
@@ -140,6 +160,10 @@ char *ngx_http_mail_track_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 void *ngx_http_mail_track_zone_alloc(ngx_http_mail_track_zone_t *zone,
     size_t size);
+ngx_str_t ngx_http_mail_track_src_label(ngx_http_mail_track_zone_t *zone,
+    ngx_uint_t src);
+ngx_uint_t ngx_http_mail_track_src_slot(ngx_http_mail_track_zone_t *zone,
+    ngx_uint_t src);
 
 
 #endif /* _NGX_HTTP_MAIL_TRACK_ZONE_H_INCLUDED_ */
