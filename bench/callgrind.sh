@@ -80,7 +80,7 @@ dumps() { find "$root" -maxdepth 1 -name "cg.out.*" | wc -l; }
 
 measures=("$@")
 [ ${#measures[@]} -gt 0 ] || measures=(empty_gif log_gif pixel lua_pixel
-    return302 click lua_click status mailgun sendgrid lua_sendgrid)
+    return302 click lua_click status mailgun mailersend sendgrid lua_sendgrid)
 
 declare -A ir
 
@@ -127,6 +127,7 @@ ratio() {
             click|lua_click) r=$(ratio "$key" return302) ;;
             status) r=$(ratio status empty_gif) ;;
             mailgun) r=$(ratio mailgun pixel) ;;
+            mailersend) r=$(ratio mailersend mailgun) ;;
             sendgrid) r=$(ratio sendgrid lua_sendgrid) ;;
             *) r= ;;
         esac

@@ -30,6 +30,7 @@ bench_keys() {
              2>/dev/null | base64 -w0)
 
     mg_key=key-bench-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    ms_key=ms-bench-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
     peer_key=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
     peer_hook_key=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
@@ -61,6 +62,9 @@ bench_conf() {
     local dir=$1 port=$2 fsync=$3 zone=$4 main=${5:-}
 
     mkdir -p "$dir/conf" "$dir/logs" "$dir/spool" "$dir/temp"
+
+    # the generic provider's profiles, as the package installs them
+    cp -r "$top/conf/mail-track" "$dir/conf/"
 
     cat > "$dir/conf/nginx.conf" <<EOC
 load_module $lua_modules/ndk_http_module.so;
@@ -129,6 +133,10 @@ http {
             mail_track_webhook mailgun;
             mail_track_webhook_key $mg_key;
         }
+        location = /hooks/mailersend {
+            include mail-track/mailersend.conf;
+            mail_track_webhook_key $ms_key;
+        }
     }
 }
 EOC
@@ -149,6 +157,7 @@ declare -A bench_path=(
     [sendgrid_durable]=/hooks/sendgrid-durable
     [lua_sendgrid]=/lua/hooks/sendgrid
     [mailgun]=/hooks/mailgun
+    [mailersend]=/hooks/mailersend
 )
 
 
@@ -167,6 +176,7 @@ bench_script() {
     case $1 in
         sendgrid|sendgrid_durable|lua_sendgrid) echo "$top/bench/sendgrid.lua" ;;
         mailgun) echo "$top/bench/mailgun.lua" ;;
+        mailersend) echo "$top/bench/mailersend.lua" ;;
         status) echo "$top/bench/status.lua" ;;
         *) echo "$top/bench/get.lua" ;;
     esac
@@ -182,5 +192,7 @@ bench_env() {
             echo "MT_SIGN=hmac MT_HMAC_KEY=$peer_hook_key MT_PATH=${bench_path[$1]}" ;;
         mailgun)
             echo "MT_MAILGUN_KEY=$mg_key MT_PATH=${bench_path[$1]}" ;;
+        mailersend)
+            echo "MT_MAILERSEND_KEY=$ms_key MT_PATH=${bench_path[$1]}" ;;
     esac
 }

@@ -138,7 +138,7 @@ stored=$(curl -s "http://127.0.0.1:$port_a/status/st-$((messages + 1))" | grep -
 groups=(
     "empty_gif:a pixel:a log_gif:a lua_pixel:a status:a"
     "return302:a click:a lua_click:a"
-    "sendgrid:a lua_sendgrid:a mailgun:a"
+    "sendgrid:a lua_sendgrid:a mailgun:a mailersend:a"
     "pixel_fsync_off:a pixel_fsync_on:b sendgrid_durable:b"
 )
 
@@ -209,7 +209,7 @@ fsync_p99=$(ratio pixel_fsync_on pixel_fsync_off p99)
     echo "| measure | req/s | p99 ms | worker CPU µs/request |"
     echo "|---|---|---|---|"
     for k in empty_gif log_gif lua_pixel pixel status return302 lua_click \
-             click lua_sendgrid sendgrid mailgun pixel_fsync_off \
+             click lua_sendgrid sendgrid mailgun mailersend pixel_fsync_off \
              pixel_fsync_on sendgrid_durable; do
         echo "| $k | $(med "$k") | $(medp "$k") | $(medc "$k") |"
     done
@@ -228,6 +228,7 @@ fsync_p99=$(ratio pixel_fsync_on pixel_fsync_off p99)
     row "SendGrid / Lua SendGrid" sendgrid lua_sendgrid 1.0
     echo "| SendGrid events/s | $sg_events | | ≥ 250000 | $(verdict "$sg_events" 250000 ">=") |"
     row "Mailgun / pixel" mailgun pixel 0.6
+    row "generic (MailerSend profile) / Mailgun" mailersend mailgun 0.9
     echo "| p99 pixel fsync=on / off | $fsync_p99 | | ≤ 1.2 | $(verdict "$fsync_p99" 1.2 "<=") |"
     echo "| p99 SendGrid, ack durable, fsync=on | $(medp sendgrid_durable) ms | | reported | |"
     echo
@@ -237,7 +238,7 @@ fsync_p99=$(ratio pixel_fsync_on pixel_fsync_off p99)
     echo
     for pr in "pixel log_gif" "pixel empty_gif" "pixel lua_pixel" \
               "click return302" "click lua_click" "status empty_gif" \
-              "sendgrid lua_sendgrid" "mailgun pixel"; do
+              "sendgrid lua_sendgrid" "mailgun pixel" "mailersend mailgun"; do
         set -- $pr
         echo "- $1 / $2: $(ratios "$1" "$2" rps)"
     done

@@ -833,14 +833,16 @@ ngx_http_mail_track_queued(ngx_http_mail_track_zone_t *zone, mt_event_t *ev,
 /* every refusal is counted; the log line names the reason */
 
 void
-ngx_http_mail_track_refused(ngx_http_request_t *r, mt_src_e src, mt_rc_t rc,
+ngx_http_mail_track_refused(ngx_http_request_t *r, ngx_uint_t src, mt_rc_t rc,
     ngx_str_t *detail)
 {
+    ngx_str_t                        name;
     ngx_uint_t                       level;
     ngx_http_mail_track_zone_t      *zone;
     ngx_http_mail_track_loc_conf_t  *mlcf;
 
     zone = ngx_http_mail_track_zone_get(r);
+    src = ngx_http_mail_track_src_slot(zone, src);
 
     if ((unsigned) rc < MT_RC_MAX) {
         ngx_http_mail_track_count(zone, refused[src][rc]);
@@ -856,15 +858,16 @@ ngx_http_mail_track_refused(ngx_http_request_t *r, mt_src_e src, mt_rc_t rc,
         level = NGX_LOG_ERR;
     }
 
+    name = ngx_http_mail_track_src_label(zone, src);
+
     if (detail && detail->len) {
         ngx_log_error(level, r->connection->log, 0,
-                      "mail_track %s: %s (%s): %V",
-                      mt_src_names[src], mt_rc_text(rc), mt_rc_name(rc),
-                      detail);
+                      "mail_track %V: %s (%s): %V",
+                      &name, mt_rc_text(rc), mt_rc_name(rc), detail);
 
     } else {
         ngx_log_error(level, r->connection->log, 0,
-                      "mail_track %s: %s (%s)",
-                      mt_src_names[src], mt_rc_text(rc), mt_rc_name(rc));
+                      "mail_track %V: %s (%s)",
+                      &name, mt_rc_text(rc), mt_rc_name(rc));
     }
 }

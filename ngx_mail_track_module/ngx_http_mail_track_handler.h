@@ -32,7 +32,7 @@ ngx_int_t ngx_http_mail_track_send_status(ngx_http_request_t *r,
     ngx_uint_t status, ngx_buf_t *b, const char *type);
 ngx_table_elt_t *ngx_http_mail_track_add_header(ngx_http_request_t *r,
     ngx_str_t *key, ngx_str_t *value);
-void ngx_http_mail_track_refused(ngx_http_request_t *r, mt_src_e src,
+void ngx_http_mail_track_refused(ngx_http_request_t *r, ngx_uint_t src,
     mt_rc_t rc, ngx_str_t *detail);
 
 

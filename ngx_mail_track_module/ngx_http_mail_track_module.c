@@ -12,6 +12,7 @@
 #include "ngx_http_mail_track_handler.h"
 #include "ngx_http_mail_track_webhook.h"
 #include "ngx_http_mail_track_status.h"
+#include "ngx_http_mail_track_generic.h"
 
 
 static ngx_int_t ngx_http_mail_track_add_variables(ngx_conf_t *cf);
@@ -226,6 +227,90 @@ static ngx_command_t  ngx_http_mail_track_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_mail_track_loc_conf_t, sns_confirm),
+      NULL },
+
+    { ngx_string("mail_track_generic_name"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_mail_track_generic,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mail_track_generic_format"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_mail_track_generic,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mail_track_generic_events"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_mail_track_generic,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mail_track_generic_auth"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_mail_track_generic,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mail_track_generic_token"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_mail_track_generic,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mail_track_generic_digest"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_mail_track_generic,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mail_track_generic_message"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_mail_track_generic,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mail_track_generic_timestamp"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_mail_track_generic,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mail_track_generic_nonce"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_mail_track_generic,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mail_track_generic_field"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_mail_track_generic,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mail_track_generic_event"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE23,
+      ngx_http_mail_track_generic,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mail_track_generic_bounce"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_mail_track_generic,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
       ngx_null_command
@@ -499,6 +584,7 @@ ngx_http_mail_track_create_main_conf(ngx_conf_t *cf)
      *     mmcf->spool = NULL;
      *     mmcf->id_field = { 0, NULL };
      *     mmcf->used = 0;
+     *     mmcf->durable = 0;
      */
 
     return mmcf;
@@ -585,11 +671,13 @@ ngx_http_mail_track_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->provider) {
-        return ngx_http_mail_track_webhook_merge(cf, conf);
+    if (conf->provider
+        && ngx_http_mail_track_webhook_merge(cf, conf) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
-    return NGX_CONF_OK;
+    return ngx_http_mail_track_generic_merge(cf, conf);
 }
 
 
@@ -723,7 +811,8 @@ ngx_http_mail_track_webhook(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "unknown provider \"%V\", expected one of "
                            "sendgrid mailgun ses postmark sparkpost "
-                           "mandrill mailjet brevo resend", &value[1]);
+                           "mandrill mailjet brevo resend generic",
+                           &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -774,6 +863,7 @@ ngx_http_mail_track_postconfiguration(ngx_conf_t *cf)
 {
     ngx_http_handler_pt              *h;
     ngx_http_core_main_conf_t        *cmcf;
+    ngx_http_mail_track_zone_t       *zone;
     ngx_http_mail_track_main_conf_t  *mmcf;
 
     mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_mail_track_module);
@@ -782,6 +872,11 @@ ngx_http_mail_track_postconfiguration(ngx_conf_t *cf)
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"mail_track_spool\" requires \"mail_track_zone\"");
         return NGX_ERROR;
+    }
+
+    if (mmcf->spool) {
+        /* locations are merged by now */
+        mmcf->spool->durable = mmcf->durable;
     }
 
     if (mmcf->query && mmcf->shm_zone == NULL) {
@@ -801,6 +896,9 @@ ngx_http_mail_track_postconfiguration(ngx_conf_t *cf)
                       "at the http level");
         return NGX_ERROR;
     }
+
+    zone = mmcf->shm_zone->data;
+    zone->generic = mmcf->generic_names;
 
     if (mmcf->spool == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,

@@ -34,6 +34,7 @@ typedef struct {
     off_t                       max_size;
     ngx_msec_t                  max_age;
     ngx_flag_t                  fsync;
+    ngx_uint_t                  durable;   /* durable acks in use */
 #if (NGX_THREADS)
     ngx_thread_pool_t          *thread_pool;
 #endif
@@ -46,8 +47,10 @@ typedef struct {
     ngx_shm_zone_t                    *shm_zone;
     ngx_http_mail_track_spool_conf_t  *spool;
     ngx_str_t                          id_field;
+    ngx_array_t                       *generic_names;  /* ngx_str_t */
     ngx_uint_t                         used;   /* an event handler exists */
     ngx_uint_t                         query;  /* status or metrics */
+    ngx_uint_t                         durable; /* mail_track_webhook_ack */
 } ngx_http_mail_track_main_conf_t;
 
 
@@ -71,6 +74,8 @@ typedef struct {
     void                       *sns_store;     /* X509_STORE * */
     ngx_flag_t                  sns_confirm;
     mt_wh_conf_t               *wh;            /* built in merge */
+    void                       *generic;       /* mt_gen_conf_t */
+    ngx_uint_t                  src_slot;      /* its counters' source */
 } ngx_http_mail_track_loc_conf_t;
 
 

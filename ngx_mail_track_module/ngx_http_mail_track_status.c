@@ -33,11 +33,17 @@ static ngx_http_mail_track_metric_t  ngx_http_mail_track_misc_metrics[] = {
       "counter", NGX_HTTP_MAIL_TRACK_SPOOL_ERRORS },
     { "mail_track_spool_flushes_total", "Batches written.",
       "counter", NGX_HTTP_MAIL_TRACK_SPOOL_FLUSHES },
-    { "mail_track_spool_fsyncs_total", "Batches written and fsynced.",
+    { "mail_track_spool_fsyncs_total", "Spool file data syncs.",
       "counter", NGX_HTTP_MAIL_TRACK_SPOOL_FSYNCS },
     { "mail_track_spool_recovered_files_total",
       "Unsealed files of an earlier run sealed at start.",
       "counter", NGX_HTTP_MAIL_TRACK_SPOOL_RECOVERED },
+    { "mail_track_spool_dir_fsyncs_total",
+      "Spool directory syncs: a file's name made durable.",
+      "counter", NGX_HTTP_MAIL_TRACK_SPOOL_DIR_FSYNCS },
+    { "mail_track_spool_nospace_total",
+      "Spool writes that found the disk full (retried smaller, later).",
+      "counter", NGX_HTTP_MAIL_TRACK_SPOOL_NOSPACE },
     { "mail_track_dedupe_evicted_total",
       "Dedupe entries dropped before expiry for lack of memory.",
       "counter", NGX_HTTP_MAIL_TRACK_DEDUPE_EVICTED },
@@ -73,6 +79,7 @@ ngx_http_mail_track_metrics_handler(ngx_http_request_t *r)
     uint64_t                          records, bytes;
     ngx_int_t                         rc;
     ngx_buf_t                        *b;
+    ngx_str_t                         name;
     ngx_uint_t                        s, t, n;
     ngx_atomic_uint_t                 v;
     ngx_http_mail_track_sh_t         *sh;
@@ -101,7 +108,8 @@ ngx_http_mail_track_metrics_handler(ngx_http_request_t *r)
     zone = mmcf->shm_zone->data;
     sh = zone->sh;
 
-    size = 16384 + MT_SRC_MAX * MT_EV_MAX * 96 + MT_SRC_MAX * MT_RC_MAX * 96;
+    size = 16384 + NGX_HTTP_MAIL_TRACK_SRC_SLOTS * (MT_EV_MAX + MT_RC_MAX + 1)
+                   * 128;
 
     b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
@@ -114,8 +122,10 @@ ngx_http_mail_track_metrics_handler(ngx_http_request_t *r)
                                  "Events queued, by source and type.",
                                  "counter");
 
-    for (s = 0; s < MT_SRC_MAX; s++) {
-        for (t = 0; t < MT_EV_MAX; t++) {
+    for (s = 0; s < NGX_HTTP_MAIL_TRACK_SRC_SLOTS; s++) {
+        name = ngx_http_mail_track_src_label(zone, s);
+
+        for (t = 0; name.len && t < MT_EV_MAX; t++) {
             v = sh->cnt.events[s][t];
 
             if (v == 0 && s != MT_SRC_TRACK) {
@@ -128,8 +138,8 @@ ngx_http_mail_track_metrics_handler(ngx_http_request_t *r)
                 continue;
             }
 
-            p = ngx_sprintf(p, "mail_track_events_total{src=\"%s\","
-                            "type=\"%s\"} %uA\n", mt_src_names[s],
+            p = ngx_sprintf(p, "mail_track_events_total{src=\"%V\","
+                            "type=\"%s\"} %uA\n", &name,
                             mt_event_type_names[t], v);
         }
     }
@@ -138,9 +148,13 @@ ngx_http_mail_track_metrics_handler(ngx_http_request_t *r)
                                  "Webhook events dropped as duplicates.",
                                  "counter");
 
-    for (s = 1; s < MT_SRC_MAX; s++) {
-        p = ngx_sprintf(p, "mail_track_duplicates_total{src=\"%s\"} %uA\n",
-                        mt_src_names[s], sh->cnt.duplicates[s]);
+    for (s = 1; s < NGX_HTTP_MAIL_TRACK_SRC_SLOTS; s++) {
+        name = ngx_http_mail_track_src_label(zone, s);
+
+        if (name.len) {
+            p = ngx_sprintf(p, "mail_track_duplicates_total{src=\"%V\"} "
+                            "%uA\n", &name, sh->cnt.duplicates[s]);
+        }
     }
 
     p = ngx_http_mail_track_help(p, "mail_track_refused_total",
@@ -149,8 +163,10 @@ ngx_http_mail_track_metrics_handler(ngx_http_request_t *r)
 
     n = 0;
 
-    for (s = 0; s < MT_SRC_MAX; s++) {
-        for (t = 0; t < MT_RC_MAX; t++) {
+    for (s = 0; s < NGX_HTTP_MAIL_TRACK_SRC_SLOTS; s++) {
+        name = ngx_http_mail_track_src_label(zone, s);
+
+        for (t = 0; name.len && t < MT_RC_MAX; t++) {
             v = sh->cnt.refused[s][t];
 
             if (v == 0) {
@@ -158,8 +174,8 @@ ngx_http_mail_track_metrics_handler(ngx_http_request_t *r)
             }
 
             n++;
-            p = ngx_sprintf(p, "mail_track_refused_total{src=\"%s\","
-                            "reason=\"%s\"} %uA\n", mt_src_names[s],
+            p = ngx_sprintf(p, "mail_track_refused_total{src=\"%V\","
+                            "reason=\"%s\"} %uA\n", &name,
                             mt_rc_name((mt_rc_t) t), v);
         }
     }
@@ -235,10 +251,13 @@ ngx_http_mail_track_status_handler(ngx_http_request_t *r)
     u_char                           *p;
     ngx_int_t                         rc;
     ngx_buf_t                        *b;
-    ngx_str_t                         mid, key, value;
+    ngx_str_t                         mid, key, value, name;
     ngx_uint_t                        status;
+    ngx_uint_t                        i;
+    mt_str_t                          names[NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS];
     mt_msgstate_t                     st;
     mt_msgstate_str_t                 s;
+    ngx_http_mail_track_zone_t       *zone;
     ngx_http_mail_track_main_conf_t  *mmcf;
 
     rc = ngx_http_discard_request_body(r);
@@ -285,8 +304,9 @@ ngx_http_mail_track_status_handler(ngx_http_request_t *r)
 
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_mail_track_module);
 
-    rc = ngx_http_mail_track_status_get(mmcf->shm_zone->data, &mid, r->pool,
-                                        &st, &s);
+    zone = mmcf->shm_zone->data;
+
+    rc = ngx_http_mail_track_status_get(zone, &mid, r->pool, &st, &s);
 
     if (rc == NGX_ERROR) {
         return ngx_http_mail_track_status_error(r,
@@ -298,6 +318,17 @@ ngx_http_mail_track_status_handler(ngx_http_request_t *r)
         return ngx_http_mail_track_status_error(r, NGX_HTTP_NOT_FOUND,
                                                 "not found", &mid);
     }
+
+    /* the generic sources by the names their slots count for */
+
+    for (i = 0; i < NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS; i++) {
+        name = ngx_http_mail_track_src_label(zone, MT_SRC_GENERIC + i);
+        names[i].data = name.data;
+        names[i].len = name.len;
+    }
+
+    s.generic = names;
+    s.ngeneric = NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS;
 
     b = ngx_create_temp_buf(r->pool, mt_msgstate_json_size(&s) + 1);
     if (b == NULL) {

@@ -16,6 +16,7 @@
 #include "ngx_http_mail_track_certs.h"
 #include "ngx_http_mail_track_spool.h"
 #include "ngx_http_mail_track_handler.h"
+#include "mt_generic.h"
 
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
@@ -73,6 +74,10 @@ static ngx_int_t ngx_http_mail_track_webhook_respond(ngx_http_request_t *r,
     ngx_http_mail_track_wh_ctx_t *whc, mt_rc_t rc);
 static mt_str_t ngx_http_mail_track_wh_header(mt_wh_t *wh,
     const char *lcname);
+static unsigned ngx_http_mail_track_wh_header_count(mt_wh_t *wh,
+    const char *lcname);
+static ngx_table_elt_t *ngx_http_mail_track_wh_find(mt_wh_t *wh,
+    const char *lcname, ngx_uint_t *count);
 static void *ngx_http_mail_track_wh_alloc(void *data, size_t size);
 static mt_rc_t ngx_http_mail_track_wh_emit(mt_wh_t *wh, mt_event_t *ev);
 static mt_rc_t ngx_http_mail_track_wh_replay(mt_wh_t *wh, mt_str_t *token,
@@ -137,7 +142,7 @@ ngx_http_mail_track_webhook_log(ngx_http_request_t *r)
     }
 
     ngx_http_mail_track_set_result(r, ctx, mt_rc_name(MT_ERR_TOO_LARGE));
-    ngx_http_mail_track_refused(r, mlcf->provider->src, MT_ERR_TOO_LARGE,
+    ngx_http_mail_track_refused(r, mlcf->src_slot, MT_ERR_TOO_LARGE,
                                 NULL);
 
     return NGX_OK;
@@ -192,9 +197,14 @@ ngx_http_mail_track_webhook_handler(ngx_http_request_t *r)
         return ngx_http_send_header(r);
     }
 
-    if (r->method != NGX_HTTP_POST) {
+    /* a generic provider may take a query string (GET, no body) */
+
+    if (r->method != NGX_HTTP_POST
+        && (r->method != NGX_HTTP_GET
+            || mlcf->provider->src != MT_SRC_GENERIC))
+    {
         ngx_http_mail_track_set_result(r, ctx, mt_rc_name(MT_ERR_METHOD));
-        ngx_http_mail_track_refused(r, mlcf->provider->src, MT_ERR_METHOD,
+        ngx_http_mail_track_refused(r, mlcf->src_slot, MT_ERR_METHOD,
                                     NULL);
         return NGX_HTTP_NOT_ALLOWED;
     }
@@ -241,6 +251,10 @@ ngx_http_mail_track_webhook_body(ngx_http_request_t *r)
     whc->wh.conf = mlcf->wh;
     whc->wh.method.data = r->method_name.data;
     whc->wh.method.len = r->method_name.len;
+    whc->wh.uri.data = r->unparsed_uri.data;
+    whc->wh.uri.len = r->unparsed_uri.len;
+    whc->wh.args.data = r->args.data;
+    whc->wh.args.len = r->args.len;
 
     if (r->headers_in.content_type) {
         whc->wh.content_type.data = r->headers_in.content_type->value.data;
@@ -251,6 +265,7 @@ ngx_http_mail_track_webhook_body(ngx_http_request_t *r)
     whc->wh.body_len = whc->body.len;
     whc->wh.now_ms = ngx_http_mail_track_now_ms();
     whc->wh.header = ngx_http_mail_track_wh_header;
+    whc->wh.header_count = ngx_http_mail_track_wh_header_count;
     whc->wh.alloc.alloc = ngx_http_mail_track_wh_alloc;
     whc->wh.alloc.data = r->pool;
     whc->wh.emit = ngx_http_mail_track_wh_emit;
@@ -399,8 +414,7 @@ ngx_http_mail_track_webhook_run(ngx_http_request_t *r,
 
     if (rc == MT_OK && whc->wh.detail.len) {
         ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                      "mail_track %s: %*s",
-                      mt_src_names[whc->wh.conf->provider],
+                      "mail_track %s: %*s", mt_wh_src_name(whc->wh.conf),
                       whc->wh.detail.len, whc->wh.detail.data);
     }
 
@@ -454,8 +468,24 @@ ngx_http_mail_track_webhook_done(ngx_http_request_t *r,
         whc->waiter.handler = ngx_http_mail_track_webhook_durable;
         whc->waiter.data = whc;
 
-        if (ngx_http_mail_track_spool_wait(&whc->waiter) == NGX_AGAIN) {
+        switch (ngx_http_mail_track_spool_wait(&whc->waiter, r->pool)) {
+
+        case NGX_AGAIN:
+            /*
+             * A client that leaves ends the request, and the wait.  Its
+             * leaving may have come with the body (an edge already
+             * consumed): look once, from an event.
+             */
+            r->read_event_handler = ngx_http_test_reading;
+            ngx_post_event(r->connection->read, &ngx_posted_events);
             return;
+
+        case NGX_OK:
+            break;
+
+        default:
+            rc = MT_ERR_INTERNAL;
+            whc->rc = rc;
         }
     }
 
@@ -479,7 +509,7 @@ ngx_http_mail_track_webhook_durable(void *data, ngx_int_t rc)
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
                       "mail_track %s: events not on disk within %ui ms, "
                       "answering 503 so the sender retries",
-                      mt_src_names[whc->wh.conf->provider],
+                      mt_wh_src_name(whc->wh.conf),
                       (ngx_uint_t) NGX_HTTP_MAIL_TRACK_DURABLE_WAIT);
 
         whc->rc = MT_ERR_SPOOL;
@@ -497,16 +527,19 @@ static ngx_int_t
 ngx_http_mail_track_webhook_respond(ngx_http_request_t *r,
     ngx_http_mail_track_wh_ctx_t *whc, mt_rc_t rc)
 {
-    ngx_int_t                   status;
-    ngx_buf_t                  *b;
-    ngx_str_t                   detail, key, value;
-    ngx_table_elt_t            *h;
-    ngx_http_mail_track_ctx_t  *ctx;
+    ngx_int_t                        status;
+    ngx_buf_t                       *b;
+    ngx_str_t                        detail, key, value;
+    ngx_table_elt_t                 *h;
+    ngx_http_mail_track_ctx_t       *ctx;
+    ngx_http_mail_track_loc_conf_t  *mlcf;
 
     ctx = ngx_http_mail_track_get_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mail_track_module);
 
     switch (rc) {
 
@@ -562,7 +595,7 @@ ngx_http_mail_track_webhook_respond(ngx_http_request_t *r,
             detail.data = whc->wh.detail.data;
             detail.len = whc->wh.detail.len;
 
-            ngx_http_mail_track_refused(r, whc->wh.conf->provider, rc,
+            ngx_http_mail_track_refused(r, mlcf->src_slot, rc,
                                         &detail);
         }
 
@@ -620,15 +653,54 @@ ngx_http_mail_track_webhook_respond(ngx_http_request_t *r,
 static mt_str_t
 ngx_http_mail_track_wh_header(mt_wh_t *wh, const char *lcname)
 {
+    mt_str_t          v;
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_mail_track_wh_find(wh, lcname, NULL);
+
+    if (h == NULL) {
+        v.data = NULL;
+        v.len = 0;
+        return v;
+    }
+
+    v.data = h->value.data;
+    v.len = h->value.len;
+
+    return v;
+}
+
+
+static unsigned
+ngx_http_mail_track_wh_header_count(mt_wh_t *wh, const char *lcname)
+{
+    ngx_uint_t  n;
+
+    (void) ngx_http_mail_track_wh_find(wh, lcname, &n);
+
+    return (unsigned) n;
+}
+
+
+/* the first header of that name; with count, how many there are */
+
+static ngx_table_elt_t *
+ngx_http_mail_track_wh_find(mt_wh_t *wh, const char *lcname,
+    ngx_uint_t *count)
+{
     size_t                         len;
     ngx_uint_t                     i;
-    mt_str_t                       v;
     ngx_list_part_t               *part;
-    ngx_table_elt_t               *h;
+    ngx_table_elt_t               *h, *first;
     ngx_http_mail_track_wh_ctx_t  *whc;
 
     whc = wh->data;
     len = ngx_strlen(lcname);
+    first = NULL;
+
+    if (count != NULL) {
+        *count = 0;
+    }
 
     part = &whc->request->headers_in.headers.part;
     h = part->elts;
@@ -648,16 +720,19 @@ ngx_http_mail_track_wh_header(mt_wh_t *wh, const char *lcname)
         if (h[i].key.len == len
             && ngx_strncasecmp(h[i].key.data, (u_char *) lcname, len) == 0)
         {
-            v.data = h[i].value.data;
-            v.len = h[i].value.len;
-            return v;
+            if (first == NULL) {
+                first = &h[i];
+            }
+
+            if (count == NULL) {
+                break;
+            }
+
+            (*count)++;
         }
     }
 
-    v.data = NULL;
-    v.len = 0;
-
-    return v;
+    return first;
 }
 
 
@@ -696,9 +771,16 @@ ngx_http_mail_track_wh_emit(mt_wh_t *wh, mt_event_t *ev)
         return MT_ERR_INTERNAL;
     }
 
-    src = mt_src_names[ev->src];
+    /* a generic provider's name is a C string */
+
+    src = ev->src_name.len ? (const char *) ev->src_name.data
+                           : mt_src_names[ev->src];
 
     mt_hash128(src, ev->id.data, ev->id.len, hash);
+
+    /* counted under its location's source: a generic one has its slot */
+
+    ev->src = ngx_http_mail_track_src_slot(zone, mlcf->src_slot);
 
     /* the dedupe window covers at least the provider's retry window */
 
@@ -720,7 +802,7 @@ ngx_http_mail_track_wh_emit(mt_wh_t *wh, mt_event_t *ev)
             ngx_http_mail_track_set_result(r, ctx, mt_rc_name(MT_ERR_FULL));
         }
 
-        ngx_http_mail_track_refused(r, ev->src, MT_ERR_FULL, NULL);
+        ngx_http_mail_track_refused(r, mlcf->src_slot, MT_ERR_FULL, NULL);
 
         return MT_ERR_FULL;
     }
@@ -766,6 +848,8 @@ ngx_http_mail_track_wh_replay(mt_wh_t *wh, mt_str_t *token,
     ngx_http_mail_track_loc_conf_t  *mlcf;
     u_char                           hash[NGX_HTTP_MAIL_TRACK_HASH_LEN];
     u_char                           evh[NGX_HTTP_MAIL_TRACK_HASH_LEN];
+    u_char                           tns[MT_GEN_NAME_MAX + 8];
+    u_char                           ens[MT_GEN_NAME_MAX + 8];
 
     whc = wh->data;
     r = whc->request;
@@ -773,8 +857,22 @@ ngx_http_mail_track_wh_replay(mt_wh_t *wh, mt_str_t *token,
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mail_track_module);
     zone = ngx_http_mail_track_zone_get(r);
 
-    mt_hash128("mailgun-token", token->data, token->len, hash);
-    mt_hash128("mailgun-event", event_id->data, event_id->len, evh);
+    /*
+     * Mailgun's tokens, or a generic provider's nonces: apart from each
+     * other and from the event ids (":" is in no provider's name)
+     */
+
+    if (wh->conf->src_name.len) {
+        ngx_sprintf(tns, "%V:nonce%Z", (ngx_str_t *) &wh->conf->src_name);
+        ngx_sprintf(ens, "%V:event%Z", (ngx_str_t *) &wh->conf->src_name);
+
+    } else {
+        ngx_sprintf(tns, "mailgun-token%Z");
+        ngx_sprintf(ens, "mailgun-event%Z");
+    }
+
+    mt_hash128((char *) tns, token->data, token->len, hash);
+    mt_hash128((char *) ens, event_id->data, event_id->len, evh);
 
     ngx_memcpy(&aux, evh, sizeof(aux));
 
@@ -1262,6 +1360,7 @@ ngx_http_mail_track_webhook_merge(ngx_conf_t *cf,
     conf->wh = wh;
 
     wh->provider = p->src;
+    conf->src_slot = p->src;
     wh->tolerance = (conf->wh_tolerance == -1) ? p->tolerance
                                                  : conf->wh_tolerance;
     wh->url.data = conf->wh_url.data;
@@ -1274,6 +1373,10 @@ ngx_http_mail_track_webhook_merge(ngx_conf_t *cf,
 
     wh->id_field.data = mmcf->id_field.data;
     wh->id_field.len = mmcf->id_field.len;
+
+    if (conf->wh_ack == NGX_HTTP_MAIL_TRACK_ACK_DURABLE) {
+        mmcf->durable = 1;
+    }
 
     if (conf->wh_keys) {
         keys = conf->wh_keys->elts;
@@ -1316,6 +1419,11 @@ ngx_http_mail_track_webhook_merge(ngx_conf_t *cf,
             cln->handler = ngx_http_mail_track_key_cleanup;
             cln->data = &wh->keys[i];
         }
+    }
+
+    if (p->src == MT_SRC_GENERIC) {
+        /* the engine checks its keys with the rest of the location */
+        return NGX_CONF_OK;
     }
 
     if (p->src == MT_SRC_SES) {

@@ -18,6 +18,7 @@
 #include "ngx_http_mail_track_certs.h"
 
 
+static void ngx_http_mail_track_zone_names(ngx_http_mail_track_zone_t *zone);
 static ngx_int_t ngx_http_mail_track_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 
@@ -212,6 +213,8 @@ ngx_http_mail_track_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                           &shm_zone->shm.name, zone->sh->ring_size);
         }
 
+        ngx_http_mail_track_zone_names(zone);
+
         return NGX_OK;
     }
 
@@ -220,6 +223,7 @@ ngx_http_mail_track_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     if (shm_zone->shm.exists) {
         zone->sh = shpool->data;
         zone->shpool = shpool;
+        ngx_http_mail_track_zone_names(zone);
         return NGX_OK;
     }
 
@@ -253,6 +257,7 @@ ngx_http_mail_track_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     ngx_http_mail_track_certs_init(zone);
+    ngx_http_mail_track_zone_names(zone);
 
     sh->started = ngx_http_mail_track_now_ms();
 
@@ -269,6 +274,130 @@ ngx_http_mail_track_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     shpool->log_nomem = 0;
 
     return NGX_OK;
+}
+
+
+/*
+ * Each generic name keeps its slot in the zone across reloads, so that
+ * its counters and the message states that name it stay right; a new
+ * name takes a slot no name uses, else the slot of a name this
+ * configuration no longer has, whose counters then start from zero.
+ * Locations know their name's place in the configuration; this maps it
+ * to the slot.
+ */
+
+static void
+ngx_http_mail_track_zone_names(ngx_http_mail_track_zone_t *zone)
+{
+    ngx_uint_t                       i, j, k, n, s;
+    ngx_str_t                       *name;
+    u_char                          *label;
+    ngx_uint_t                       used[NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS];
+    ngx_http_mail_track_counters_t  *cnt;
+
+    cnt = &zone->sh->cnt;
+
+    n = (zone->generic != NULL) ? zone->generic->nelts : 0;
+    name = (n != 0) ? zone->generic->elts : NULL;
+
+    ngx_memzero(used, sizeof(used));
+
+    /* the names the zone knows keep their slots */
+
+    for (i = 0; i < n; i++) {
+        zone->generic_slot[i] = NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS;
+
+        for (j = 0; j < NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS; j++) {
+            label = cnt->generic[j];
+
+            if (ngx_strlen(label) == name[i].len
+                && ngx_strncmp(label, name[i].data, name[i].len) == 0)
+            {
+                zone->generic_slot[i] = j;
+                used[j] = 1;
+                break;
+            }
+        }
+    }
+
+    /* the others take a free slot first, then a forgotten name's */
+
+    for (i = 0; i < n; i++) {
+        if (zone->generic_slot[i] < NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS) {
+            continue;
+        }
+
+        for (j = 0; j < NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS; j++) {
+            if (!used[j] && cnt->generic[j][0] == '\0') {
+                break;
+            }
+        }
+
+        if (j == NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS) {
+            for (j = 0; used[j]; j++) {
+                /* void: n <= NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS */
+            }
+        }
+
+        s = MT_SRC_GENERIC + j;
+
+        for (k = 0; k < MT_EV_MAX; k++) {
+            cnt->events[s][k] = 0;
+        }
+
+        for (k = 0; k < MT_RC_MAX; k++) {
+            cnt->refused[s][k] = 0;
+        }
+
+        cnt->duplicates[s] = 0;
+
+        label = cnt->generic[j];
+        ngx_memzero(label, MT_GEN_NAME_MAX + 1);
+        ngx_memcpy(label, name[i].data, name[i].len);
+
+        zone->generic_slot[i] = j;
+        used[j] = 1;
+    }
+}
+
+
+/* the counters' source of a location's src_slot */
+
+ngx_uint_t
+ngx_http_mail_track_src_slot(ngx_http_mail_track_zone_t *zone,
+    ngx_uint_t src)
+{
+    if (src < MT_SRC_GENERIC
+        || src - MT_SRC_GENERIC >= NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS)
+    {
+        return src;
+    }
+
+    return MT_SRC_GENERIC + zone->generic_slot[src - MT_SRC_GENERIC];
+}
+
+
+/* a counter source's name: a provider's, a generic slot's ("": unused) */
+
+ngx_str_t
+ngx_http_mail_track_src_label(ngx_http_mail_track_zone_t *zone,
+    ngx_uint_t src)
+{
+    ngx_str_t  s;
+
+    if (src < MT_SRC_GENERIC) {
+        s.data = (u_char *) mt_src_names[src];
+
+    } else if (src < NGX_HTTP_MAIL_TRACK_SRC_SLOTS) {
+        s.data = zone->sh->cnt.generic[src - MT_SRC_GENERIC];
+
+    } else {
+        s.data = (u_char *) "";
+    }
+
+    s.len = ngx_strlen(s.data);
+
+    return s;
 }
 
 

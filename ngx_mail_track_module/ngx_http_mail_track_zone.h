@@ -9,12 +9,21 @@
 
 
 #include "ngx_http_mail_track_module.h"
+#include "mt_generic.h"
 
 
 #define NGX_HTTP_MAIL_TRACK_MAGIC        0x4b52544d   /* "MTRK" */
-#define NGX_HTTP_MAIL_TRACK_LAYOUT       7
+#define NGX_HTTP_MAIL_TRACK_LAYOUT       9
 
 #define NGX_HTTP_MAIL_TRACK_HASH_LEN     16
+
+/*
+ * The counters' sources: the built-in providers by mt_src_e, then one
+ * slot per mail_track_generic_name (MT_SRC_GENERIC is the first).
+ */
+#define NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS  16
+#define NGX_HTTP_MAIL_TRACK_SRC_SLOTS                                         \
+    (MT_SRC_GENERIC + NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS)
 
 
 typedef enum {
@@ -25,6 +34,8 @@ typedef enum {
     NGX_HTTP_MAIL_TRACK_SPOOL_FLUSHES,
     NGX_HTTP_MAIL_TRACK_SPOOL_FSYNCS,
     NGX_HTTP_MAIL_TRACK_SPOOL_RECOVERED,
+    NGX_HTTP_MAIL_TRACK_SPOOL_DIR_FSYNCS,
+    NGX_HTTP_MAIL_TRACK_SPOOL_NOSPACE,
     NGX_HTTP_MAIL_TRACK_DEDUPE_EVICTED,
     NGX_HTTP_MAIL_TRACK_MACHINE_OPENS,
     NGX_HTTP_MAIL_TRACK_MACHINE_CLICKS,
@@ -36,11 +47,54 @@ typedef enum {
 
 
 typedef struct {
-    ngx_atomic_t                events[MT_SRC_MAX][MT_EV_MAX];
-    ngx_atomic_t                duplicates[MT_SRC_MAX];
-    ngx_atomic_t                refused[MT_SRC_MAX][MT_RC_MAX];
+    ngx_atomic_t                events[NGX_HTTP_MAIL_TRACK_SRC_SLOTS]
+                                      [MT_EV_MAX];
+    ngx_atomic_t                duplicates[NGX_HTTP_MAIL_TRACK_SRC_SLOTS];
+    ngx_atomic_t                refused[NGX_HTTP_MAIL_TRACK_SRC_SLOTS]
+                                       [MT_RC_MAX];
     ngx_atomic_t                misc[NGX_HTTP_MAIL_TRACK_MISC_MAX];
+
+    /* the name each generic slot counts for, NUL-terminated */
+    u_char                      generic[NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS]
+                                       [MT_GEN_NAME_MAX + 1];
 } ngx_http_mail_track_counters_t;
+
+
+/*
+ * The spool writer's shared state (ngx_http_mail_track_spool_flush.c).
+ * One worker at a time holds the flush role; the role, the open .part
+ * and the settings of the newest configuration live here, so workers of
+ * an older configuration write where the newest ones do.
+ */
+typedef struct {
+    ngx_pid_t                   flusher;       /* 0: nobody */
+    uint64_t                    flusher_start; /* its start, /proc */
+    ngx_msec_t                  flusher_since; /* monotonic, as all */
+
+    uint64_t                    sync_seq;      /* durable wanted below */
+    size_t                      batch_limit;   /* smaller while disk full */
+    ngx_msec_t                  retry_at;      /* after a failure */
+
+    uint64_t                    part_first;    /* seq of its first record */
+    ngx_uint_t                  part_gen;
+    off_t                       part_size;
+    int64_t                     part_created;
+    ngx_uint_t                  part_records;
+    ngx_uint_t                  part_dir_synced;
+    uint64_t                    file_seq;
+
+    ngx_uint_t                  recovered;     /* path scanned */
+    ngx_msec_t                  recover_at;
+
+    off_t                       max_size;
+    ngx_msec_t                  max_age;
+    ngx_msec_t                  flush;
+    ngx_uint_t                  fsync;
+    ngx_uint_t                  sync_seal;     /* durable acks in use */
+
+    u_char                      path[NGX_MAX_PATH + 1];
+    u_char                      part_path[NGX_MAX_PATH + 1];
+} ngx_http_mail_track_spool_sh_t;
 
 
 typedef struct {
@@ -74,15 +128,7 @@ typedef struct {
     ngx_rbtree_node_t           certs_sentinel;
     ngx_queue_t                 certs_lru;
 
-    /* the spool writer: one worker at a time holds the flush role */
-    ngx_atomic_t                flusher;
-    ngx_uint_t                  part_gen;
-    off_t                       part_size;
-    int64_t                     part_created;
-    ngx_uint_t                  part_records;
-    uint64_t                    file_seq;
-    ngx_uint_t                  recovered;
-    u_char                      part_path[NGX_MAX_PATH + 1];
+    ngx_http_mail_track_spool_sh_t  spool;
 
     int64_t                     started;
     ngx_atomic_t                spool_progress;  /* ms: last write or
@@ -98,6 +144,11 @@ typedef struct {
     ngx_str_t                   name;
     size_t                      queue_size;
     time_t                      dedupe;        /* seconds, 0: off */
+    ngx_array_t                *generic;       /* ngx_str_t */
+
+    /* the zone's slot of each of those names */
+    ngx_uint_t                  generic_slot
+                                    [NGX_HTTP_MAIL_TRACK_GENERIC_SLOTS];
 } ngx_http_mail_track_zone_t;
 
 
@@ -109,6 +160,10 @@ char *ngx_http_mail_track_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 void *ngx_http_mail_track_zone_alloc(ngx_http_mail_track_zone_t *zone,
     size_t size);
+ngx_str_t ngx_http_mail_track_src_label(ngx_http_mail_track_zone_t *zone,
+    ngx_uint_t src);
+ngx_uint_t ngx_http_mail_track_src_slot(ngx_http_mail_track_zone_t *zone,
+    ngx_uint_t src);
 
 
 #endif /* _NGX_HTTP_MAIL_TRACK_ZONE_H_INCLUDED_ */

@@ -2,6 +2,7 @@
 
 use Test::Nginx::Socket 'no_plan';
 use MailTrack::Util;
+use MailTrack::Generic ();
 
 no_shuffle();
 run_tests();
@@ -324,3 +325,294 @@ cannot read key file "/nonexistent/key" (2: No such file or directory)
 --- must_die
 --- error_log
 "mail_track_zone" directive is duplicate
+
+
+
+=== TEST 25: generic: a signature over neither the body nor a nonce or a time
+--- http_config
+    mail_track_zone zone=mt:1m;
+    mail_track_spool $TEST_NGINX_SERVROOT/spool;
+--- config
+    location /h {
+        mail_track_webhook generic;
+        mail_track_webhook_key k;
+        mail_track_generic_digest hmac-sha256 hex header:X-Sig;
+        mail_track_generic_message "{header:X-Event-Id}";
+        mail_track_generic_event default other;
+    }
+--- must_die
+--- error_log
+"mail_track_webhook generic": the signed message does not contain {body} and neither "mail_track_generic_nonce" nor "mail_track_generic_timestamp" is set: one captured request would authorize any event
+
+
+
+=== TEST 26: generic: the same, accepted with mail_track_webhook_auth off
+--- http_config
+    mail_track_zone zone=mt:1m;
+    mail_track_spool $TEST_NGINX_SERVROOT/spool;
+--- config
+    location /h {
+        mail_track_webhook generic;
+        mail_track_webhook_key k;
+        mail_track_webhook_auth off;
+        mail_track_generic_digest hmac-sha256 hex header:X-Sig;
+        mail_track_generic_message "{header:X-Event-Id}";
+        mail_track_generic_event default other;
+    }
+--- request
+GET /h
+--- error_code: 401
+--- no_error_log
+[emerg]
+
+
+
+=== TEST 27: generic: auth none without mail_track_webhook_auth off
+--- http_config
+    mail_track_zone zone=mt:1m;
+    mail_track_spool $TEST_NGINX_SERVROOT/spool;
+--- config
+    location /h {
+        mail_track_webhook generic;
+        mail_track_generic_auth none;
+        mail_track_generic_event default other;
+    }
+--- must_die
+--- error_log
+"mail_track_generic_auth none" requires "mail_track_webhook_auth off"
+
+
+
+=== TEST 28: generic: no event type can ever be produced
+--- http_config
+    mail_track_zone zone=mt:1m;
+    mail_track_spool $TEST_NGINX_SERVROOT/spool;
+--- config
+    location /h {
+        mail_track_webhook generic;
+        mail_track_webhook_key k;
+        mail_track_generic_field esp_type /event;
+    }
+--- must_die
+--- error_log
+no "mail_track_generic_event": no event type can be produced
+
+
+
+=== TEST 29: generic: an event table but no event name and no default
+--- http_config
+    mail_track_zone zone=mt:1m;
+    mail_track_spool $TEST_NGINX_SERVROOT/spool;
+--- config
+    location /h {
+        mail_track_webhook generic;
+        mail_track_webhook_key k;
+        mail_track_generic_event deliver delivered;
+    }
+--- must_die
+--- error_log
+neither "mail_track_generic_field esp_type" nor "mail_track_generic_event default": no event type can be produced
+
+
+
+=== TEST 30: generic: a malformed pointer names its line
+--- http_config
+    mail_track_zone zone=mt:1m;
+    mail_track_spool $TEST_NGINX_SERVROOT/spool;
+--- config
+    location /h {
+        mail_track_webhook generic;
+        mail_track_webhook_key k;
+        mail_track_generic_field esp_type /event~2name;
+    }
+--- must_die
+--- error_log eval
+qr/"mail_track_generic_field": malformed JSON pointer "\/event~2name": "~" must be followed by "0" or "1" in \S+nginx.conf:\d+/
+
+
+
+=== TEST 31: generic: a pointer without its slash
+--- http_config
+    mail_track_zone zone=mt:1m;
+    mail_track_spool $TEST_NGINX_SERVROOT/spool;
+--- config
+    location /h {
+        mail_track_webhook generic;
+        mail_track_generic_events events;
+    }
+--- must_die
+--- error_log
+malformed JSON pointer "events": it must be empty or start with "/"
+
+
+
+=== TEST 32: generic directives without mail_track_webhook generic
+--- http_config
+    mail_track_zone zone=mt:1m;
+    mail_track_spool $TEST_NGINX_SERVROOT/spool;
+--- config
+    location /h {
+        mail_track_webhook mailgun;
+        mail_track_webhook_key k;
+        mail_track_generic_field esp_type /event;
+    }
+--- must_die
+--- error_log
+"mail_track_generic_*" directives require "mail_track_webhook generic" in the same location
+
+
+
+=== TEST 33: generic: a built-in provider's name
+--- http_config
+    mail_track_zone zone=mt:1m;
+    mail_track_spool $TEST_NGINX_SERVROOT/spool;
+--- config
+    location /h { mail_track_webhook generic; mail_track_generic_name mailgun; }
+--- must_die
+--- error_log
+"mail_track_generic_name": "mailgun" is the name of a built-in provider
+
+
+
+=== TEST 34: generic: a plain digest without the key in the message
+--- http_config
+    mail_track_zone zone=mt:1m;
+    mail_track_spool $TEST_NGINX_SERVROOT/spool;
+--- config
+    location /h {
+        mail_track_webhook generic;
+        mail_track_webhook_key k;
+        mail_track_generic_digest md5 hex field:/signature;
+        mail_track_generic_nonce field:/token;
+        mail_track_generic_message "{field:/token}";
+        mail_track_generic_event default other;
+    }
+--- must_die
+--- error_log
+a plain md5 digest authenticates nothing without {key}
+
+
+
+=== TEST 35: generic: a digest without a key
+--- http_config
+    mail_track_zone zone=mt:1m;
+    mail_track_spool $TEST_NGINX_SERVROOT/spool;
+--- config
+    location /h {
+        mail_track_webhook generic;
+        mail_track_generic_digest hmac-sha256 hex header:Signature;
+        mail_track_generic_event default other;
+    }
+--- must_die
+--- error_log
+"mail_track_generic_digest" requires "mail_track_webhook_key"
+
+
+
+=== TEST 36: generic: a form holds flat fields
+--- http_config
+    mail_track_zone zone=mt:1m;
+    mail_track_spool $TEST_NGINX_SERVROOT/spool;
+--- config
+    location /h {
+        mail_track_webhook generic;
+        mail_track_webhook_key k;
+        mail_track_generic_format form;
+        mail_track_generic_field rcpt /data/email;
+        mail_track_generic_event default other;
+    }
+--- must_die
+--- error_log
+the pointer "/data/email" of "rcpt" is not one field of a form
+
+
+
+=== TEST 37: generic: a timestamp with no tolerance to check it against
+--- http_config
+    mail_track_zone zone=mt:1m;
+    mail_track_spool $TEST_NGINX_SERVROOT/spool;
+--- config
+    location /h {
+        mail_track_webhook generic;
+        mail_track_webhook_key k;
+        mail_track_webhook_tolerance 0;
+        mail_track_generic_digest hmac-sha256 hex header:Signature;
+        mail_track_generic_timestamp header:X-Ts s;
+        mail_track_generic_event default other;
+    }
+--- must_die
+--- error_log
+"mail_track_generic_timestamp" is set but "mail_track_webhook_tolerance" is 0
+
+
+
+=== TEST 38: generic: a bounce class on a type that has none
+--- http_config
+    mail_track_zone zone=mt:1m;
+    mail_track_spool $TEST_NGINX_SERVROOT/spool;
+--- config
+    location /h {
+        mail_track_webhook generic;
+        mail_track_generic_event delivered delivered hard;
+    }
+--- must_die
+--- error_log
+"mail_track_generic_event": a bounce class needs the type bounced or deferred
+
+
+
+=== TEST 39: generic: a whsec key that is not base64
+--- http_config
+    mail_track_zone zone=mt:1m;
+    mail_track_spool $TEST_NGINX_SERVROOT/spool;
+--- config
+    location /h {
+        include mail-track/loops.conf;
+        mail_track_webhook_key whsec_not*base64;
+    }
+--- init
+MailTrack::Generic::install_profiles(server_root());
+--- must_die
+--- error_log
+"mail_track_webhook generic": key 1 is not base64 (after "whsec_")
+
+
+
+=== TEST 40: generic: every shipped profile starts, side by side
+--- http_config
+    mail_track_zone zone=mt:1m;
+    mail_track_spool $TEST_NGINX_SERVROOT/spool;
+--- config
+    location = /aliyun { include mail-track/aliyun-dm.conf; mail_track_webhook_key k; }
+    location = /aoksend { include mail-track/aoksend.conf; mail_track_webhook_key k; }
+    location = /engagelab { include mail-track/engagelab.conf; mail_track_webhook_key k; }
+    location = /loops { include mail-track/loops.conf; mail_track_webhook_key whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw; }
+    location = /mailersend { include mail-track/mailersend.conf; mail_track_webhook_key k; }
+    location = /mailtrap { include mail-track/mailtrap.conf; mail_track_webhook_key k; }
+    location = /sendcloud { include mail-track/sendcloud.conf; mail_track_webhook_key k; }
+    location = /smtp2go { include mail-track/smtp2go.conf; mail_track_webhook_key k; }
+    location = /socketlabs { include mail-track/socketlabs.conf; mail_track_webhook_key k; }
+    location = /submail { include mail-track/submail.conf; mail_track_webhook_key k; }
+    location = /tencent { include mail-track/tencent-ses.conf; mail_track_webhook_key k; }
+--- init
+MailTrack::Generic::install_profiles(server_root());
+--- request
+POST /sendcloud
+--- error_code: 400
+--- no_error_log
+[emerg]
+[alert]
+
+
+
+=== TEST 41: generic: at most 16 names
+--- http_config
+    mail_track_zone zone=mt:1m;
+    mail_track_spool $TEST_NGINX_SERVROOT/spool;
+--- config eval
+join "\n", map { "location = /g$_ { mail_track_webhook generic;
+    mail_track_generic_name g$_; mail_track_webhook_key k;
+    mail_track_generic_event default other; }" } 1 .. 17
+--- must_die
+--- error_log
+more than 16 names of "mail_track_webhook generic" locations

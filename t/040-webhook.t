@@ -276,16 +276,17 @@ _EOC_
     }
     is $ok, scalar @refused, 'the retries are accepted';
 
-    # durable with a spool that cannot be written (nor its open part file):
-    # 503 once the wait is over
-    my @files = glob("$sp/*");
-    chmod 0444, @files;
+    # durable with a spool that cannot be written (nor its open part file,
+    # which the workers hold open: immutable, not just read-only): 503
+    # once the wait is over
+    my @files = glob("$sp/*.part");
+    system('chattr', '+i', @files) if @files;    # unless sealed meanwhile
     chmod 0555, $sp;
     my $t = time();
     my $res = pm($f, '/pm-durable', delivery('never-written'));
     is $res->{status}, 503, 'durable, spool unwritable: 503';
     ok time() - $t >= 4, 'after waiting for the spool';
-    chmod 0644, @files;
+    system('chattr', '-i', @files) if @files;
     chmod 0755, $sp;
 
     $f->quit;

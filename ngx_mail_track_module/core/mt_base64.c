@@ -229,3 +229,28 @@ mt_hex_encode(u_char *dst, const u_char *src, size_t len)
 
     return len * 2;
 }
+
+
+ssize_t
+mt_hex_decode(u_char *dst, const u_char *src, size_t len)
+{
+    int     hi, lo;
+    size_t  i;
+
+    if (len % 2) {
+        return -1;
+    }
+
+    for (i = 0; i < len; i += 2) {
+        hi = mt_hex_digit(src[i]);
+        lo = mt_hex_digit(src[i + 1]);
+
+        if (hi < 0 || lo < 0) {
+            return -1;
+        }
+
+        *dst++ = (u_char) (hi << 4 | lo);
+    }
+
+    return len / 2;
+}

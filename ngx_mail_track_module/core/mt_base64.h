@@ -28,5 +28,8 @@ size_t mt_hex_encode(u_char *dst, const u_char *src, size_t len);
 /* a byte's two lowercase hex digits */
 extern const char  mt_hex_pairs[256][2];
 
+/* either case; returns -1 on an odd length or a byte that is not hex */
+ssize_t mt_hex_decode(u_char *dst, const u_char *src, size_t len);
+
 
 #endif /* _MT_BASE64_H_INCLUDED_ */

@@ -43,7 +43,7 @@ const char  *mt_bounce_names[MT_BOUNCE_MAX] = {
 
 const char  *mt_src_names[MT_SRC_MAX] = {
     "track", "sendgrid", "mailgun", "ses", "postmark", "sparkpost",
-    "mandrill", "mailjet", "brevo", "resend"
+    "mandrill", "mailjet", "brevo", "resend", "generic"
 };
 
 
@@ -225,7 +225,16 @@ mt_event_write(const mt_event_t *ev, u_char *p)
 
     p = mt_mp_int(mt_event_key(p, "\xa2rt"), ev->rt);
 
-    p = mt_event_name(mt_event_key(p, "\xa3src"), mt_src_names[ev->src]);
+    p = mt_event_key(p, "\xa3src");
+
+    if (ev->src_name.len) {
+        /* a generic provider's name, at most 32 bytes */
+        p = mt_mp_str(p, ev->src_name.data, mt_min(ev->src_name.len, 32));
+
+    } else {
+        p = mt_event_name(p, mt_src_names[ev->src]);
+    }
+
     p = mt_event_name(mt_event_key(p, "\xa4type"),
                       mt_event_type_names[ev->type]);
 

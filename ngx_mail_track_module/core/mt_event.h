@@ -53,6 +53,7 @@ typedef enum {
     MT_SRC_MAILJET,
     MT_SRC_BREVO,
     MT_SRC_RESEND,
+    MT_SRC_GENERIC,
     MT_SRC_MAX
 } mt_src_e;
 
@@ -69,6 +70,7 @@ typedef struct {
     int64_t           ts;
     int64_t           rt;
     mt_src_e          src;
+    mt_str_t          src_name;    /* generic: the configured name */
     mt_event_type_e   type;
     mt_str_t          esp_type;
     mt_str_t          mid;

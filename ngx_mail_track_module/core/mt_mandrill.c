@@ -11,6 +11,7 @@
 
 #include "mt_webhook.h"
 #include "mt_base64.h"
+#include "mt_form.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -21,27 +22,16 @@
 
 
 typedef struct {
-    mt_str_t            key;
-    mt_str_t            value;
-    size_t              index;       /* keeps the sort stable */
-} mt_mandrill_param_t;
-
-
-typedef struct {
     const char         *name;
     mt_event_type_e     type;
     mt_bounce_e         bounce;
 } mt_mandrill_map_t;
 
 
-static mt_rc_t mt_mandrill_form(mt_wh_t *wh, mt_mandrill_param_t **params,
-    size_t *nparams);
-static size_t mt_mandrill_unescape(u_char *dst, const u_char *src,
-    size_t len);
 static int mt_mandrill_param_cmp(const void *one, const void *two);
-static mt_rc_t mt_mandrill_verify(mt_wh_t *wh, mt_mandrill_param_t *params,
+static mt_rc_t mt_mandrill_verify(mt_wh_t *wh, mt_form_param_t *params,
     size_t nparams);
-static mt_rc_t mt_mandrill_field(mt_wh_t *wh, mt_mandrill_param_t *params,
+static mt_rc_t mt_mandrill_field(mt_wh_t *wh, mt_form_param_t *params,
     size_t nparams, mt_str_t *events);
 static mt_rc_t mt_mandrill_events(mt_wh_t *wh, mt_str_t *value);
 static int mt_mandrill_valid(json_t *obj);
@@ -68,10 +58,10 @@ static const mt_mandrill_map_t  mt_mandrill_types[] = {
 mt_rc_t
 mt_mandrill_process(mt_wh_t *wh)
 {
-    size_t                n;
-    mt_rc_t               rc;
-    mt_str_t              events;
-    mt_mandrill_param_t  *params;
+    size_t            n;
+    mt_rc_t           rc;
+    mt_str_t          events;
+    mt_form_param_t  *params;
 
     if (wh->header(wh, "x-mandrill-signature").len == 0) {
         return MT_ERR_SIGNATURE_MISSING;
@@ -81,7 +71,7 @@ mt_mandrill_process(mt_wh_t *wh)
         return MT_ERR_CONTENT_TYPE;
     }
 
-    rc = mt_mandrill_form(wh, &params, &n);
+    rc = mt_form_parse(&wh->alloc, wh->body, wh->body_len, &params, &n);
     if (rc != MT_OK) {
         return rc;
     }
@@ -107,16 +97,16 @@ mt_mandrill_process(mt_wh_t *wh)
 mt_rc_t
 mt_mandrill_normalize(mt_wh_t *wh)
 {
-    size_t                n;
-    mt_rc_t               rc;
-    mt_str_t              events;
-    mt_mandrill_param_t  *params;
+    size_t            n;
+    mt_rc_t           rc;
+    mt_str_t          events;
+    mt_form_param_t  *params;
 
     if (wh->body_len == 0) {
         return MT_ERR_BODY_EMPTY;
     }
 
-    rc = mt_mandrill_form(wh, &params, &n);
+    rc = mt_form_parse(&wh->alloc, wh->body, wh->body_len, &params, &n);
     if (rc != MT_OK) {
         return rc;
     }
@@ -130,119 +120,14 @@ mt_mandrill_normalize(mt_wh_t *wh)
 }
 
 
-/*
- * application/x-www-form-urlencoded: "&"-separated "name=value", "+" is
- * a space, %XX a byte (a malformed escape stays as it is), empty pairs
- * are skipped; a repeated name is kept every time, as it is signed.
- */
-
-static mt_rc_t
-mt_mandrill_form(mt_wh_t *wh, mt_mandrill_param_t **params, size_t *nparams)
-{
-    size_t                n, max;
-    u_char               *buf, *eq;
-    const u_char         *p, *end, *amp;
-    mt_mandrill_param_t  *prm;
-
-    max = 1;
-
-    for (p = wh->body, end = p + wh->body_len; p < end; p++) {
-        if (*p == '&') {
-            max++;
-        }
-    }
-
-    prm = mt_alloc(&wh->alloc, max * sizeof(mt_mandrill_param_t));
-    buf = mt_alloc(&wh->alloc, wh->body_len + 1);
-
-    if (prm == NULL || buf == NULL) {
-        return MT_ERR_NOMEM;
-    }
-
-    n = 0;
-
-    for (p = wh->body; p < end; p = amp + 1) {
-        amp = memchr(p, '&', end - p);
-
-        if (amp == NULL) {
-            amp = end;
-        }
-
-        if (amp == p) {
-            continue;
-        }
-
-        eq = memchr(p, '=', amp - p);
-
-        prm[n].index = n;
-        prm[n].key.data = buf;
-        prm[n].key.len = mt_mandrill_unescape(buf, p,
-                                              (eq ? eq : amp) - p);
-        buf += prm[n].key.len;
-
-        prm[n].value.data = buf;
-        prm[n].value.len = 0;
-
-        if (eq != NULL) {
-            prm[n].value.len = mt_mandrill_unescape(buf, eq + 1,
-                                                    amp - (eq + 1));
-            buf += prm[n].value.len;
-        }
-
-        n++;
-    }
-
-    *params = prm;
-    *nparams = n;
-
-    return MT_OK;
-}
-
-
-static size_t
-mt_mandrill_unescape(u_char *dst, const u_char *src, size_t len)
-{
-    int      hi, lo;
-    u_char  *d;
-
-    d = dst;
-
-    while (len) {
-        if (*src == '+') {
-            *d++ = ' ';
-            src++;
-            len--;
-            continue;
-        }
-
-        if (*src == '%' && len >= 3) {
-            hi = mt_hex_digit(src[1]);
-            lo = mt_hex_digit(src[2]);
-
-            if (hi >= 0 && lo >= 0) {
-                *d++ = (u_char) (hi << 4 | lo);
-                src += 3;
-                len -= 3;
-                continue;
-            }
-        }
-
-        *d++ = *src++;
-        len--;
-    }
-
-    return d - dst;
-}
-
-
 /* byte order of the names, then the order in the body */
 
 static int
 mt_mandrill_param_cmp(const void *one, const void *two)
 {
-    int                         rc;
-    size_t                      n;
-    const mt_mandrill_param_t  *a, *b;
+    int                     rc;
+    size_t                  n;
+    const mt_form_param_t  *a, *b;
 
     a = one;
     b = two;
@@ -264,7 +149,7 @@ mt_mandrill_param_cmp(const void *one, const void *two)
 
 
 static mt_rc_t
-mt_mandrill_verify(mt_wh_t *wh, mt_mandrill_param_t *params, size_t nparams)
+mt_mandrill_verify(mt_wh_t *wh, mt_form_param_t *params, size_t nparams)
 {
     size_t         i, len;
     u_char        *data, *p;
@@ -298,8 +183,12 @@ mt_mandrill_verify(mt_wh_t *wh, mt_mandrill_param_t *params, size_t nparams)
         return MT_ERR_SIGNATURE;
     }
 
-    qsort(params, nparams, sizeof(mt_mandrill_param_t),
-          mt_mandrill_param_cmp);
+    /* an empty form has no array at all: qsort() wants one */
+
+    if (nparams > 1) {
+        qsort(params, nparams, sizeof(mt_form_param_t),
+              mt_mandrill_param_cmp);
+    }
 
     len = wh->conf->url.len;
 
@@ -353,7 +242,7 @@ mt_mandrill_verify(mt_wh_t *wh, mt_mandrill_param_t *params, size_t nparams)
 
 
 static mt_rc_t
-mt_mandrill_field(mt_wh_t *wh, mt_mandrill_param_t *params, size_t nparams,
+mt_mandrill_field(mt_wh_t *wh, mt_form_param_t *params, size_t nparams,
     mt_str_t *events)
 {
     size_t  i;

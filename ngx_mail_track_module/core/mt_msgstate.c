@@ -17,6 +17,8 @@ static void mt_msgstate_event(mt_msgstate_t *one, mt_msgstate_str_t *s,
 static int64_t mt_msgstate_first(int64_t a, int64_t b);
 static uint32_t mt_msgstate_add(uint32_t a, uint32_t b);
 static int mt_msgstate_cmp(const mt_str_t *a, const mt_str_t *b);
+static size_t mt_msgstate_sources(const mt_msgstate_t *st,
+    const mt_msgstate_str_t *s, mt_str_t *names);
 static u_char *mt_msgstate_int(u_char *p, int64_t v);
 static u_char *mt_msgstate_time(u_char *p, const char *name, size_t len,
     int64_t ms);
@@ -63,14 +65,6 @@ static const uint8_t  mt_msgstate_bounce_ranks[MT_BOUNCE_MAX] = {
     3,      /* block */
     1       /* undetermined */
 };
-
-/* mt_src_e in name order: "sources" is a sorted set */
-static const uint8_t  mt_msgstate_src_order[MT_SRC_MAX] = {
-    MT_SRC_BREVO, MT_SRC_MAILGUN, MT_SRC_MAILJET, MT_SRC_MANDRILL,
-    MT_SRC_POSTMARK, MT_SRC_RESEND, MT_SRC_SENDGRID, MT_SRC_SES,
-    MT_SRC_SPARKPOST, MT_SRC_TRACK
-};
-
 
 void
 mt_msgstate_init(mt_msgstate_t *st, mt_msgstate_str_t *s)
@@ -125,8 +119,8 @@ mt_msgstate_event(mt_msgstate_t *one, mt_msgstate_str_t *s,
     /* the provider's time where given, else when it was received */
     at = (ev->ts > 0) ? ev->ts : (ev->rt > 0) ? ev->rt : 0;
 
-    if ((unsigned) ev->src < MT_SRC_MAX) {
-        one->sources = (uint16_t) (1 << ev->src);
+    if ((unsigned) ev->src < MT_MSGSTATE_SOURCES) {
+        one->sources = (uint32_t) 1 << ev->src;
     }
 
     if ((unsigned) ev->type >= MT_EV_MAX) {
@@ -325,7 +319,7 @@ mt_msgstate_json_size(const mt_msgstate_str_t *s)
                   "\"sources\":[]}")
            + 6 * (s->mid.len + s->rcpt.len + s->url.len) + 6
            + 13 * sizeof("-9223372036854775808")
-           + MT_SRC_MAX * sizeof(",\"sparkpost\"");
+           + MT_MSGSTATE_SOURCES * (6 * MT_MSGSTATE_NAME_MAX + 3);
 }
 
 
@@ -333,8 +327,8 @@ u_char *
 mt_msgstate_json(u_char *p, const mt_msgstate_t *st,
     const mt_msgstate_str_t *s)
 {
-    size_t       n, len;
-    unsigned     i, src;
+    size_t       i, n;
+    mt_str_t     names[MT_MSGSTATE_SOURCES];
     const char  *name;
 
     p = mt_msgstate_lit(p, "{\"message_id\":");
@@ -402,27 +396,74 @@ mt_msgstate_json(u_char *p, const mt_msgstate_t *st,
 
     p = mt_msgstate_lit(p, "},\"sources\":[");
 
-    n = 0;
+    n = mt_msgstate_sources(st, s, names);
 
-    for (i = 0; i < MT_SRC_MAX; i++) {
-        src = mt_msgstate_src_order[i];
-
-        if (!(st->sources & (1 << src))) {
-            continue;
-        }
-
-        if (n++) {
+    for (i = 0; i < n; i++) {
+        if (i) {
             *p++ = ',';
         }
 
-        len = strlen(mt_src_names[src]);
-        p = mt_json_quote(p, (u_char *) mt_src_names[src], len);
+        p = mt_json_quote(p, names[i].data, names[i].len);
     }
 
     *p++ = ']';
     *p++ = '}';
 
     return p;
+}
+
+
+/*
+ * "sources", a set sorted by name: the built-in providers', and the
+ * generic ones' by the names the caller gave (a name twice counts once)
+ */
+
+static size_t
+mt_msgstate_sources(const mt_msgstate_t *st, const mt_msgstate_str_t *s,
+    mt_str_t *names)
+{
+    size_t    i, n, k;
+    unsigned  src;
+    mt_str_t  name;
+
+    n = 0;
+
+    for (src = 0; src < MT_MSGSTATE_SOURCES; src++) {
+        if (!(st->sources & ((uint32_t) 1 << src))) {
+            continue;
+        }
+
+        k = src - MT_SRC_GENERIC;
+
+        if (src < MT_SRC_GENERIC) {
+            name.data = (u_char *) mt_src_names[src];
+            name.len = strlen(mt_src_names[src]);
+
+        } else if (s->generic != NULL && k < s->ngeneric
+                   && s->generic[k].len)
+        {
+            name.data = s->generic[k].data;
+            name.len = mt_min(s->generic[k].len, MT_MSGSTATE_NAME_MAX);
+
+        } else {
+            name.data = (u_char *) "generic";
+            name.len = sizeof("generic") - 1;
+        }
+
+        for (i = 0; i < n && mt_msgstate_cmp(&names[i], &name) < 0; i++) {
+            /* void */
+        }
+
+        if (i < n && mt_msgstate_cmp(&names[i], &name) == 0) {
+            continue;
+        }
+
+        memmove(&names[i + 1], &names[i], (n - i) * sizeof(mt_str_t));
+        names[i] = name;
+        n++;
+    }
+
+    return n;
 }
 
 

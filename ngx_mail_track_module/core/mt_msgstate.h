@@ -35,6 +35,14 @@
 #define MT_MSGSTATE_RCPT_MAX    255
 #define MT_MSGSTATE_URL_MAX     2048
 
+/*
+ * The bits of "sources": a built-in provider's mt_src_e, or from
+ * MT_SRC_GENERIC on, a generic provider's slot in the caller's numbering
+ * (mt_msgstate_str_t gives their names to mt_msgstate_json()).
+ */
+#define MT_MSGSTATE_SOURCES     32
+#define MT_MSGSTATE_NAME_MAX    32
+
 /* what the caller must store after apply or merge */
 #define MT_MSGSTATE_RCPT        0x01
 #define MT_MSGSTATE_URL         0x02
@@ -55,7 +63,7 @@ typedef struct {
     uint32_t          opens_machine;
     uint32_t          clicks;
     uint32_t          clicks_machine;
-    uint16_t          sources;         /* 1 << mt_src_e */
+    uint32_t          sources;         /* 1 << source */
     uint8_t           state;           /* mt_event_type_e + 1, 0: none */
     uint8_t           bounce;          /* mt_bounce_e of the bounce shown */
 } mt_msgstate_t;
@@ -66,6 +74,10 @@ typedef struct {
     mt_str_t          mid;
     mt_str_t          rcpt;            /* "": unknown */
     mt_str_t          url;             /* "": no click with a url */
+
+    /* the names of the generic sources by slot; none: "generic" */
+    const mt_str_t   *generic;
+    size_t            ngeneric;
 } mt_msgstate_str_t;
 
 

@@ -8,6 +8,7 @@
 
 
 #include "mt_webhook.h"
+#include "mt_generic.h"
 #include "mt_base64.h"
 
 #include <stdio.h>
@@ -72,6 +73,18 @@ static const mt_provider_t  mt_provider_resend = {
 };
 
 
+/*
+ * The generic provider's defaults: five minutes, as the Standard
+ * Webhooks libraries allow, when a timestamp is configured; its vendors'
+ * retry windows are unknown, so dedupe covers a day.
+ */
+
+static const mt_provider_t  mt_provider_generic = {
+    "generic", MT_SRC_GENERIC, 0, 300, 25 * 3600,
+    NULL, NULL, mt_generic_process
+};
+
+
 const mt_provider_t  *mt_providers[] = {
     &mt_provider_sendgrid,
     &mt_provider_mailgun,
@@ -82,6 +95,7 @@ const mt_provider_t  *mt_providers[] = {
     &mt_provider_mailjet,
     &mt_provider_brevo,
     &mt_provider_resend,
+    &mt_provider_generic,
     NULL
 };
 
@@ -157,6 +171,8 @@ mt_json_arena_reset(void)
 void
 mt_wh_cleanup(void)
 {
+    mt_gen_json_cleanup();
+
     EVP_MD_free(mt_hash_md);
     EVP_MD_CTX_free(mt_hash_ctx);
     mt_hash_md = NULL;
@@ -201,6 +217,16 @@ mt_provider_get(mt_src_e src)
     }
 
     return NULL;
+}
+
+
+/* the records' src: a generic provider's name, or a built-in's */
+
+const char *
+mt_wh_src_name(mt_wh_conf_t *conf)
+{
+    return conf->src_name.len ? (const char *) conf->src_name.data
+                              : mt_src_names[conf->provider];
 }
 
 
@@ -537,6 +563,7 @@ mt_wh_emit(mt_wh_t *wh, mt_event_t *ev)
     mt_rc_t  rc;
 
     ev->src = wh->conf->provider;
+    ev->src_name = wh->conf->src_name;
     ev->rt = wh->now_ms;
 
     /* mid is the application's id, else the provider's */
@@ -573,7 +600,7 @@ mt_wh_hash_id(mt_wh_t *wh, mt_str_t *id, const mt_str_t *fields, size_t n)
     size_t         i;
     u_char        *p;
     u_char         len[4], md[EVP_MAX_MD_SIZE];
-    const char    *src;
+    mt_str_t       src;
     EVP_MD_CTX    *ctx;
     unsigned int   mdlen;
 
@@ -591,10 +618,17 @@ mt_wh_hash_id(mt_wh_t *wh, mt_str_t *id, const mt_str_t *fields, size_t n)
 
     ctx = mt_hash_ctx;
 
-    src = mt_src_names[wh->conf->provider];
+    /* the name and its NUL (both names are C strings): one namespace each */
+
+    src = wh->conf->src_name;
+
+    if (src.len == 0) {
+        src.data = (u_char *) mt_src_names[wh->conf->provider];
+        src.len = strlen((char *) src.data);
+    }
 
     if (EVP_DigestInit_ex(ctx, mt_hash_md, NULL) != 1
-        || EVP_DigestUpdate(ctx, src, strlen(src) + 1) != 1)
+        || EVP_DigestUpdate(ctx, src.data, src.len + 1) != 1)
     {
         return MT_ERR_INTERNAL;
     }

@@ -42,6 +42,8 @@ typedef struct {
     mt_str_t            id_field;     /* custom argument with the app's id */
     mt_str_t           *topics;       /* SNS topic ARN allowlist */
     size_t              ntopics;
+    mt_str_t            src_name;     /* the records' src */
+    void               *generic;      /* mt_gen_conf_t */
     unsigned            auth_off:1;   /* unsigned provider, no credential */
 } mt_wh_conf_t;
 
@@ -50,6 +52,8 @@ struct mt_wh_s {
     /* what the glue fills in */
     mt_wh_conf_t       *conf;
     mt_str_t            method;
+    mt_str_t            uri;          /* as sent, with the query string */
+    mt_str_t            args;         /* the query string */
     mt_str_t            content_type;
     const u_char       *body;
     size_t              body_len;
@@ -57,6 +61,9 @@ struct mt_wh_s {
 
     /* a request header by lowercase name; empty if absent */
     mt_str_t          (*header)(mt_wh_t *wh, const char *lcname);
+
+    /* how many times the header came; NULL: at most once */
+    unsigned          (*header_count)(mt_wh_t *wh, const char *lcname);
 
     mt_alloc_t          alloc;
 
@@ -122,6 +129,7 @@ mt_rc_t mt_brevo_process(mt_wh_t *wh);
 mt_rc_t mt_resend_key(mt_str_t *raw, void **data, char *err, size_t len);
 void mt_resend_key_free(void *data);
 mt_rc_t mt_resend_process(mt_wh_t *wh);
+mt_rc_t mt_generic_process(mt_wh_t *wh);
 
 /*
  * The parse-and-normalize half of each provider, run after the request
@@ -137,6 +145,7 @@ mt_rc_t mt_mandrill_normalize(mt_wh_t *wh);
 mt_rc_t mt_mailjet_normalize(mt_wh_t *wh);
 mt_rc_t mt_brevo_normalize(mt_wh_t *wh);
 mt_rc_t mt_resend_normalize(mt_wh_t *wh);
+mt_rc_t mt_generic_normalize(mt_wh_t *wh);
 
 
 /* jansson from an arena, for a process that parses one body at a time */
@@ -147,6 +156,7 @@ void mt_wh_cleanup(void);
 
 /* helpers shared by the providers (mt_webhook.c) */
 
+const char *mt_wh_src_name(mt_wh_conf_t *conf);
 mt_rc_t mt_wh_check_credential(mt_wh_t *wh);
 mt_rc_t mt_wh_process_unsigned(mt_wh_t *wh,
     mt_rc_t (*normalize)(mt_wh_t *wh));

@@ -106,6 +106,22 @@ wh_test_header(mt_wh_t *wh, const char *lcname)
 }
 
 
+static inline unsigned
+wh_test_header_count(mt_wh_t *wh, const char *lcname)
+{
+    wh_test_t  *t = wh->data;
+    unsigned    i, n;
+
+    for (i = 0, n = 0; i < t->nheaders; i++) {
+        if (strcasecmp(t->headers[i].name, lcname) == 0) {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
 static inline void
 wh_test_copy(wh_test_t *t, mt_str_t *s)
 {
@@ -324,6 +340,7 @@ wh_setup(wh_test_t *t, mt_wh_conf_t *conf, const char *content_type,
     t->wh.body_len = len;
     t->wh.now_ms = now * 1000;
     t->wh.header = wh_test_header;
+    t->wh.header_count = wh_test_header_count;
     t->wh.alloc.alloc = wh_test_alloc;
     t->wh.alloc.data = t;
     t->wh.emit = wh_test_emit;

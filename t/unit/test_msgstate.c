@@ -671,11 +671,43 @@ test_sources(void)
     ts_json(&m, buf);
 
     ok(strstr((char *) buf,
-              "\"sources\":[\"brevo\",\"mailgun\",\"mailjet\",\"mandrill\","
-              "\"postmark\",\"resend\",\"sendgrid\",\"ses\",\"sparkpost\","
-              "\"track\"]}") != NULL,
+              "\"sources\":[\"brevo\",\"generic\",\"mailgun\",\"mailjet\","
+              "\"mandrill\",\"postmark\",\"resend\",\"sendgrid\",\"ses\","
+              "\"sparkpost\",\"track\"]}") != NULL,
        "every source, once, in name order");
     ok(mt_msgstate_state_name(&m.st) == NULL, "'other' is no state");
+
+    /*
+     * generic sources by their slots' names, sorted in with the others;
+     * a slot without a name is "generic", once
+     */
+
+    {
+        mt_str_t  names[3] = {
+            mt_string("sendcloud"), mt_string("aliyun-dm"), mt_null_string
+        };
+
+        ts_init(&m);
+
+        for (i = 0; i < 4; i++) {
+            ev = ts_ev(MT_EV_OTHER, (mt_src_e) (MT_SRC_GENERIC + i), 1000,
+                       NULL, NULL);
+            ts_apply(&m, &ev);
+        }
+
+        ev = ts_ev(MT_EV_OTHER, MT_SRC_MAILGUN, 1000, NULL, NULL);
+        ts_apply(&m, &ev);
+
+        m.s.generic = names;
+        m.s.ngeneric = 3;
+
+        ts_json(&m, buf);
+
+        ok(strstr((char *) buf,
+                  "\"sources\":[\"aliyun-dm\",\"generic\",\"mailgun\","
+                  "\"sendcloud\"]}") != NULL,
+           "generic sources by name: %s", strstr((char *) buf, "sources"));
+    }
 }
 
 

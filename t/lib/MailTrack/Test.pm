@@ -201,11 +201,13 @@ sub start_fails {
 }
 
 # Optionally change configuration parts, then "nginx -s reload" and
-# wait until the new workers are up and the old ones are gone.
+# wait until the new workers are up and the old ones are gone (with
+# wait_old => 0, only for the new ones: old workers kept busy on purpose).
 sub reload {
     my ($self, %parts) = @_;
     my $srv = $self->{server};
     croak 'nginx is not running' unless $srv->running;
+    my $wait_old = exists $parts{wait_old} ? delete $parts{wait_old} : 1;
     $self->set(%parts);
     my @old = $srv->worker_pids;
     my %old = map { $_ => 1 } @old;
@@ -215,6 +217,7 @@ sub reload {
     croak "nginx -s reload failed:\n$out" unless $ok;
 
     $self->_wait_workers(sub { !$old{ $_[0] } }, $pos);
+    return $self unless $wait_old;
     my $deadline = time + $Slow;
     while (grep { Test::Nginx::Util::is_running($_) } @old) {
         if (time > $deadline) {
