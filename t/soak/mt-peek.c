@@ -80,7 +80,7 @@ main(int argc, char **argv)
     /* the lock is the slab pool's mutex, at the start of the zone */
 
     z.off = strcmp(argv[1], "lock") == 0
-            ? (size_t) -1 : offsetof(ngx_http_mail_track_sh_t, flusher);
+            ? (size_t) -1 : offsetof(ngx_http_mail_track_sh_t, spool.flusher);
 
     for (i = 0; i < n; i++) {
         if (mt_peek_open(&z, pids[i], size) == 0) {
@@ -199,17 +199,26 @@ mt_peek_read(mt_peek_zone_t *z, uintptr_t addr, void *buf, size_t len)
 static pid_t
 mt_peek_holder(mt_peek_zone_t *z)
 {
-    uintptr_t          addr;
-    ngx_atomic_uint_t  v;
+    int                rc;
+    ngx_pid_t          pid;
+    ngx_atomic_uint_t  lock;
 
-    addr = (z->off == (size_t) -1) ? z->base : z->sh + z->off;
+    /* the slab pool's mutex holds the pid as an atomic word */
 
-    if (mt_peek_read(z, addr, &v, sizeof(v)) != 0) {
+    if (z->off == (size_t) -1) {
+        rc = mt_peek_read(z, z->base, &lock, sizeof(lock));
+        pid = (ngx_pid_t) lock;
+
+    } else {
+        rc = mt_peek_read(z, z->sh + z->off, &pid, sizeof(pid));
+    }
+
+    if (rc != 0) {
         fprintf(stderr, "mt-peek: the worker read from is gone\n");
         return -1;
     }
 
-    return (pid_t) v;
+    return (pid_t) pid;
 }
 
 
