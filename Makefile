@@ -4,7 +4,7 @@
 #   make run        the demo on 127.0.0.1:8080 (make stop stops it)
 #   make test       unit tests, the nginx tests, a short run of each fuzzer
 #   make bench      wrk against the module, next to empty_gif and return 302
-#   make bench-load a million events into SQLite and PostgreSQL
+#   make bench-load a million events into SQLite, PostgreSQL and ClickHouse
 #   make bench-callgrind   instructions per request of the same measures
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS (60)
 #   make deb        the Debian packages, in build/deb/
@@ -34,7 +34,7 @@ CPPFLAGS_MT   := -I$(CORE_DIR) -D_GNU_SOURCE
 LIBS_CORE     := $(shell pkg-config --libs msgpack 2>/dev/null \
                    || pkg-config --libs msgpack-c 2>/dev/null \
                    || echo -lmsgpackc) -ljansson -lsimdjson -lstdc++ -lcrypto
-LIBS_TOOL     := $(LIBS_CORE) -lsqlite3 -lpq
+LIBS_TOOL     := $(LIBS_CORE) -lsqlite3 -lpq -lcurl
 CFLAGS_TOOL   := $(shell pkg-config --cflags libpq 2>/dev/null \
                    || echo -I/usr/include/postgresql)
 

@@ -49,9 +49,12 @@ mt_db_open(mt_db_t *db, const char *url)
     {
         db->backend = &mt_db_pg;
 
+    } else if (strncmp(url, "clickhouse://", 13) == 0) {
+        db->backend = &mt_db_clickhouse;
+
     } else {
-        mt_tool_error("--db \"%s\": expected sqlite:PATH, postgresql://... "
-                      "or postgres://...", url);
+        mt_tool_error("--db \"%s\": expected sqlite:PATH, postgresql://..., "
+                      "postgres://... or clickhouse://...", url);
         return MT_DB_ERROR;
     }
 
@@ -185,6 +188,15 @@ mt_db_ready(mt_db_t *db, int create)
                       "--db URL\" to upgrade it", db->url, version,
                       MT_DB_SCHEMA_VERSION);
         return MT_DB_ERROR;
+    }
+
+    if (db->backend->check != NULL) {
+        rc = db->backend->check(db);
+
+        if (rc != MT_DB_OK) {
+            mt_tool_error("%s: %s", db->url, db->err);
+            return rc;
+        }
     }
 
     rc = mt_db_setting(db, "soft_bounce_limit", value, sizeof(value));

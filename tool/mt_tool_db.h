@@ -119,6 +119,7 @@ typedef struct {
 typedef struct {
     mt_msgstate_t               st;
     mt_msgstate_str_t           s;
+    mt_str_t                    event_id;  /* per_event backends: its one */
     unsigned                    found:1;   /* backends: the row is there */
 } mt_db_msg_t;
 
@@ -219,6 +220,20 @@ struct mt_db_backend_s {
     /* one statement; params as text, "$1".. in the SQL; row may be NULL */
     int    (*query)(mt_db_t *db, const char *sql, const char **params,
                int nparams, mt_db_row_pt row, void *data);
+
+    /*
+     * A backend without transactions (ClickHouse) keeps everything as
+     * sets that a repeated insert cannot change: per_event, the loader
+     * gives messages_put one state per new event (event_id set) without
+     * messages_get, and suppress the claims of each event unmerged.
+     */
+    unsigned                    per_event;
+
+    /* optional: the tables are those of the schema (after the version) */
+    int    (*check)(mt_db_t *db);
+
+    /* optional: stores a setting (value NULL: removes it); else SQL */
+    int    (*setting)(mt_db_t *db, const char *name, const char *value);
 };
 
 
@@ -230,6 +245,7 @@ struct mt_db_s {
     char                        err[MT_DB_ERR_LEN];
     int64_t                     soft_limit;  /* N soft bounces ... */
     int64_t                     soft_window; /* ... within ms: suppress */
+    const char                 *cluster;     /* db init --cluster */
 };
 
 /*
@@ -354,6 +370,7 @@ int mt_record_decode(const msgpack_object *rec, mt_db_event_t *e,
 /* the backends */
 extern const mt_db_backend_t  mt_db_sqlite;
 extern const mt_db_backend_t  mt_db_pg;
+extern const mt_db_backend_t  mt_db_clickhouse;
 
 
 #endif /* _MT_TOOL_DB_H_INCLUDED_ */

@@ -84,7 +84,9 @@ mt_load_messages(mt_load_t *ld)
     m = NULL;
 
     for (i = 0; i < n; i++) {
-        if (m == NULL || mt_msg_str_cmp(&evs[i].mid, &m->s.mid) != 0) {
+        if (m == NULL || ld->db.backend->per_event
+            || mt_msg_str_cmp(&evs[i].mid, &m->s.mid) != 0)
+        {
             m = mt_arena_alloc(&ld->arena, sizeof(mt_db_msg_t));
             if (m == NULL) {
                 free(evs);
@@ -94,6 +96,8 @@ mt_load_messages(mt_load_t *ld)
 
             mt_msgstate_init(&m->st, &m->s);
             m->s.mid = evs[i].mid;
+            m->event_id = evs[i].ev->ev.id;
+            m->found = 0;
             msgs[nm++] = m;
         }
 
@@ -107,7 +111,11 @@ mt_load_messages(mt_load_t *ld)
     ctx.n = nm;
     ctx.nomem = 0;
 
-    rc = ld->db.backend->messages_get(&ld->db, msgs, nm, mt_msg_row, &ctx);
+    /* a per_event backend's states merge where they are read */
+
+    rc = ld->db.backend->per_event
+         ? MT_DB_OK
+         : ld->db.backend->messages_get(&ld->db, msgs, nm, mt_msg_row, &ctx);
 
     if (rc == MT_DB_OK && ctx.nomem) {
         mt_db_error(&ld->db, "out of memory");

@@ -116,7 +116,10 @@ const mt_db_backend_t  mt_db_pg = {
     mt_pg_messages_put,
     mt_pg_soft_bounces,
     mt_pg_suppress,
-    mt_pg_query
+    mt_pg_query,
+    0,
+    NULL,
+    NULL
 };
 
 

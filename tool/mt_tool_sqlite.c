@@ -100,7 +100,10 @@ const mt_db_backend_t  mt_db_sqlite = {
     mt_sqlite_messages_put,
     mt_sqlite_soft_bounces,
     mt_sqlite_suppress,
-    mt_sqlite_query
+    mt_sqlite_query,
+    0,
+    NULL,
+    NULL
 };
 
 
