@@ -15,9 +15,11 @@
 
 #include "mt_tool_clickhouse.h"
 
+#include <endian.h>
+
 
 static void mt_ch_varint(mt_tool_buf_t *b, uint64_t v);
-static void mt_ch_le(mt_tool_buf_t *b, uint64_t v, size_t n);
+static void mt_ch_byte(mt_tool_buf_t *b, u_char c);
 
 
 int
@@ -94,42 +96,49 @@ mt_ch_block_nomem(const mt_ch_block_t *b)
 void
 mt_ch_str(mt_ch_block_t *b, size_t i, const u_char *p, size_t len)
 {
-    u_char  null;
+    mt_tool_buf_t  *d;
 
     if (b->cols[i].nullable) {
-        null = (len == 0);
-        mt_tool_buf_add(&b->nulls[i], &null, 1);
+        mt_ch_byte(&b->nulls[i], len == 0);
     }
 
-    mt_ch_varint(&b->data[i], len);
-    mt_tool_buf_add(&b->data[i], p, len);
+    d = &b->data[i];
+
+    if (mt_tool_buf_reserve(d, len + 10) != 0) {
+        return;
+    }
+
+    mt_ch_varint(d, len);
+    memcpy(d->data + d->len, p, len);
+    d->len += len;
 }
 
 
 void
 mt_ch_int(mt_ch_block_t *b, size_t i, int64_t v, int known)
 {
-    u_char  null;
+    size_t          n;
+    uint64_t        le;
+    mt_tool_buf_t  *d;
 
     if (b->cols[i].nullable) {
-        null = !known;
-        mt_tool_buf_add(&b->nulls[i], &null, 1);
+        mt_ch_byte(&b->nulls[i], !known);
     }
 
-    if (!known) {
-        v = 0;
+    n = (b->cols[i].base == MT_CH_UINT8) ? 1
+        : (b->cols[i].base == MT_CH_UINT16) ? 2 : 8;
+
+    d = &b->data[i];
+
+    if (d->size - d->len < 8 && mt_tool_buf_reserve(d, 8) != 0) {
+        return;
     }
 
-    switch (b->cols[i].base) {
-    case MT_CH_UINT8:
-        mt_ch_le(&b->data[i], (uint64_t) v, 1);
-        break;
-    case MT_CH_UINT16:
-        mt_ch_le(&b->data[i], (uint64_t) v, 2);
-        break;
-    default:
-        mt_ch_le(&b->data[i], (uint64_t) v, 8);
-    }
+    /* little-endian whatever the machine: the first n bytes */
+
+    le = htole64(known ? (uint64_t) v : 0);
+    memcpy(d->data + d->len, &le, 8);
+    d->len += n;
 }
 
 
@@ -171,36 +180,32 @@ mt_ch_block_native(const mt_ch_block_t *b, mt_tool_buf_t *out)
 static void
 mt_ch_varint(mt_tool_buf_t *b, uint64_t v)
 {
-    u_char  buf[10];
-    size_t  n;
+    u_char  *p;
 
-    n = 0;
+    if (mt_tool_buf_reserve(b, 10) != 0) {
+        return;
+    }
 
-    do {
-        buf[n] = (u_char) (v & 0x7f);
+    p = b->data + b->len;
+
+    while (v >= 0x80) {
+        *p++ = (u_char) (v | 0x80);
         v >>= 7;
+    }
 
-        if (v) {
-            buf[n] |= 0x80;
-        }
+    *p++ = (u_char) v;
 
-        n++;
-
-    } while (v);
-
-    mt_tool_buf_add(b, buf, n);
+    b->len = p - b->data;
 }
 
 
 static void
-mt_ch_le(mt_tool_buf_t *b, uint64_t v, size_t n)
+mt_ch_byte(mt_tool_buf_t *b, u_char c)
 {
-    u_char  buf[8];
-    size_t  i;
-
-    for (i = 0; i < n; i++) {
-        buf[i] = (u_char) (v >> (8 * i));
+    if (b->len < b->size) {
+        b->data[b->len++] = c;
+        return;
     }
 
-    mt_tool_buf_add(b, buf, n);
+    mt_tool_buf_add(b, &c, 1);
 }
