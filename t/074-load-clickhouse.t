@@ -405,6 +405,24 @@ sub cutting_proxy {
 }
 
 
+# HTTPS: the server's certificate verified, against the CA given
+
+{
+    createdb('tls');
+    my ($hport, $ca) = ch_https(1);
+    my $d = dir();
+    gen($d, 200, 50, 50, 63, 200);
+    my $url = "clickhouse://default:mt-secret\@127.0.0.1:$hport/tls?secure=1";
+    my $r = load($d, '--db', $url);
+    is $r->{rc}, 1, 'HTTPS to a server whose CA is not trusted: exit 1';
+    like $r->{err}, qr/certificate/i, '... said' or diag $r->{err};
+    is scalar(files_in($d)), 1, '... nothing moved';
+    $r = load($d, '--db', "$url&cafile=$ca");
+    is $r->{rc}, 0, 'HTTPS with cafile= its CA: loaded' or diag $r->{err};
+    is ch_sql('tls', 'SELECT count() FROM mail_events'), 200, '... every event';
+}
+
+
 # tables of another schema: refused, never altered
 
 {

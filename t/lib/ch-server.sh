@@ -1,10 +1,11 @@
 #!/bin/sh
 # Throw-away ClickHouse servers from Debian's package, for the tests and
 # the bench: N servers (default 2), each with its own data directory
-# under DIR/N and free HTTP, TCP and interserver ports on 127.0.0.1, all
-# named as the shards of one cluster "mt_test"; as root they run as
-# "nobody".  Users: "default" (password "mt-secret") and "reader"
-# (password "mt-secret", read-only).
+# under DIR/N and free HTTP, HTTPS, TCP and interserver ports on
+# 127.0.0.1, all named as the shards of one cluster "mt_test"; as root
+# they run as "nobody".  Users: "default" (password "mt-secret") and
+# "reader" (password "mt-secret", read-only).  HTTPS with a certificate
+# for 127.0.0.1 from a CA made here, DIR/ca.crt; DIR/N/https_port.
 #
 #   t/lib/ch-server.sh start DIR [N]   prints the HTTP ports, one a line
 #   t/lib/ch-server.sh stop DIR
@@ -54,27 +55,40 @@ start)
     n=${3:-2}
     mkdir -p "$dir"
 
-    # 3 free ports per server, picked by the kernel while all are held
+    # 4 free ports per server, picked by the kernel while all are held
     # (a race only with another process binding one in the next moments)
     ports=$(perl -MIO::Socket::INET -e '
-        my @s = map { IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0", ReuseAddr => 0) or die } 1 .. 3 * $ARGV[0];
+        my @s = map { IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0", ReuseAddr => 0) or die } 1 .. 4 * $ARGV[0];
         print join(" ", map { $_->sockport } @s), "\n"' "$n")
+
+    # a CA, and a certificate for 127.0.0.1 that it signed
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/ca.key" \
+        -out "$dir/ca.crt" -days 2 -subj "/CN=mail-track test CA" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout "$dir/server.key" \
+        -out "$dir/server.csr" -subj "/CN=127.0.0.1" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\n' > "$dir/server.ext"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" \
+        -CAkey "$dir/ca.key" -CAcreateserial -out "$dir/server.crt" -days 2 \
+        -extfile "$dir/server.ext" 2>/dev/null
+    if [ "$(id -u)" = 0 ]; then
+        chown nobody:nogroup "$dir/server.key" "$dir/server.crt"
+    fi
 
     set -- $ports
     shards=
     i=1
     while [ $i -le "$n" ]; do
-        eval "http_$i=\$1 tcp_$i=\$2 inter_$i=\$3"
+        eval "http_$i=\$1 tcp_$i=\$2 inter_$i=\$3 https_$i=\$4"
         eval "tcp=\$tcp_$i"
         shards="$shards<shard><replica><host>127.0.0.1</host><port>$tcp</port><user>default</user><password>mt-secret</password></replica></shard>"
-        shift 3
+        shift 4
         i=$((i + 1))
     done
 
     i=1
     while [ $i -le "$n" ]; do
         d=$dir/$i
-        eval "http=\$http_$i tcp=\$tcp_$i inter=\$inter_$i"
+        eval "http=\$http_$i tcp=\$tcp_$i inter=\$inter_$i https=\$https_$i"
         mkdir -p "$d/data"
         cat > "$d/config.xml" <<EOF
 <?xml version="1.0"?>
@@ -87,6 +101,18 @@ start)
         <count>1</count>
     </logger>
     <http_port>$http</http_port>
+    <https_port>$https</https_port>
+    <openSSL>
+        <server>
+            <certificateFile>$dir/server.crt</certificateFile>
+            <privateKeyFile>$dir/server.key</privateKeyFile>
+            <verificationMode>none</verificationMode>
+            <loadDefaultCAFile>false</loadDefaultCAFile>
+            <cacheSessions>true</cacheSessions>
+            <disableProtocols>sslv2,sslv3</disableProtocols>
+            <preferServerCiphers>true</preferServerCiphers>
+        </server>
+    </openSSL>
     <tcp_port>$tcp</tcp_port>
     <interserver_http_port>$inter</interserver_http_port>
     <interserver_http_host>127.0.0.1</interserver_http_host>
@@ -155,6 +181,7 @@ EOF
         as "$bin" --config-file="$d/config.xml" --pid-file="$d/pid" --daemon \
             > "$d/out.log" 2>&1 || { cat "$d/out.log" >&2; stop; exit 1; }
         echo "$http" > "$d/port"
+        echo "$https" > "$d/https_port"
         i=$((i + 1))
     done
 

@@ -18,7 +18,8 @@ use Time::HiRes ();
 use Test::Nginx::Util qw(slurp spew);
 
 our @EXPORT = qw(tool run bg wait_err slurp spew sq pg_start pg_url pg_sql
-                 pg_createdb ch_start ch_url ch_sql gen files_in $root $tmp);
+                 pg_createdb ch_start ch_url ch_sql ch_https gen files_in
+                 $root $tmp);
 
 our $root = abs_path("$FindBin::Bin/..");
 our $tool = $ENV{MAIL_TRACK_TOOL} || "$root/build/mail-track";
@@ -184,6 +185,14 @@ sub ch_start {
     die "ClickHouse did not start\n" unless $? == 0;
     @ch_ports = grep { /^\d+$/ } split /\n/, $out;
     return @ch_ports;
+}
+
+# server i's HTTPS port (from 1), and the CA file that trusts it
+sub ch_https {
+    my ($i) = @_;
+    my $p = slurp("$ch_dir/$i/https_port");
+    chomp $p;
+    return ($p, "$ch_dir/ca.crt");
 }
 
 sub ch_stop {
