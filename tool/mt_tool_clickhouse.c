@@ -23,6 +23,13 @@
 #include <time.h>
 
 
+/*
+ * A transaction takes up to 32 MiB of spool files: fewer, larger parts
+ * for the server to write and merge (its CPU per event: 3.1 us with
+ * 8 MiB, 2.3 with 32, 2.2 with 64), some 200 MB of the loader's memory.
+ */
+#define MT_CH_TX_BYTES          (32 * 1024 * 1024)
+
 #define MT_CH_PORT              "8123"
 #define MT_CH_PORT_SECURE       "8443"
 
@@ -98,7 +105,8 @@ const mt_db_backend_t  mt_db_clickhouse = {
     mt_ch_query,
     1,
     mt_ch_schema_check,
-    mt_ch_setting
+    mt_ch_setting,
+    MT_CH_TX_BYTES
 };
 
 

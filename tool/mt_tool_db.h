@@ -234,6 +234,9 @@ struct mt_db_backend_s {
 
     /* optional: stores a setting (value NULL: removes it); else SQL */
     int    (*setting)(mt_db_t *db, const char *name, const char *value);
+
+    /* the bytes of spool files a transaction takes; 0: the loader's */
+    size_t                      tx_bytes;
 };
 
 

@@ -303,7 +303,7 @@ mt_load_pass(mt_load_t *ld)
     int               rc;
     char            **names;
     size_t            i, j, n, ntotal, nalloc, from;
-    off_t             bytes;
+    off_t             bytes, txmax;
     struct stat       st;
     mt_load_entry_t  *all, *p;
 
@@ -366,11 +366,14 @@ mt_load_pass(mt_load_t *ld)
 
     ld->files_total += ntotal;
 
+    txmax = ld->db.backend->tx_bytes ? (off_t) ld->db.backend->tx_bytes
+                                     : MT_LOAD_TX_BYTES;
+
     for (from = 0; from < ntotal && !mt_load_stop; from = i) {
         bytes = 0;
 
         for (i = from; i < ntotal && i - from < MT_LOAD_TX_FILES; i++) {
-            if (i > from && bytes + all[i].size > MT_LOAD_TX_BYTES) {
+            if (i > from && bytes + all[i].size > txmax) {
                 break;
             }
 

@@ -119,7 +119,8 @@ const mt_db_backend_t  mt_db_pg = {
     mt_pg_query,
     0,
     NULL,
-    NULL
+    NULL,
+    0
 };
 
 

@@ -103,7 +103,8 @@ const mt_db_backend_t  mt_db_sqlite = {
     mt_sqlite_query,
     0,
     NULL,
-    NULL
+    NULL,
+    0
 };
 
 
