@@ -41,6 +41,24 @@ wall() {
     echo "${t%% *}"
 }
 
+# the fastest of 3 runs of a command, as "wall_s cpu_s" (the CPU of the
+# servers in DIR); $setup, when set, is run ahead of each
+setup=
+best3() {
+    local dir=$1 best= w c b i
+    shift
+    for i in 1 2 3; do
+        [ -z "$setup" ] || $setup
+        b=$(ch_cpu "$dir")
+        w=$(wall "$@")
+        c=$(awk -v a="$b" -v b="$(ch_cpu "$dir")" 'BEGIN { print b - a }')
+        if [ -z "$best" ] || awk -v a="$w" -v b="${best%% *}" 'BEGIN { exit !(a < b) }'; then
+            best="$w $c"
+        fi
+    done
+    echo "$best"
+}
+
 chdir=$root/ch
 chport=$("$top/t/lib/ch-server.sh" start "$chdir" 1)
 chq "$chport" default "CREATE DATABASE bench"
@@ -76,15 +94,11 @@ urls="$urls $churl"
 
 # what FINAL costs, and reading the views
 
+# the wall s of the fastest of 3 runs
 best_of() {
-    local best= w i
-    for i in 1 2 3; do
-        w=$(wall "$@")
-        if [ -z "$best" ] || awk -v a="$w" -v b="$best" 'BEGIN { exit !(a < b) }'; then
-            best=$w
-        fi
-    done
-    echo "$best"
+    local b
+    b=$(best3 "$chdir" "$@")
+    echo "${b%% *}"
 }
 
 mid=$(chq "$chport" bench "SELECT any(message_id) FROM mail_message_events")
@@ -103,6 +117,7 @@ mid=$(chq "$chport" bench "SELECT any(message_id) FROM mail_message_events")
 # the input formats: the same rows of mail_events, into a table like it
 
 chq "$chport" bench "CREATE TABLE fmt AS mail_events"
+truncate_fmt() { chq "$chport" bench "TRUNCATE TABLE fmt"; }
 for f in Native RowBinary JSONEachRow; do
     chq "$chport" bench "SELECT * FROM mail_events FORMAT $f" \
         -o "$root/events.$f"
@@ -115,17 +130,10 @@ done
     echo "| format | MiB | wall s | server CPU s | rows per server CPU s |"
     echo "|---|---|---|---|---|"
     for f in Native RowBinary JSONEachRow; do
-        best=
-        for i in 1 2 3; do
-            chq "$chport" bench "TRUNCATE TABLE fmt"
-            b=$(ch_cpu "$chdir")
-            w=$(wall chi "$chport" bench "INSERT INTO fmt FORMAT $f" \
-                "$root/events.$f")
-            c=$(awk -v a="$b" -v b="$(ch_cpu "$chdir")" 'BEGIN { print b - a }')
-            if [ -z "$best" ] || awk -v a="$c" -v b="${best#* }" 'BEGIN { exit !(a < b) }'; then
-                best="$w $c"
-            fi
-        done
+        setup=truncate_fmt
+        best=$(best3 "$chdir" chi "$chport" bench "INSERT INTO fmt FORMAT $f" \
+               "$root/events.$f")
+        setup=
         n=$(chq "$chport" bench "SELECT count() FROM fmt")
         [ "$n" = "$events" ] || echo "fmt: $n rows, not $events" >&2
         set -- $best
@@ -190,15 +198,7 @@ done
         esac
         cells=
         for q in "day" "domain" "day $((last - 7 * 86400000))"; do
-            best=
-            for i in 1 2 3; do
-                b=$(ch_cpu "$chdir")
-                w=$(wall chq "$chport" bench "$(report_q $t $q)")
-                c=$(awk -v a="$b" -v b="$(ch_cpu "$chdir")" 'BEGIN { print b - a }')
-                if [ -z "$best" ] || awk -v a="$w" -v b="${best%% *}" 'BEGIN { exit !(a < b) }'; then
-                    best="$w $c"
-                fi
-            done
+            best=$(best3 "$chdir" chq "$chport" bench "$(report_q $t $q)")
             set -- $best
             cells="$cells $(printf '%.2f s (%.2f CPU s) |' "$1" "$2")"
         done
@@ -268,29 +268,13 @@ truncate2() {
     echo
     echo "| written | wall s | servers' CPU s |"
     echo "|---|---|---|"
-    best=
-    for i in 1 2 3; do
-        truncate2
-        b=$(ch_cpu "$ch2")
-        w=$(CHQ_ARGS='&insert_distributed_sync=1' wall chi "$p1" bench \
-            "INSERT INTO mail_events FORMAT Native" "$root/events.Native")
-        c=$(awk -v a="$b" -v b="$(ch_cpu "$ch2")" 'BEGIN { print b - a }')
-        if [ -z "$best" ] || awk -v a="$w" -v b="${best%% *}" 'BEGIN { exit !(a < b) }'; then
-            best="$w $c"
-        fi
-    done
+    setup=truncate2
+    best=$(CHQ_ARGS='&insert_distributed_sync=1' best3 "$ch2" chi "$p1" bench \
+           "INSERT INTO mail_events FORMAT Native" "$root/events.Native")
     set -- $best
     echo "| through the Distributed table (insert_distributed_sync=1) | $1 | $2 |"
-    best=
-    for i in 1 2 3; do
-        truncate2
-        b=$(ch_cpu "$ch2")
-        w=$(wall both_shards)
-        c=$(awk -v a="$b" -v b="$(ch_cpu "$ch2")" 'BEGIN { print b - a }')
-        if [ -z "$best" ] || awk -v a="$w" -v b="${best%% *}" 'BEGIN { exit !(a < b) }'; then
-            best="$w $c"
-        fi
-    done
+    best=$(best3 "$ch2" both_shards)
+    setup=
     set -- $best
     echo "| straight to each shard's local table, both at once | $1 | $2 |"
     m=$(( $(chq "$p1" bench "SELECT count() FROM mail_events_local")

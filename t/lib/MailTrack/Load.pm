@@ -16,10 +16,11 @@ use Cwd qw(abs_path);
 use POSIX qw(:sys_wait_h);
 use Time::HiRes ();
 use Test::Nginx::Util qw(slurp spew);
+use MailTrack::Msgpack qw(mp);
 
 our @EXPORT = qw(tool run bg wait_err slurp spew sq pg_start pg_url pg_sql
                  pg_createdb ch_start ch_url ch_sql ch_https gen files_in
-                 $root $tmp);
+                 suppression_records $root $tmp);
 
 our $root = abs_path("$FindBin::Bin/..");
 our $tool = $ENV{MAIL_TRACK_TOOL} || "$root/build/mail-track";
@@ -170,6 +171,31 @@ sub pg_sql {
 sub pg_createdb {
     my ($db) = @_;
     pg_sql('postgres', "CREATE DATABASE $db");
+}
+
+# records that suppress, or not: soft@example.com bounces soft 3 times in
+# 3 days (3/7d suppresses it), twice@example.com twice 30 days apart (it
+# does not), hard@example.com bounces hard, then complains
+sub suppression_records {
+    my @r;
+    for my $i (0 .. 2) {
+        push @r, mp([v => 1, id => "sb$i", ts => 1764000000000 + $i * 86400000,
+                     rt => 1764000000000, src => 'sendgrid', type => 'bounced',
+                     mid => "m-s$i", rcpt => 'Soft@Example.COM', bounce => 'soft']);
+    }
+    push @r, mp([v => 1, id => 'sb9', ts => 1764000000000, rt => 1764000000000,
+                 src => 'ses', type => 'bounced', mid => 'm-t',
+                 rcpt => 'twice@example.com', bounce => 'soft']);
+    push @r, mp([v => 1, id => 'sb10', ts => 1764000000000 + 30 * 86400000,
+                 rt => 1764000000000, src => 'ses', type => 'bounced',
+                 mid => 'm-t2', rcpt => 'twice@example.com', bounce => 'soft']);
+    push @r, mp([v => 1, id => 'hb1', ts => 1764000000005, rt => 1764000000005,
+                 src => 'mailgun', type => 'bounced', mid => 'm-h',
+                 rcpt => 'Name <Hard@Example.com>', bounce => 'hard']);
+    push @r, mp([v => 1, id => 'cp1', ts => 1764000000009, rt => 1764000000009,
+                 src => 'postmark', type => 'complained', mid => 'm-h',
+                 rcpt => 'hard@example.com']);
+    return @r;
 }
 
 # N ClickHouse servers (default 2), the shards of the cluster "mt_test":
