@@ -109,8 +109,11 @@ mt_ch_str(mt_ch_block_t *b, size_t i, const u_char *p, size_t len)
     }
 
     mt_ch_varint(d, len);
-    memcpy(d->data + d->len, p, len);
-    d->len += len;
+
+    if (len) {
+        memcpy(d->data + d->len, p, len);
+        d->len += len;
+    }
 }
 
 
@@ -166,11 +169,13 @@ mt_ch_block_native(const mt_ch_block_t *b, mt_tool_buf_t *out)
         mt_ch_varint(out, strlen(b->cols[i].type));
         mt_tool_buf_add_cstr(out, b->cols[i].type);
 
-        if (b->cols[i].nullable) {
+        if (b->cols[i].nullable && b->nulls[i].len) {
             mt_tool_buf_add(out, b->nulls[i].data, b->nulls[i].len);
         }
 
-        mt_tool_buf_add(out, b->data[i].data, b->data[i].len);
+        if (b->data[i].len) {
+            mt_tool_buf_add(out, b->data[i].data, b->data[i].len);
+        }
     }
 }
 
