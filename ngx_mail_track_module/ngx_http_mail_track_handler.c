@@ -29,6 +29,8 @@ static ngx_int_t ngx_http_mail_track_redirect(ngx_http_request_t *r,
 static void ngx_http_mail_track_unsubscribe_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_mail_track_one_click(ngx_http_request_t *r);
 static ngx_int_t ngx_http_mail_track_unsubscribe_page(ngx_http_request_t *r);
+static void ngx_http_mail_track_counted(ngx_http_mail_track_zone_t *zone,
+    mt_event_t *ev, uint64_t seq);
 
 
 /* the smallest transparent GIF, as in ngx_http_empty_gif_module */
@@ -792,14 +794,15 @@ ngx_http_mail_track_record(ngx_http_request_t *r, mt_event_t *ev)
     len = mt_event_encode(ev, rec, sizeof(rec));
 
     if (len < 0
-        || ngx_http_mail_track_zone_append(zone, rec, len, 0, &seq) != NGX_OK)
+        || ngx_http_mail_track_zone_append_event(zone, rec, len, ev, &seq)
+           != NGX_OK)
     {
         ngx_http_mail_track_set_result(r, ctx, mt_rc_name(MT_ERR_FULL));
         ngx_http_mail_track_refused(r, ev->src, MT_ERR_FULL, NULL);
         return NGX_DECLINED;
     }
 
-    ngx_http_mail_track_queued(zone, ev, seq);
+    ngx_http_mail_track_counted(zone, ev, seq);
 
     ngx_http_mail_track_set_result(r, ctx, "accepted");
 
@@ -813,9 +816,18 @@ void
 ngx_http_mail_track_queued(ngx_http_mail_track_zone_t *zone, mt_event_t *ev,
     uint64_t seq)
 {
-    ngx_http_mail_track_count(zone, events[ev->src][ev->type]);
-
     ngx_http_mail_track_status_update(zone, ev);
+    ngx_http_mail_track_counted(zone, ev, seq);
+}
+
+
+/* its message state is up to date too (the tracking path: one lock) */
+
+static void
+ngx_http_mail_track_counted(ngx_http_mail_track_zone_t *zone, mt_event_t *ev,
+    uint64_t seq)
+{
+    ngx_http_mail_track_count(zone, events[ev->src][ev->type]);
 
     if (ev->machine == 1 && ev->type == MT_EV_OPENED) {
         ngx_http_mail_track_count(zone,
