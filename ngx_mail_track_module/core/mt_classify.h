@@ -24,5 +24,8 @@
 void mt_classify(mt_event_t *ev, mt_str_t *ip, mt_str_t *ua,
     unsigned flags);
 
+/* 1 when user agents are prefiltered by the vector step (the tests) */
+int mt_classify_prefilter(void);
+
 
 #endif /* _MT_CLASSIFY_H_INCLUDED_ */
