@@ -465,7 +465,9 @@ ngx_http_mail_track_token(ngx_http_request_t *r, u_char purpose,
     start = (p != NULL) ? p + 1 : start;
 
     if (suffix && (size_t) (end - start) >= suffix->len
-        && ngx_strncasecmp(end - suffix->len, suffix->data, suffix->len) == 0)
+        && strncasecmp((char *) end - suffix->len, (char *) suffix->data,
+                       suffix->len)
+           == 0)
     {
         end -= suffix->len;
     }
@@ -733,9 +735,15 @@ ngx_http_mail_track_add_header(ngx_http_request_t *r, ngx_str_t *key,
 }
 
 
+/*
+ * The 302 is sent here, with no body: nginx's HTML page for it (and the
+ * special response's work) would cost a click a tenth more.
+ */
+
 static ngx_int_t
 ngx_http_mail_track_redirect(ngx_http_request_t *r, u_char *url, size_t len)
 {
+    ngx_buf_t        *b;
     ngx_str_t         key, value;
     ngx_table_elt_t  *h;
 
@@ -756,7 +764,13 @@ ngx_http_mail_track_redirect(ngx_http_request_t *r, u_char *url, size_t len)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return NGX_HTTP_MOVED_TEMPORARILY;
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_mail_track_send_status(r, NGX_HTTP_MOVED_TEMPORARILY, b,
+                                           "");
 }
 
 
