@@ -61,9 +61,14 @@ ngx_http_mail_track_msgstat_init(ngx_http_mail_track_zone_t *zone,
 static void
 ngx_http_mail_track_status_hash(mt_str_t *mid, uint64_t *hash)
 {
-    u_char  md[NGX_HTTP_MAIL_TRACK_HASH_LEN];
+    u_char           md[NGX_HTTP_MAIL_TRACK_HASH_LEN];
+    static uint64_t  seed;
 
-    mt_hash128("status", mid->data, mid->len, md);
+    if (seed == 0) {
+        seed = mt_hash128_seed("status");
+    }
+
+    mt_hash128_seeded(seed, mid->data, mid->len, md);
     ngx_memcpy(hash, md, 2 * sizeof(uint64_t));
 }
 

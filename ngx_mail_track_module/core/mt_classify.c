@@ -525,7 +525,9 @@ mt_classify(mt_event_t *ev, mt_str_t *ip, mt_str_t *ua, unsigned flags)
      */
 
     if (ev->type == MT_EV_OPENED
-        && (mt_ip_in_apple(ip) || mt_str_eq(ua, "Mozilla/5.0")))
+        && (mt_ip_in_apple(ip)
+            || (ua->len == sizeof("Mozilla/5.0") - 1
+                && mt_str_eq(ua, "Mozilla/5.0"))))
     {
         ev->machine = 1;
         mt_str_set(&ev->why, "apple_mpp");
