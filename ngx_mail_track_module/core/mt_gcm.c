@@ -26,6 +26,7 @@
 
 static __m128i mt_gcm_expand(__m128i a, __m128i t);
 static __m128i mt_gcm_aes(const mt_gcm_key_t *k, __m128i x);
+static void mt_gcm_aes4(const mt_gcm_key_t *k, __m128i *x);
 static void mt_gcm_mul_add(__m128i a, __m128i b, __m128i *lo, __m128i *mid,
     __m128i *hi);
 static __m128i mt_gcm_reduce(__m128i lo, __m128i mid, __m128i hi);
@@ -57,6 +58,13 @@ static __m128i mt_gcm_counter(const u_char *nonce, uint32_t n);
 
 #define mt_gcm_round(x, k, i)                                                 \
     x = _mm_aesenc_si128(x, _mm_loadu_si128((const __m128i *) (k)->rk[i]))
+
+#define mt_gcm_round4(x, k, i)                                                \
+    rk = _mm_loadu_si128((const __m128i *) (k)->rk[i]);                       \
+    x[0] = _mm_aesenc_si128(x[0], rk);                                        \
+    x[1] = _mm_aesenc_si128(x[1], rk);                                        \
+    x[2] = _mm_aesenc_si128(x[2], rk);                                        \
+    x[3] = _mm_aesenc_si128(x[3], rk)
 
 
 /* the last n bytes of 16 read back to front, zeros after them */
@@ -162,6 +170,44 @@ mt_gcm_aes(const mt_gcm_key_t *k, __m128i x)
 
     return _mm_aesenclast_si128(x,
                                 _mm_loadu_si128((const __m128i *) k->rk[14]));
+}
+
+
+/* four blocks at once: a round waits for the one before, not for them */
+
+MT_TARGET_AESNI
+static inline void
+mt_gcm_aes4(const mt_gcm_key_t *k, __m128i *x)
+{
+    __m128i  rk;
+
+    rk = _mm_loadu_si128((const __m128i *) k->rk[0]);
+
+    x[0] = _mm_xor_si128(x[0], rk);
+    x[1] = _mm_xor_si128(x[1], rk);
+    x[2] = _mm_xor_si128(x[2], rk);
+    x[3] = _mm_xor_si128(x[3], rk);
+
+    mt_gcm_round4(x, k, 1);
+    mt_gcm_round4(x, k, 2);
+    mt_gcm_round4(x, k, 3);
+    mt_gcm_round4(x, k, 4);
+    mt_gcm_round4(x, k, 5);
+    mt_gcm_round4(x, k, 6);
+    mt_gcm_round4(x, k, 7);
+    mt_gcm_round4(x, k, 8);
+    mt_gcm_round4(x, k, 9);
+    mt_gcm_round4(x, k, 10);
+    mt_gcm_round4(x, k, 11);
+    mt_gcm_round4(x, k, 12);
+    mt_gcm_round4(x, k, 13);
+
+    rk = _mm_loadu_si128((const __m128i *) k->rk[14]);
+
+    x[0] = _mm_aesenclast_si128(x[0], rk);
+    x[1] = _mm_aesenclast_si128(x[1], rk);
+    x[2] = _mm_aesenclast_si128(x[2], rk);
+    x[3] = _mm_aesenclast_si128(x[3], rk);
 }
 
 
@@ -352,37 +398,66 @@ mt_gcm_open(const mt_gcm_key_t *k, const u_char *nonce, const u_char *aad,
     size_t aadlen, const u_char *in, size_t len, const u_char *tag,
     u_char *out)
 {
-    size_t    i, n;
-    __m128i   s;
-    uint32_t  c;
+    size_t    i, j, n;
+    __m128i   y, ks[4];
+    uint32_t  c, base, have;
     u_char    t[16];
 
-    /* the tag is GHASH xor the encryption of nonce || 1 */
+    /*
+     * ks[j] is the encryption of nonce || base + j: first 1 (for the tag)
+     * to 4, along with GHASH; then four at a time while four are needed,
+     * the last ones one by one.
+     */
 
-    s = _mm_xor_si128(mt_gcm_reverse(mt_gcm_ghash(k, aad, aadlen, in, len)),
-                      mt_gcm_aes(k, mt_gcm_counter(nonce, 1)));
-    _mm_storeu_si128((__m128i *) t, s);
+    for (j = 0; j < 4; j++) {
+        ks[j] = mt_gcm_counter(nonce, (uint32_t) j + 1);
+    }
+
+    mt_gcm_aes4(k, ks);
+
+    base = 1;
+    have = 4;
+
+    y = mt_gcm_ghash(k, aad, aadlen, in, len);
+
+    _mm_storeu_si128((__m128i *) t, _mm_xor_si128(mt_gcm_reverse(y), ks[0]));
 
     if (CRYPTO_memcmp(t, tag, 16) != 0) {
         return -1;
     }
 
-    /* the text: counters from 2 */
+    for (i = 0, c = 2; i < len; i += 16, c++) {
 
-    c = 2;
+        if (c - base >= have) {
+            base = c;
 
-    for (i = 0; i < len; i += 16, c++) {
-        s = mt_gcm_aes(k, mt_gcm_counter(nonce, c));
+            if (len - i > 48) {
+                for (j = 0; j < 4; j++) {
+                    ks[j] = mt_gcm_counter(nonce, c + (uint32_t) j);
+                }
+
+                mt_gcm_aes4(k, ks);
+                have = 4;
+
+            } else {
+                ks[0] = mt_gcm_aes(k, mt_gcm_counter(nonce, c));
+                have = 1;
+            }
+        }
+
+        j = c - base;
         n = len - i;
 
         if (n >= 16) {
             _mm_storeu_si128((__m128i *) (out + i),
-                _mm_xor_si128(s, _mm_loadu_si128((const __m128i *) (in + i))));
+                _mm_xor_si128(ks[j],
+                              _mm_loadu_si128((const __m128i *) (in + i))));
             continue;
         }
 
         _mm_storeu_si128((__m128i *) t,
-                         _mm_xor_si128(s, mt_gcm_load(in + i, n, len >= 16)));
+                         _mm_xor_si128(ks[j], mt_gcm_load(in + i, n,
+                                                          len >= 16)));
         memcpy(out + i, t, n);
     }
 
