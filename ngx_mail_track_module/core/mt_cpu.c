@@ -22,12 +22,6 @@ mt_cpu_features(void)
         if (__builtin_cpu_supports("avx2")) {
             mt_cpu_have |= MT_CPU_AVX2;
         }
-
-        if (__builtin_cpu_supports("aes") && __builtin_cpu_supports("pclmul")
-            && __builtin_cpu_supports("ssse3"))
-        {
-            mt_cpu_have |= MT_CPU_AESNI;
-        }
 #endif
 
         mt_cpu_ready = 1;

@@ -17,15 +17,11 @@
 #if (defined(__x86_64__) && defined(__GNUC__))
 #define MT_HAVE_AVX2           1
 #define MT_TARGET_AVX2         __attribute__((target("avx2")))
-#define MT_HAVE_AESNI          1
-#define MT_TARGET_AESNI        __attribute__((target("aes,pclmul,ssse3")))
 #else
 #define MT_HAVE_AVX2           0
-#define MT_HAVE_AESNI          0
 #endif
 
 #define MT_CPU_AVX2            0x01
-#define MT_CPU_AESNI           0x02     /* AES-NI, PCLMULQDQ and SSSE3 */
 
 
 unsigned mt_cpu_features(void);

@@ -341,11 +341,6 @@ mt_token_aes_create(const u_char *key)
         return NULL;
     }
 
-    if (mt_gcm_usable()) {
-        mt_gcm_init(&aes->ni, key);
-        aes->ni_ready = 1;
-    }
-
     return aes;
 }
 
@@ -421,12 +416,6 @@ mt_token_open(mt_key_t *key, u_char kid, u_char purpose, const u_char *raw,
     aad[0] = MT_TOKEN_VERSION;
     aad[1] = kid;
     aad[2] = purpose;
-
-    if (aes->ni_ready && mt_gcm_usable()) {
-        return mt_gcm_open(&aes->ni, nonce, aad, 3,
-                           raw + 2 + MT_TOKEN_NONCE_LEN, ctlen,
-                           raw + rawlen - MT_TOKEN_TAG_LEN, plain);
-    }
 
     /* J0 = nonce || 1 for the tag, then nonce || 2, 3, ... for the text */
 

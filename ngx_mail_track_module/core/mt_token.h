@@ -9,7 +9,6 @@
 
 
 #include "mt_core.h"
-#include "mt_gcm.h"
 
 #include <openssl/evp.h>
 #include <openssl/modes.h>
@@ -37,13 +36,10 @@
 
 /*
  * A key's decryption state, kept between tokens: the AES key schedule
- * and GCM's hash key are made once.  With the CPU's AES instructions a
- * token is opened by mt_gcm.c; else by OpenSSL: its counter blocks
- * encrypted with one EVP call (an ECB context), then GCM128's GHASH.
+ * (an ECB context) and GCM's hash key are made once; a token costs its
+ * counter blocks (encrypted with one EVP call) and GHASH.
  */
 typedef struct {
-    mt_gcm_key_t      ni;
-    unsigned          ni_ready:1;
     EVP_CIPHER_CTX   *ecb;
     GCM128_CONTEXT   *gcm;
     unsigned          next;           /* the next block GCM asks for */

@@ -3,29 +3,18 @@
  * Copyright (C) ngx_mail_track_module authors
  *
  * The token codec: key files, round trips, and every way a token can be
- * bad (DESIGN.md, Tokens); with OpenSSL's GCM and with mt_gcm.c, which
- * is also checked against OpenSSL's EVP AES-256-GCM directly.
+ * bad (DESIGN.md, Tokens).
  */
 
 
 #include "mt_tap.h"
 #include "mt_token.h"
-#include "mt_gcm.h"
-#include "mt_cpu.h"
 #include "mt_base64.h"
 #include "mt_msgpack.h"
-
-#include <openssl/rand.h>
 
 
 static const char  *key_a = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 static const char  *key_b = "H+5oTL0w7nHrQzmhfW1mNf1P6bMc9gV03t34vPFj4xQ=";
-
-
-static int gcm_seal(const u_char *key, const u_char *nonce,
-    const u_char *aad, size_t aadlen, const u_char *p, size_t len,
-    u_char *out, u_char *tag);
-static void test_gcm(void);
 
 
 static mt_keyring_t *
@@ -513,138 +502,6 @@ test_foreign_plain(mt_keyring_t *kr)
 }
 
 
-static int
-gcm_seal(const u_char *key, const u_char *nonce, const u_char *aad,
-    size_t aadlen, const u_char *p, size_t len, u_char *out, u_char *tag)
-{
-    int              n, m, ok;
-    EVP_CIPHER_CTX  *ctx;
-
-    ctx = EVP_CIPHER_CTX_new();
-
-    ok = ctx != NULL
-         && EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce) == 1
-         && EVP_EncryptUpdate(ctx, NULL, &n, aad, (int) aadlen) == 1
-         && EVP_EncryptUpdate(ctx, out, &n, p, (int) len) == 1
-         && EVP_EncryptFinal_ex(ctx, out + n, &m) == 1
-         && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, tag) == 1;
-
-    EVP_CIPHER_CTX_free(ctx);
-
-    return ok ? 0 : -1;
-}
-
-
-/*
- * mt_gcm.c against OpenSSL: random keys, nonces, aad and texts of every
- * length up to 20 blocks open to the same text; one bit changed in any
- * of them and the tag does not match.
- */
-
-static void
-test_gcm(void)
-{
-    int            good, refused, vectors;
-    size_t         aadlen, len, i, at;
-    unsigned       r;
-    uint64_t       seed;
-    mt_gcm_key_t   k;
-    u_char         key[32], nonce[12], aad[48], p[340], c[340], tag[16];
-    u_char         out[340], bit;
-
-    /* McGrew and Viega's test cases 13 and 14: AES-256, zero key and IV */
-
-    static const u_char  t13[] = "\x53\x0f\x8a\xfb\xc7\x45\x36\xb9"
-                                 "\xa9\x63\xb4\xf1\xc4\xcb\x73\x8b";
-    static const u_char  c14[] = "\xce\xa7\x40\x3d\x4d\x60\x6b\x6e"
-                                 "\x07\x4e\xc5\xd3\xba\xf3\x9d\x18";
-    static const u_char  t14[] = "\xd0\xd1\xc8\xa7\x99\x99\x6b\xf0"
-                                 "\x26\x5b\x98\xb5\xd4\x8a\xb9\x19";
-
-    if (!mt_gcm_usable()) {
-        diag("no AES-NI and PCLMULQDQ here: tokens open with OpenSSL alone");
-        ok(!mt_gcm_usable(), "mt_gcm.c not used on this CPU");
-        return;
-    }
-
-    memset(key, 0, sizeof(key));
-    memset(nonce, 0, sizeof(nonce));
-    memset(p, 0, 16);
-    mt_gcm_init(&k, key);
-
-    vectors = mt_gcm_open(&k, nonce, NULL, 0, NULL, 0, t13, out) == 0
-              && mt_gcm_open(&k, nonce, NULL, 0, c14, 16, t14, out) == 0
-              && memcmp(out, p, 16) == 0;
-
-    ok(vectors, "GCM test cases 13 and 14 (AES-256)");
-
-    seed = 0x2545f4914f6cdd1dULL;
-    good = 0;
-    refused = 0;
-
-    for (r = 0; r < 20000; r++) {
-        (void) RAND_bytes(key, sizeof(key));
-        (void) RAND_bytes(nonce, sizeof(nonce));
-        (void) RAND_bytes(aad, sizeof(aad));
-        (void) RAND_bytes(p, sizeof(p));
-
-        aadlen = (r % 4 == 0) ? tap_rand(&seed) % sizeof(aad) : 3;
-        len = tap_rand(&seed) % (r % 2 ? 64 : sizeof(p));
-
-        if (gcm_seal(key, nonce, aad, aadlen, p, len, c, tag) != 0) {
-            break;
-        }
-
-        mt_gcm_init(&k, key);
-        memset(out, 0xaa, sizeof(out));
-
-        if (mt_gcm_open(&k, nonce, aad, aadlen, c, len, tag, out) == 0
-            && memcmp(out, p, len) == 0 && out[len] == 0xaa)
-        {
-            good++;
-        }
-
-        /* one bit of the nonce, the aad, the text or the tag */
-
-        bit = (u_char) (1 << (tap_rand(&seed) % 8));
-
-        switch (tap_rand(&seed) % 4) {
-        case 0:
-            nonce[tap_rand(&seed) % 12] ^= bit;
-            break;
-        case 1:
-            if (aadlen) {
-                aad[tap_rand(&seed) % aadlen] ^= bit;
-                break;
-            }
-            /* fall through */
-        case 2:
-            if (len) {
-                c[tap_rand(&seed) % len] ^= bit;
-                break;
-            }
-            /* fall through */
-        default:
-            tag[tap_rand(&seed) % 16] ^= bit;
-            break;
-        }
-
-        memset(out, 0xaa, sizeof(out));
-
-        if (mt_gcm_open(&k, nonce, aad, aadlen, c, len, tag, out) == -1) {
-            for (at = 0, i = 0; i < sizeof(out); i++) {
-                at |= out[i] ^ 0xaa;
-            }
-
-            refused += (at == 0);
-        }
-    }
-
-    is_int(good, 20000, "mt_gcm.c opens what OpenSSL sealed (20,000)");
-    is_int(refused, 20000, "one bit changed: refused, nothing written");
-}
-
-
 int
 main(void)
 {
@@ -660,22 +517,6 @@ main(void)
         ok(0, "keyring");
         return done_testing();
     }
-
-    test_gcm();
-
-    /* OpenSSL's GCM alone, then mt_gcm.c where the CPU has it */
-
-    mt_cpu_limit(0);
-    diag("tokens opened by OpenSSL");
-
-    test_roundtrip(kr);
-    test_bad(kr);
-    test_lengths(kr);
-    test_urls(kr);
-    test_foreign_plain(kr);
-
-    mt_cpu_limit(~0u);
-    diag("tokens opened by %s", mt_gcm_usable() ? "mt_gcm.c" : "OpenSSL");
 
     test_roundtrip(kr);
     test_bad(kr);
