@@ -394,6 +394,9 @@ int mt_db_msg_parse(int ncols, const char **cols, const size_t *lens,
     mt_db_msg_t *m);
 void mt_db_msg_text(const mt_db_msg_t *m, int64_t now, mt_db_msg_text_t *t);
 
+int mt_db_str_cmp(const mt_str_t *a, const mt_str_t *b);
+int mt_db_msg_cmp(const void *a, const void *b);
+
 void mt_arena_init(mt_arena_t *a);
 void *mt_arena_alloc(mt_arena_t *a, size_t size);
 u_char *mt_arena_dup(mt_arena_t *a, const u_char *p, size_t len);

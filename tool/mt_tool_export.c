@@ -72,11 +72,7 @@ static void mt_export_generic(mt_export_t *x, const char **cols,
 static size_t mt_export_date(char *buf, int64_t ms);
 static void mt_export_sendgrid(mt_export_t *x, const char *addr,
     const char *reason, const char *src, int64_t first_at);
-static void mt_export_mailgun_bounce(mt_export_t *x, const char *addr,
-    const char *reason, const char *src, int64_t first_at);
-static void mt_export_mailgun_complaint(mt_export_t *x, const char *addr,
-    const char *reason, const char *src, int64_t first_at);
-static void mt_export_mailgun_unsub(mt_export_t *x, const char *addr,
+static void mt_export_mailgun(mt_export_t *x, const char *addr,
     const char *reason, const char *src, int64_t first_at);
 static void mt_export_ses(mt_export_t *x, const char *addr,
     const char *reason, const char *src, int64_t first_at);
@@ -88,11 +84,11 @@ static const mt_export_target_t  mt_export_targets[] = {
     { "sendgrid", NULL, NULL, MT_OUT_CSV, MT_OUT_CSV, "email",
       mt_export_sendgrid },
     { "mailgun", "bounces", ",hard_bounce,soft_bounces,", MT_OUT_CSV,
-      MT_OUT_CSV, "address,code,error,created_at", mt_export_mailgun_bounce },
+      MT_OUT_CSV, "address,code,error,created_at", mt_export_mailgun },
     { "mailgun", "complaints", ",complaint,", MT_OUT_CSV, MT_OUT_CSV,
-      "address,created_at", mt_export_mailgun_complaint },
+      "address,created_at", mt_export_mailgun },
     { "mailgun", "unsubscribes", ",unsubscribe,manual,", MT_OUT_CSV,
-      MT_OUT_CSV, "address,tags,created_at", mt_export_mailgun_unsub },
+      MT_OUT_CSV, "address,tags,created_at", mt_export_mailgun },
     { "ses", NULL, NULL, MT_OUT_CSV, MT_OUT_JSON, NULL, mt_export_ses },
     { "postmark", NULL, NULL, MT_OUT_JSON, MT_OUT_JSON, NULL,
       mt_export_postmark },
@@ -414,50 +410,33 @@ mt_export_sendgrid(mt_export_t *x, const char *addr, const char *reason,
 }
 
 
-/* code: empty, Mailgun's default 550; error: why, and from which provider */
+/*
+ * Each list its columns: bounces "address,code,error,created_at" (code
+ * empty, Mailgun's default 550; error: why, from which provider),
+ * complaints "address,created_at", unsubscribes "address,tags,created_at"
+ * (tags "*": everything the domain sends).
+ */
 
 static void
-mt_export_mailgun_bounce(mt_export_t *x, const char *addr,
-    const char *reason, const char *src, int64_t first_at)
+mt_export_mailgun(mt_export_t *x, const char *addr, const char *reason,
+    const char *src, int64_t first_at)
 {
     char  date[40];
 
     mt_export_date(date, first_at);
 
-    fprintf(x->f, "%s,,mail-track %s%s%s,\"%s\"\n", addr, reason,
-            src ? " from " : "", src ? src : "", date);
-}
-
-
-static void
-mt_export_mailgun_complaint(mt_export_t *x, const char *addr,
-    const char *reason, const char *src, int64_t first_at)
-{
-    char  date[40];
-
-    (void) reason;
-    (void) src;
-
-    mt_export_date(date, first_at);
-
-    fprintf(x->f, "%s,\"%s\"\n", addr, date);
-}
-
-
-/* tags "*": unsubscribed from everything the domain sends */
-
-static void
-mt_export_mailgun_unsub(mt_export_t *x, const char *addr,
-    const char *reason, const char *src, int64_t first_at)
-{
-    char  date[40];
-
-    (void) reason;
-    (void) src;
-
-    mt_export_date(date, first_at);
-
-    fprintf(x->f, "%s,*,\"%s\"\n", addr, date);
+    switch (x->target->list[0]) {
+    case 'b':
+        fprintf(x->f, "%s,,mail-track %s%s%s,\"%s\"\n", addr, reason,
+                src ? " from " : "", src ? src : "", date);
+        break;
+    case 'c':
+        fprintf(x->f, "%s,\"%s\"\n", addr, date);
+        break;
+    default: /* unsubscribes */
+        fprintf(x->f, "%s,*,\"%s\"\n", addr, date);
+        break;
+    }
 }
 
 

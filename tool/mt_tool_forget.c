@@ -97,7 +97,6 @@ static int mt_strs_add(mt_strs_t *s, mt_arena_t *a, const char *p,
     size_t len);
 static void mt_strs_sort(mt_strs_t *s);
 static int mt_strs_cmp(const void *a, const void *b);
-static int mt_forget_msg_cmp(const void *a, const void *b);
 static void mt_forget_print(mt_forget_t *fg, mt_out_format_e fmt);
 
 
@@ -613,7 +612,7 @@ mt_forget_messages(mt_forget_t *fg)
     /* in the order of mids (bytes), not of the database's collation */
 
     if (fg->nmsgs) {
-        qsort(fg->msgs, fg->nmsgs, sizeof(mt_db_msg_t *), mt_forget_msg_cmp);
+        qsort(fg->msgs, fg->nmsgs, sizeof(mt_db_msg_t *), mt_db_msg_cmp);
     }
 
     memset(&gone, 0, sizeof(mt_strs_t));
@@ -1021,26 +1020,7 @@ mt_strs_sort(mt_strs_t *s)
 static int
 mt_strs_cmp(const void *a, const void *b)
 {
-    int              rc;
-    const mt_str_t  *x = a, *y = b;
-
-    rc = memcmp(x->data, y->data, mt_min(x->len, y->len));
-
-    if (rc != 0) {
-        return rc;
-    }
-
-    return (x->len > y->len) - (x->len < y->len);
-}
-
-
-static int
-mt_forget_msg_cmp(const void *a, const void *b)
-{
-    const mt_db_msg_t  *x = *(mt_db_msg_t * const *) a;
-    const mt_db_msg_t  *y = *(mt_db_msg_t * const *) b;
-
-    return mt_strs_cmp(&x->s.mid, &y->s.mid);
+    return mt_db_str_cmp(a, b);
 }
 
 

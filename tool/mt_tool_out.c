@@ -96,23 +96,20 @@ mt_out_init(mt_out_t *o, FILE *f, mt_out_format_e fmt,
 
 /*
  * A table keeps its cells NUL-terminated, one after the other, in
- * o->buf; JSON and CSV rows go out at once.
+ * o->buf; a JSON or CSV row goes out at once, o->buf holding one row.
  */
 
 void
 mt_out_row(mt_out_t *o, const mt_out_val_t *v)
 {
-    int            i;
-    size_t         start, w;
-    mt_tool_buf_t  row;
+    int      i;
+    size_t   start, w;
 
     if (o->failed) {
         return;
     }
 
-    switch (o->format) {
-
-    case MT_OUT_TABLE:
+    if (o->format == MT_OUT_TABLE) {
         for (i = 0; i < o->ncols; i++) {
             start = o->buf.len;
             mt_out_cell(o, &o->cols[i], &v[i], &o->buf);
@@ -125,54 +122,41 @@ mt_out_row(mt_out_t *o, const mt_out_val_t *v)
             return;
         }
 
-        break;
+        goto done;
+    }
 
-    case MT_OUT_JSON:
-        mt_tool_buf_init(&row);
+    /* JSON or CSV: the row in o->buf, then out */
 
+    o->buf.len = 0;
+
+    if (o->format == MT_OUT_JSON) {
         if (o->list) {
-            mt_tool_buf_add_cstr(&row, o->nrows ? ",\n" : "[\n");
+            mt_tool_buf_add_cstr(&o->buf, o->nrows ? ",\n" : "[\n");
         }
 
-        mt_out_json_object(&row, o->cols, o->ncols, v);
+        mt_out_json_object(&o->buf, o->cols, o->ncols, v);
 
         if (!o->list) {
-            mt_tool_buf_add(&row, "\n", 1);
+            mt_tool_buf_add(&o->buf, "\n", 1);
         }
 
-        if (row.nomem) {
-            o->failed = 1;
-
-        } else {
-            fwrite(row.data, 1, row.len, o->f);
-        }
-
-        mt_tool_buf_free(&row);
-        break;
-
-    case MT_OUT_CSV:
-        mt_tool_buf_init(&row);
-
+    } else {
         for (i = 0; i < o->ncols; i++) {
             if (i) {
-                mt_tool_buf_add(&row, ",", 1);
+                mt_tool_buf_add(&o->buf, ",", 1);
             }
 
-            mt_out_cell(o, &o->cols[i], &v[i], &row);
+            mt_out_cell(o, &o->cols[i], &v[i], &o->buf);
         }
 
-        mt_tool_buf_add(&row, "\n", 1);
-
-        if (row.nomem) {
-            o->failed = 1;
-
-        } else {
-            fwrite(row.data, 1, row.len, o->f);
-        }
-
-        mt_tool_buf_free(&row);
-        break;
+        mt_tool_buf_add(&o->buf, "\n", 1);
     }
+
+    if (!o->buf.nomem) {
+        fwrite(o->buf.data, 1, o->buf.len, o->f);
+    }
+
+done:
 
     if (o->buf.nomem) {
         o->failed = 1;

@@ -537,9 +537,9 @@ static void
 mt_report_vals(const mt_report_t *r, const mt_report_row_t *row,
     mt_out_val_t *v, char *label)
 {
-    size_t   i, n;
-    int64_t  den;
-    time_t   t;
+    size_t     i, n;
+    time_t     t;
+    int64_t    den;
     struct tm  tm;
 
     memset(v, 0, MT_REPORT_NCOLS * sizeof(mt_out_val_t));
