@@ -428,8 +428,10 @@ mt_report_sql(mt_tool_buf_t *b, const char *group)
         mt_tool_buf_add_cstr(b, col);
     }
 
-    mt_tool_buf_add_cstr(b, " FROM mail_events WHERE at >= $1 AND at < $2 "
-                         "GROUP BY ");
+    /* CAST: ClickHouse compares no number with a string parameter */
+
+    mt_tool_buf_add_cstr(b, " FROM mail_events WHERE at >= CAST($1 AS BIGINT) "
+                         "AND at < CAST($2 AS BIGINT) GROUP BY ");
     mt_tool_buf_add_cstr(b, group != NULL ? "g, m) AS x GROUP BY g"
                                           : "m) AS x");
     mt_tool_buf_add(b, "", 1);

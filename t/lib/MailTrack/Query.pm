@@ -15,7 +15,7 @@ use File::Path qw(make_path);
 use Digest::MD5 qw(md5_hex);
 
 our @EXPORT = qw(ev spool_of both_dbs db_sql all_rows ready_queries
-                 file_md5 day_ms);
+                 file_md5 day_ms report_events odd_events);
 
 my $nfile = 0;
 my $nev = 0;
@@ -107,6 +107,60 @@ sub day_ms {
     my ($n) = @_;
     my $today = int(time() / 86400) * 86400;
     return ($today - $n * 86400) * 1000;
+}
+
+# the events of t/075-report.t, whose report is known: two days ago and
+# yesterday (UTC), inside --since 7d whenever the test runs
+sub report_events {
+    my ($d0, $d1) = (day_ms(2), day_ms(1));
+    my $at = sub { $_[0] + $_[1] * 3600000 + ($_[2] // 0) * 60000 };
+
+    return (
+        # m1: delivered, opened by a person twice (two days), by a
+        # machine once, clicked by a person
+        ev(src => 'sendgrid', type => 'sent', mid => 'm1', rcpt => 'alice@example.com', tag => 'spring', ts => $at->($d0, 10)),
+        ev(src => 'sendgrid', type => 'delivered', mid => 'm1', rcpt => 'alice@example.com', tag => 'spring', ts => $at->($d0, 10, 1)),
+        ev(src => 'track', type => 'opened', mid => 'm1', rcpt => 'alice@example.com', tag => 'spring', machine => 0, ts => $at->($d0, 11)),
+        ev(src => 'track', type => 'opened', mid => 'm1', rcpt => 'alice@example.com', tag => 'spring', machine => 1, ts => $at->($d0, 10, 30)),
+        ev(src => 'track', type => 'opened', mid => 'm1', rcpt => 'alice@example.com', tag => 'spring', machine => 0, ts => $at->($d1, 9)),
+        ev(src => 'track', type => 'clicked', mid => 'm1', rcpt => 'alice@example.com', tag => 'spring', machine => 0, url => 'https://example.com/a', ts => $at->($d1, 9, 5)),
+        # m2: a soft bounce, then a hard one the next day; a display name
+        ev(src => 'sendgrid', type => 'sent', mid => 'm2', rcpt => 'Bob <BOB@Example.com>', tag => 'spring', ts => $at->($d0, 10)),
+        ev(src => 'sendgrid', type => 'bounced', bounce => 'soft', mid => 'm2', rcpt => 'Bob <BOB@Example.com>', tag => 'spring', reason => '452 mailbox full', ts => $at->($d0, 10, 5)),
+        ev(src => 'sendgrid', type => 'bounced', bounce => 'hard', mid => 'm2', rcpt => 'Bob <BOB@Example.com>', tag => 'spring', reason => '550 5.1.1 user unknown', ts => $at->($d1, 10)),
+        # m3: delivered the next day, a complaint, an open with no
+        # machine flag
+        ev(src => 'mailgun', type => 'sent', mid => 'm3', rcpt => 'carol@other.org', tag => 'autumn', ts => $at->($d0, 12)),
+        ev(src => 'mailgun', type => 'delivered', mid => 'm3', rcpt => 'carol@other.org', tag => 'autumn', ts => $at->($d1, 8)),
+        ev(src => 'mailgun', type => 'complained', mid => 'm3', rcpt => 'carol@other.org', tag => 'autumn', ts => $at->($d1, 9)),
+        ev(src => 'track', type => 'opened', mid => 'm3', rcpt => 'carol@other.org', tag => 'autumn', ts => $at->($d1, 8, 30)),
+        # m4: deferred
+        ev(src => 'mailgun', type => 'sent', mid => 'm4', rcpt => 'dave@other.org', ts => $at->($d1, 12)),
+        ev(src => 'mailgun', type => 'deferred', bounce => 'soft', mid => 'm4', rcpt => 'dave@other.org', ts => $at->($d1, 12, 10)),
+        # m5: blocked, then unsubscribed through the module
+        ev(src => 'ses', type => 'sent', mid => 'm5', rcpt => 'erin@example.com', ts => $at->($d1, 13)),
+        ev(src => 'ses', type => 'bounced', bounce => 'block', mid => 'm5', rcpt => 'erin@example.com', reason => '554 blocked', ts => $at->($d1, 13, 1)),
+        ev(src => 'track', type => 'unsubscribed', mid => 'm5', rcpt => 'erin@example.com', ts => $at->($d1, 14)),
+        # no message id: counted by its event id
+        ev(src => 'sendgrid', type => 'sent', rcpt => 'frank@example.com', ts => $at->($d1, 16)),
+        # rejected by the provider
+        ev(src => 'sendgrid', type => 'rejected', mid => 'm7', rcpt => 'grace@example.com', ts => $at->($d0, 15)),
+        # a machine click only; an event of no counted type
+        ev(src => 'track', type => 'clicked', mid => 'm8', rcpt => 'alice2@example.com', machine => 1, url => 'https://example.com/b', ts => $at->($d1, 9)),
+        ev(src => 'sendgrid', type => 'other', mid => 'm8', rcpt => 'alice2@example.com', ts => $at->($d1, 9)),
+        # outside the window
+        ev(src => 'sendgrid', type => 'sent', mid => 'm9', rcpt => 'old@example.com', ts => day_ms(40) + 10 * 3600000),
+    );
+}
+
+# hard bounces at $ts of recipients the normalization takes apart
+sub odd_events {
+    my ($ts) = @_;
+    return map { ev(src => 'sendgrid', type => 'bounced', bounce => 'hard',
+                    mid => "odd$_->[1]", rcpt => $_->[0], ts => $ts) }
+        [" Tab\t<X\@Sub.Example.NET> ", 1], ['a@b.c>', 2], ['x<y<Z@Q.io>', 3],
+        ['nodomain', 4], ['"a@b"@C.org', 5], ["\xc3\x84LICE\@\xc3\x96.DE", 6],
+        ['<>', 7], ['trailing@', 8], ["Line\nBreak <L\@B.example>", 9];
 }
 
 1;
