@@ -368,9 +368,11 @@ mt_tool_report(int argc, char **argv)
     mt_db_close(&db);
 
     if (rc == MT_DB_OK) {
-        qsort(r.rows, r.n, sizeof(mt_report_row_t),
-              (r.by == MT_BY_DAY || r.by == MT_BY_HOUR) ? mt_report_cmp_num
-                                                        : mt_report_cmp_str);
+        if (r.n) {
+            qsort(r.rows, r.n, sizeof(mt_report_row_t),
+                  (r.by == MT_BY_DAY || r.by == MT_BY_HOUR)
+                  ? mt_report_cmp_num : mt_report_cmp_str);
+        }
 
         if (mt_report_print(&r, fmt, since, until) != 0
             || mt_query_flush() != 0)
@@ -399,7 +401,7 @@ static int
 mt_report_sql(mt_tool_buf_t *b, const char *group)
 {
     int   i;
-    char  col[32];
+    char  col[48];
 
     mt_tool_buf_add_cstr(b, "SELECT ");
 
