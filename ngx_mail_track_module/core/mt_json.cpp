@@ -156,7 +156,7 @@ mt_json_buffer(mt_json_parser_t *jp, size_t size)
         return NULL;
     }
 
-    if (jp->size < size) {
+    if (jp->buf == NULL || jp->size < size) {
         n = jp->size ? jp->size : 4096;
 
         while (n < size) {
@@ -619,6 +619,26 @@ mt_json_getn(mt_json_t obj, const u_char *key, size_t len)
 }
 
 
+mt_json_t
+mt_json_at(mt_json_t array, size_t i)
+{
+    mt_json_t       e;
+    mt_json_iter_t  it;
+
+    if (mt_json_type(array) != MT_JSON_ARRAY) {
+        return mt_json_none_value();
+    }
+
+    mt_json_array_foreach(array, it, e) {
+        if (i-- == 0) {
+            return e;
+        }
+    }
+
+    return mt_json_none_value();
+}
+
+
 int
 mt_json_pointer_valid(const u_char *ptr, size_t len)
 {
@@ -693,16 +713,7 @@ mt_json_pointer(mt_json_t v, const u_char *ptr, size_t len)
                 return mt_json_none_value();
             }
 
-            mt_json_iter(&it, v);
-            v = mt_json_none_value();
-
-            while (mt_json_next(&it, &e)) {
-                if (idx-- == 0) {
-                    v = e;
-                    break;
-                }
-            }
-
+            v = mt_json_at(v, idx);
             break;
 
         default:

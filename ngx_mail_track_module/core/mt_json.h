@@ -72,6 +72,9 @@ typedef struct {
 } mt_json_t;
 
 
+#define mt_json_none          ((mt_json_t) { NULL, 0 })
+
+
 /* iteration over an array or an object: opaque */
 typedef struct {
     const void         *doc;
@@ -114,6 +117,9 @@ const char *mt_json_error(mt_json_parser_t *jp);
 
 
 mt_json_type_e mt_json_type(mt_json_t v);
+
+/* the same value of the same document */
+#define mt_json_eq(a, b)      ((a).doc == (b).doc && (a).i == (b).i)
 
 #define mt_json_is_none(v)    (mt_json_type(v) == MT_JSON_NONE)
 #define mt_json_is_null(v)    (mt_json_type(v) == MT_JSON_NULL)
@@ -158,6 +164,9 @@ mt_json_t mt_json_getn(mt_json_t obj, const u_char *key, size_t len);
  */
 mt_json_t mt_json_pointer(mt_json_t v, const u_char *ptr, size_t len);
 int mt_json_pointer_valid(const u_char *ptr, size_t len);
+
+/* the i-th element of an array (counted from the first), or none */
+mt_json_t mt_json_at(mt_json_t array, size_t i);
 
 /* an array's elements or an object's members, in order */
 void mt_json_iter(mt_json_iter_t *it, mt_json_t v);

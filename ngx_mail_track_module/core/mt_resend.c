@@ -46,12 +46,12 @@ static mt_rc_t mt_resend_hmac(mt_resend_key_t *k, mt_wh_t *wh, mt_str_t *id,
     mt_str_t *ts, u_char *md);
 static int mt_resend_sig_match(mt_str_t *sig, const u_char *md);
 static mt_rc_t mt_resend_run(mt_wh_t *wh, mt_str_t *id);
-static mt_rc_t mt_resend_event(mt_wh_t *wh, json_t *root, json_t *data,
+static mt_rc_t mt_resend_event(mt_wh_t *wh, mt_json_t root, mt_json_t data,
     mt_str_t *id, mt_event_t *ev);
 static mt_event_type_e mt_resend_type(mt_str_t *name);
-static void mt_resend_bounce(json_t *data, mt_event_t *ev);
-static mt_str_t mt_resend_tag(mt_wh_t *wh, json_t *tags, mt_str_t *name);
-static mt_str_t mt_resend_rcpt(json_t *data);
+static void mt_resend_bounce(mt_json_t data, mt_event_t *ev);
+static mt_str_t mt_resend_tag(mt_wh_t *wh, mt_json_t tags, mt_str_t *name);
+static mt_str_t mt_resend_rcpt(mt_json_t data);
 static mt_str_t mt_resend_trim(mt_str_t s);
 
 
@@ -336,9 +336,9 @@ mt_resend_sig_match(mt_str_t *sig, const u_char *md)
 static mt_rc_t
 mt_resend_run(mt_wh_t *wh, mt_str_t *id)
 {
-    json_t      *root, *data;
     mt_rc_t      rc;
     mt_str_t     type;
+    mt_json_t    root, data;
     mt_event_t   ev;
 
     rc = mt_wh_json_load(wh, wh->body, wh->body_len, &root);
@@ -347,29 +347,22 @@ mt_resend_run(mt_wh_t *wh, mt_str_t *id)
     }
 
     type = mt_json_str(root, "type");
-    data = json_object_get(root, "data");
+    data = mt_json_get(root, "data");
 
-    if (type.len == 0 || !json_is_object(data)) {
+    if (type.len == 0 || !mt_json_is_object(data)) {
         mt_str_set(&wh->detail, "not an object with a \"type\" name and "
                    "a \"data\" object");
-        rc = MT_ERR_PAYLOAD;
-        goto done;
+        return MT_ERR_PAYLOAD;
     }
 
     mt_event_init(&ev);
 
     rc = mt_resend_event(wh, root, data, id, &ev);
     if (rc != MT_OK) {
-        goto done;
+        return rc;
     }
 
-    rc = mt_wh_emit(wh, &ev);
-
-done:
-
-    json_decref(root);
-
-    return rc;
+    return mt_wh_emit(wh, &ev);
 }
 
 
@@ -381,11 +374,11 @@ done:
  */
 
 static mt_rc_t
-mt_resend_event(mt_wh_t *wh, json_t *root, json_t *data, mt_str_t *id,
+mt_resend_event(mt_wh_t *wh, mt_json_t root, mt_json_t data, mt_str_t *id,
     mt_event_t *ev)
 {
-    json_t        *v;
     mt_str_t       f[MT_RESEND_ID_FIELDS];
+    mt_json_t      v;
     mt_wh_conf_t  *conf;
 
     conf = wh->conf;
@@ -395,16 +388,16 @@ mt_resend_event(mt_wh_t *wh, json_t *root, json_t *data, mt_str_t *id,
 
     /* the top-level created_at is the event's; data's is the email's */
 
-    ev->ts = mt_json_time_ms(json_object_get(root, "created_at"));
+    ev->ts = mt_json_time_ms(mt_json_get(root, "created_at"));
     if (ev->ts == 0) {
-        ev->ts = mt_json_time_ms(json_object_get(data, "created_at"));
+        ev->ts = mt_json_time_ms(mt_json_get(data, "created_at"));
     }
 
     ev->esp_mid = mt_json_str(data, "email_id");
     ev->rcpt = mt_resend_rcpt(data);
 
     if (conf->id_field.len) {
-        ev->mid = mt_resend_tag(wh, json_object_get(data, "tags"),
+        ev->mid = mt_resend_tag(wh, mt_json_get(data, "tags"),
                                 &conf->id_field);
     }
 
@@ -419,7 +412,7 @@ mt_resend_event(mt_wh_t *wh, json_t *root, json_t *data, mt_str_t *id,
         break;
 
     case MT_EV_REJECTED:
-        v = json_object_get(data, "failed");
+        v = mt_json_get(data, "failed");
         ev->reason = mt_json_str(v, "reason");
 
         if (ev->reason.len == 0) {
@@ -429,14 +422,14 @@ mt_resend_event(mt_wh_t *wh, json_t *root, json_t *data, mt_str_t *id,
         break;
 
     case MT_EV_CLICKED:
-        v = json_object_get(data, "click");
+        v = mt_json_get(data, "click");
         ev->url = mt_json_str(v, "link");
         ev->ip = mt_json_str(v, "ipAddress");
         ev->ua = mt_json_str(v, "userAgent");
         break;
 
     case MT_EV_OPENED:
-        v = json_object_get(data, "open");
+        v = mt_json_get(data, "open");
         ev->ip = mt_json_str(v, "ipAddress");
         ev->ua = mt_json_str(v, "userAgent");
         break;
@@ -483,30 +476,29 @@ mt_resend_type(mt_str_t *name)
  */
 
 static void
-mt_resend_bounce(json_t *data, mt_event_t *ev)
+mt_resend_bounce(mt_json_t data, mt_event_t *ev)
 {
     int          code;
-    json_t      *b, *d;
     mt_str_t     type, diag, msg;
+    mt_json_t    b, d;
     mt_bounce_e  cls;
 
-    b = json_object_get(data, "bounce");
+    b = mt_json_get(data, "bounce");
 
     type = mt_json_str(b, "type");
     msg = mt_json_str(b, "message");
 
-    d = json_object_get(b, "diagnosticCode");
+    d = mt_json_get(b, "diagnosticCode");
 
-    if (json_is_array(d)) {
-        d = json_array_get(d, 0);
+    if (mt_json_is_array(d)) {
+        d = mt_json_at(d, 0);
     }
 
     diag.len = 0;
     diag.data = NULL;
 
-    if (json_is_string(d)) {
-        diag.data = (u_char *) json_string_value(d);
-        diag.len = json_string_length(d);
+    if (mt_json_is_string(d)) {
+        diag = mt_json_string(d);
     }
 
     code = 0;
@@ -539,27 +531,26 @@ mt_resend_bounce(json_t *data, mt_event_t *ev)
  */
 
 static mt_str_t
-mt_resend_tag(mt_wh_t *wh, json_t *tags, mt_str_t *name)
+mt_resend_tag(mt_wh_t *wh, mt_json_t tags, mt_str_t *name)
 {
-    size_t    i;
-    json_t   *e;
-    mt_str_t  n, none = mt_null_string;
+    mt_str_t         n, none = mt_null_string;
+    mt_json_t        e;
+    mt_json_iter_t   it;
 
-    if (json_is_object(tags)) {
-        return mt_json_str_value(wh, json_object_getn(tags,
-                                                      (char *) name->data,
-                                                      name->len));
+    if (mt_json_is_object(tags)) {
+        return mt_json_str_value(wh, mt_json_getn(tags, name->data,
+                                                  name->len));
     }
 
-    if (!json_is_array(tags)) {
+    if (!mt_json_is_array(tags)) {
         return none;
     }
 
-    json_array_foreach(tags, i, e) {
+    mt_json_array_foreach(tags, it, e) {
         n = mt_json_str(e, "name");
 
         if (n.len == name->len && memcmp(n.data, name->data, n.len) == 0) {
-            return mt_json_str_value(wh, json_object_get(e, "value"));
+            return mt_json_str_value(wh, mt_json_get(e, "value"));
         }
     }
 
@@ -573,39 +564,38 @@ mt_resend_tag(mt_wh_t *wh, json_t *tags, mt_str_t *name)
  */
 
 static mt_str_t
-mt_resend_rcpt(json_t *data)
+mt_resend_rcpt(mt_json_t data)
 {
     u_char    *lt, *gt;
-    json_t    *to, *cc, *bcc;
     mt_str_t   s = mt_null_string;
+    mt_json_t  to, cc, bcc;
 
-    cc = json_object_get(data, "cc");
-    bcc = json_object_get(data, "bcc");
+    cc = mt_json_get(data, "cc");
+    bcc = mt_json_get(data, "bcc");
 
-    if ((json_is_array(cc) && json_array_size(cc))
-        || (json_is_string(cc) && json_string_length(cc))
-        || (json_is_array(bcc) && json_array_size(bcc))
-        || (json_is_string(bcc) && json_string_length(bcc)))
+    if ((mt_json_is_array(cc) && mt_json_size(cc))
+        || mt_json_string(cc).len
+        || (mt_json_is_array(bcc) && mt_json_size(bcc))
+        || mt_json_string(bcc).len)
     {
         return s;
     }
 
-    to = json_object_get(data, "to");
+    to = mt_json_get(data, "to");
 
-    if (json_is_array(to)) {
-        if (json_array_size(to) != 1) {
+    if (mt_json_is_array(to)) {
+        if (mt_json_size(to) != 1) {
             return s;
         }
 
-        to = json_array_get(to, 0);
+        to = mt_json_at(to, 0);
     }
 
-    if (!json_is_string(to)) {
+    if (!mt_json_is_string(to)) {
         return s;
     }
 
-    s.data = (u_char *) json_string_value(to);
-    s.len = json_string_length(to);
+    s = mt_json_string(to);
 
     /*
      * "Doe, Jane" <jane@example.com>: the address in angle brackets; a

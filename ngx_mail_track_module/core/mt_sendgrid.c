@@ -34,10 +34,12 @@ typedef struct {
 static EVP_PKEY *mt_sendgrid_key_parse(mt_str_t *raw, char *err,
     size_t errlen);
 static mt_rc_t mt_sendgrid_verify(mt_wh_t *wh, mt_str_t *ts, mt_str_t *sig);
-static mt_rc_t mt_sendgrid_event(mt_wh_t *wh, json_t *o, mt_event_t *ev);
+static int mt_sendgrid_valid(mt_json_t o);
+static mt_rc_t mt_sendgrid_emit(mt_wh_t *wh, mt_json_t o);
+static mt_rc_t mt_sendgrid_event(mt_wh_t *wh, mt_json_t o, mt_event_t *ev);
 static mt_event_type_e mt_sendgrid_type(mt_str_t *name);
-static mt_bounce_e mt_sendgrid_bounce(json_t *o, mt_event_t *ev);
-static mt_rc_t mt_sendgrid_id(mt_wh_t *wh, json_t *o, mt_event_t *ev);
+static mt_bounce_e mt_sendgrid_bounce(mt_json_t o, mt_event_t *ev);
+static mt_rc_t mt_sendgrid_id(mt_wh_t *wh, mt_json_t o, mt_event_t *ev);
 
 
 static const mt_sendgrid_map_t  mt_sendgrid_types[] = {
@@ -325,86 +327,86 @@ mt_sendgrid_verify(mt_wh_t *wh, mt_str_t *ts, mt_str_t *sig)
 mt_rc_t
 mt_sendgrid_normalize(mt_wh_t *wh)
 {
-    size_t       i, n;
-    json_t      *root, *o;
     mt_rc_t      rc;
-    mt_event_t   ev;
+    mt_json_t    root;
 
     rc = mt_wh_json_load(wh, wh->body, wh->body_len, &root);
     if (rc != MT_OK) {
         return rc;
     }
 
-    if (json_is_array(root)) {
-        n = json_array_size(root);
+    if (mt_json_is_object(root)) {
+        if (!mt_sendgrid_valid(root)) {
+            goto invalid;
+        }
 
-    } else if (json_is_object(root)) {
-        n = 1;
+        return mt_sendgrid_emit(wh, root);
+    }
 
-    } else {
+    if (!mt_json_is_array(root)) {
         mt_str_set(&wh->detail, "body is not a JSON array of events");
-        rc = MT_ERR_PAYLOAD;
-        goto done;
+        return MT_ERR_PAYLOAD;
     }
 
-    if (n > MT_WH_MAX_EVENTS) {
-        rc = MT_ERR_TOO_MANY;
-        goto done;
+    rc = mt_wh_each_in_array(wh, root, mt_sendgrid_valid, mt_sendgrid_event);
+
+    if (rc == MT_DECLINED) {
+        return MT_OK;
     }
 
-    for (i = 0; i < n; i++) {
-        o = json_is_array(root) ? json_array_get(root, i) : root;
-
-        if (!json_is_object(o)
-            || !json_is_string(json_object_get(o, "event"))
-            || json_string_length(json_object_get(o, "event")) == 0)
-        {
-            mt_str_set(&wh->detail, "an event is not an object with "
-                       "an \"event\" name");
-            rc = MT_ERR_PAYLOAD;
-            goto done;
-        }
+    if (rc == MT_ERR_PAYLOAD) {
+        goto invalid;
     }
-
-    for (i = 0; i < n; i++) {
-        o = json_is_array(root) ? json_array_get(root, i) : root;
-
-        mt_event_init(&ev);
-
-        rc = mt_sendgrid_event(wh, o, &ev);
-        if (rc != MT_OK) {
-            break;
-        }
-
-        rc = mt_wh_emit(wh, &ev);
-        if (rc != MT_OK) {
-            break;
-        }
-    }
-
-done:
-
-    json_decref(root);
 
     return rc;
+
+invalid:
+
+    mt_str_set(&wh->detail, "an event is not an object with an \"event\" "
+               "name");
+    return MT_ERR_PAYLOAD;
+}
+
+
+static int
+mt_sendgrid_valid(mt_json_t o)
+{
+    return mt_json_str(o, "event").len != 0;
 }
 
 
 static mt_rc_t
-mt_sendgrid_event(mt_wh_t *wh, json_t *o, mt_event_t *ev)
+mt_sendgrid_emit(mt_wh_t *wh, mt_json_t o)
+{
+    mt_rc_t     rc;
+    mt_event_t  ev;
+
+    rc = mt_sendgrid_event(wh, o, &ev);
+    if (rc != MT_OK) {
+        return rc;
+    }
+
+    return mt_wh_emit(wh, &ev);
+}
+
+
+static mt_rc_t
+mt_sendgrid_event(mt_wh_t *wh, mt_json_t o, mt_event_t *ev)
 {
     int            code;
     u_char        *p;
-    json_t        *v;
     mt_str_t       st;
+    mt_json_t      v;
     mt_wh_conf_t  *conf;
+
+    mt_event_init(ev);
 
     conf = wh->conf;
 
     ev->esp_type = mt_json_str(o, "event");
     ev->type = mt_sendgrid_type(&ev->esp_type);
     ev->rcpt = mt_json_str(o, "email");
-    ev->ts = mt_json_time_ms(json_object_get(o, "timestamp"));
+    ev->ts = mt_json_time_ms(mt_json_get(o, "timestamp"));
 
     /*
      * "<X-Message-Id>.filterdrecv-..." or "<X-Message-Id>.filter0001...":
@@ -422,8 +424,7 @@ mt_sendgrid_event(mt_wh_t *wh, json_t *o, mt_event_t *ev)
     }
 
     if (conf->id_field.len) {
-        v = json_object_getn(o, (char *) conf->id_field.data,
-                             conf->id_field.len);
+        v = mt_json_getn(o, conf->id_field.data, conf->id_field.len);
         ev->mid = mt_json_str_value(wh, v);
     }
 
@@ -465,13 +466,13 @@ mt_sendgrid_event(mt_wh_t *wh, json_t *o, mt_event_t *ev)
         ev->ip = mt_json_str(o, "ip");
         ev->ua = mt_json_str(o, "useragent");
 
-        v = json_object_get(o, "sg_machine_open");
+        v = mt_json_get(o, "sg_machine_open");
 
-        if (json_is_true(v)) {
+        if (mt_json_is_true(v)) {
             ev->machine = 1;
             mt_str_set(&ev->why, "sg_machine_open");
 
-        } else if (json_is_false(v)) {
+        } else if (mt_json_is_false(v)) {
             ev->machine = 0;
         }
 
@@ -481,7 +482,7 @@ mt_sendgrid_event(mt_wh_t *wh, json_t *o, mt_event_t *ev)
         break;
     }
 
-    if (mt_json_join(wh, json_object_get(o, "category"), &ev->tag)
+    if (mt_json_join(wh, mt_json_get(o, "category"), &ev->tag)
         != MT_OK)
     {
         return MT_ERR_NOMEM;
@@ -514,7 +515,7 @@ mt_sendgrid_type(mt_str_t *name)
  */
 
 static mt_bounce_e
-mt_sendgrid_bounce(json_t *o, mt_event_t *ev)
+mt_sendgrid_bounce(mt_json_t o, mt_event_t *ev)
 {
     mt_str_t     type, cls;
     mt_bounce_e  b;
@@ -566,7 +567,7 @@ mt_sendgrid_bounce(json_t *o, mt_event_t *ev)
  */
 
 static mt_rc_t
-mt_sendgrid_id(mt_wh_t *wh, json_t *o, mt_event_t *ev)
+mt_sendgrid_id(mt_wh_t *wh, mt_json_t o, mt_event_t *ev)
 {
     mt_str_t  f[MT_SENDGRID_ID_FIELDS];
     u_char    ts[32], attempt[32], group[32];
@@ -579,16 +580,15 @@ mt_sendgrid_id(mt_wh_t *wh, json_t *o, mt_event_t *ev)
     }
 
     f[2] = ev->rcpt;
-    f[3] = mt_json_scalar(json_object_get(o, "timestamp"), ts,
-                              sizeof(ts));
+    f[3] = mt_json_scalar(mt_json_get(o, "timestamp"), ts, sizeof(ts));
     f[4] = mt_json_str(o, "url");
-    f[5] = mt_json_scalar(json_object_get(o, "attempt"), attempt,
-                              sizeof(attempt));
+    f[5] = mt_json_scalar(mt_json_get(o, "attempt"), attempt,
+                          sizeof(attempt));
     f[6] = mt_json_str(o, "type");
     f[7] = mt_json_str(o, "useragent");
     f[8] = mt_json_str(o, "ip");
-    f[9] = mt_json_scalar(json_object_get(o, "asm_group_id"), group,
-                              sizeof(group));
+    f[9] = mt_json_scalar(mt_json_get(o, "asm_group_id"), group,
+                          sizeof(group));
 
     return mt_wh_hash_id(wh, &ev->id, f, MT_SENDGRID_ID_FIELDS);
 }

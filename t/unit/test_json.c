@@ -241,7 +241,7 @@ test_values(void)
        && mt_json_size(mt_json_get(root, "o")) == 0, "an empty object");
     is_str(mt_json_raw(mt_json_get(root, "o")), "{}", "empty object: raw");
 
-    /* none propagates, like a NULL json_t * did */
+    /* none propagates: a member of nothing is nothing */
 
     v = mt_json_get(mt_json_get(root, "nope"), "deeper");
     ok(mt_json_is_none(v), "none: a member of nothing is nothing");
@@ -344,6 +344,20 @@ test_arrays(void)
     is_str(mt_json_raw(mt_json_pointer(root, (u_char *) "/2", 2)),
            "[3,[4]]", "array: raw text of a nested array");
 
+    is_str(mt_json_raw(mt_json_at(root, 0)), "1", "at: the first");
+    is_str(mt_json_raw(mt_json_at(root, 3)), "{\"five\":5}",
+           "at: past a nested array");
+    is_str(mt_json_raw(mt_json_at(root, 7)), "null", "at: the last");
+    ok(mt_json_is_none(mt_json_at(root, 8)), "at: past the end");
+    ok(mt_json_is_none(mt_json_at(mt_json_at(root, 3), 0)),
+       "at: an object has no elements");
+    ok(mt_json_eq(mt_json_at(root, 4), mt_json_pointer(root, (u_char *) "/4",
+                                                       2)),
+       "eq: the same value found two ways");
+    ok(!mt_json_eq(mt_json_at(root, 4), mt_json_at(root, 5)),
+       "eq: two values differ");
+    ok(mt_json_is_none(mt_json_none), "mt_json_none is none");
+
 }
 
 
@@ -437,11 +451,17 @@ test_reuse(void)
 int
 main(void)
 {
+    mt_json_t  root;
+
     jp = mt_json_parser_create();
     if (jp == NULL) {
         printf("Bail out! no parser\n");
         return 1;
     }
+
+    /* a fresh parser has no buffer yet: an empty body is still empty */
+
+    is_int(parse("", &root), MT_JSON_ERR_EMPTY, "empty, first of all");
 
     test_parse();
     test_depth();
