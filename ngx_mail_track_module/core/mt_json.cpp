@@ -49,6 +49,8 @@ struct mt_json_parser_s {
 
 static_assert(MT_JSON_PADDING >= simdjson::SIMDJSON_PADDING,
               "MT_JSON_PADDING is below SIMDJSON_PADDING");
+static_assert(MT_JSON_MAX_DEPTH == 64,
+              "the depth error message says 64");
 
 
 static mt_json_err_e mt_json_parse_error(mt_json_parser_t *jp,
@@ -227,6 +229,8 @@ mt_json_parse_padded(mt_json_parser_t *jp, const u_char *p, size_t len,
 }
 
 
+/* simdjson's own message where it names the cause well enough */
+
 static mt_json_err_e
 mt_json_parse_error(mt_json_parser_t *jp, simdjson::error_code err)
 {
@@ -235,18 +239,28 @@ mt_json_parse_error(mt_json_parser_t *jp, simdjson::error_code err)
     switch (err) {
 
     case simdjson::EMPTY:
+        jp->error = "no JSON value, only whitespace";
         return MT_JSON_ERR_EMPTY;
 
     case simdjson::UTF8_ERROR:
+        jp->error = "not UTF-8";
         return MT_JSON_ERR_UTF8;
 
     case simdjson::STRING_ERROR:
+        jp->error = "a bad escape or a lone surrogate in a string";
+        return MT_JSON_ERR_STRING;
+
     case simdjson::UNESCAPED_CHARS:
+        jp->error = "a control character not escaped in a string";
+        return MT_JSON_ERR_STRING;
+
     case simdjson::UNCLOSED_STRING:
+        jp->error = "a string without its closing quote";
         return MT_JSON_ERR_STRING;
 
     case simdjson::NUMBER_ERROR:
     case simdjson::NUMBER_OUT_OF_RANGE:
+        jp->error = "a number malformed or out of the 64-bit range";
         return MT_JSON_ERR_NUMBER;
 
     case simdjson::DEPTH_ERROR:
@@ -255,6 +269,7 @@ mt_json_parse_error(mt_json_parser_t *jp, simdjson::error_code err)
 
     case simdjson::MEMALLOC:
     case simdjson::CAPACITY:
+        jp->error = "out of memory";
         return MT_JSON_ERR_NOMEM;
 
     default:

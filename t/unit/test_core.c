@@ -346,6 +346,7 @@ test_wh_helpers(void)
     mt_wh_key_t   keys[2];
     mt_str_t      id1, id2, f[2];
     mt_json_t     root;
+    const char   *text;
 
     memset(&t, 0, sizeof(t));
     memset(&conf, 0, sizeof(conf));
@@ -466,6 +467,63 @@ test_wh_helpers(void)
 
     } else {
         ok(0, "big integer");
+    }
+
+    /* bad input: each refused with a detail that names it */
+
+    is_int(mt_wh_json_load(&t.wh, (u_char *) "[\"\\udc00\"]", 10, &root),
+           MT_ERR_JSON, "a lone surrogate escape");
+    ok(t.wh.detail.len && memmem(t.wh.detail.data, t.wh.detail.len,
+                                 "surrogate", 9) != NULL,
+       "named in the detail");
+    is_int(mt_wh_json_load(&t.wh, (u_char *) "{\"n\":18446744073709551616}",
+                           26, &root),
+           MT_ERR_JSON, "an integer of 65 bits");
+    ok(t.wh.detail.len && memmem(t.wh.detail.data, t.wh.detail.len,
+                                 "64-bit", 6) != NULL,
+       "named in the detail");
+
+    text = "{\"n\":18446744073709551615,\"m\":-9223372036854775808}";
+
+    if (mt_wh_json_load(&t.wh, (u_char *) text, strlen(text), &root)
+        == MT_OK)
+    {
+        is_str(mt_json_str_value(&t.wh, mt_json_get(root, "n")),
+               "18446744073709551615", "2^64 - 1 stays exact");
+        is_str(mt_json_str_value(&t.wh, mt_json_get(root, "m")),
+               "-9223372036854775808", "-2^63 stays exact");
+
+    } else {
+        ok(0, "64-bit integers");
+        ok(0, "64-bit integers");
+    }
+
+    {
+        char    deep[2 * 65 + 1];
+        size_t  i;
+
+        for (i = 0; i < 65; i++) {
+            deep[i] = '[';
+            deep[2 * 65 - 1 - i] = ']';
+        }
+
+        is_int(mt_wh_json_load(&t.wh, (u_char *) deep, 2 * 65, &root),
+               MT_ERR_JSON, "65 levels of nesting");
+        ok(t.wh.detail.len && memmem(t.wh.detail.data, t.wh.detail.len,
+                                     "deeper than 64", 14) != NULL,
+           "named in the detail");
+    }
+
+    text = "{\"a\":\"first\",\"a\":\"last\"}";
+
+    if (mt_wh_json_load(&t.wh, (u_char *) text, strlen(text), &root)
+        == MT_OK)
+    {
+        is_str(mt_json_str(root, "a"), "first",
+               "a key there twice: the first wins");
+
+    } else {
+        ok(0, "duplicate keys");
     }
 
     /* hash ids */

@@ -87,8 +87,22 @@ test_parse(void)
            "parse: a 23-digit integer");
     is_int(parse("[1e400]", &root), MT_JSON_ERR_NUMBER,
            "parse: a double beyond its range");
-    ok(mt_json_error(jp) != NULL && strstr(mt_json_error(jp), "number"),
+    ok(strstr(mt_json_error(jp), "64-bit range") != NULL,
        "parse: the error names the cause (%s)", mt_json_error(jp));
+
+    parse("[\"\\ud800\"]", &root);
+    ok(strstr(mt_json_error(jp), "lone surrogate") != NULL,
+       "parse: a lone surrogate, named (%s)", mt_json_error(jp));
+    parse("[\"a\xff\"]", &root);
+    is_str(((mt_str_t) { strlen(mt_json_error(jp)),
+                         (u_char *) mt_json_error(jp) }),
+           "not UTF-8", "parse: not UTF-8, named");
+    parse("[\"a\tb\"]", &root);
+    ok(strstr(mt_json_error(jp), "control character") != NULL,
+       "parse: a control character, named (%s)", mt_json_error(jp));
+    parse("[{\"a\":", &root);
+    ok(strstr(mt_json_error(jp), "structure") != NULL,
+       "parse: a truncated document, named (%s)", mt_json_error(jp));
 
     is_int(parse("\"open\"", &root), MT_JSON_OK, "parse: a bare string");
     is_str(mt_json_string(root), "open", "parse: its value");
@@ -119,6 +133,9 @@ test_depth(void)
                                                         : MT_JSON_ERR_DEPTH,
                "depth: %zu nested arrays", n);
     }
+
+    ok(strstr(mt_json_error(jp), "deeper than 64") != NULL,
+       "depth: named (%s)", mt_json_error(jp));
 
     is_int(mt_json_parse(jp, (u_char *) p, MT_JSON_MAX_DEPTH + 1, &root),
            MT_JSON_ERR_SYNTAX, "depth: unclosed arrays");
