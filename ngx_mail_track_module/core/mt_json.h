@@ -155,8 +155,21 @@ mt_str_t mt_json_raw(mt_json_t v);
 size_t mt_json_size(mt_json_t v);
 
 /* the member with that key (the first, if it is there twice); or none */
-mt_json_t mt_json_get(mt_json_t obj, const char *key);
 mt_json_t mt_json_getn(mt_json_t obj, const u_char *key, size_t len);
+
+/* inline, so that the length of a literal key is known when compiling */
+static inline mt_json_t
+mt_json_get(mt_json_t obj, const char *key)
+{
+    return mt_json_getn(obj, (const u_char *) key, strlen(key));
+}
+
+/*
+ * One pass over an object's members for many keys: out[i] is the member
+ * named keys[i] (the first, if it is there twice), or none.
+ */
+void mt_json_get_all(mt_json_t obj, const mt_str_t *keys, size_t n,
+    mt_json_t *out);
 
 /*
  * An RFC 6901 JSON Pointer ("/a/0/b~1c"; "" is v itself) from v; none

@@ -10,12 +10,11 @@
 
 
 #include "mt_webhook.h"
+#include "mt_hmac.h"
 
 #include <stdio.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 
 /* Mailgun's tokens are 50 characters */
@@ -52,6 +51,41 @@ static const mt_mailgun_map_t  mt_mailgun_types[] = {
     { "unsubscribed",  MT_EV_UNSUBSCRIBED },
     { NULL,            MT_EV_OTHER }
 };
+
+
+/*
+ * The webhook signing key, used as ASCII; one read from a file may end
+ * with a newline.  An empty one verifies nothing.
+ */
+
+mt_rc_t
+mt_mailgun_key(mt_str_t *raw, void **data, char *err, size_t len)
+{
+    mt_str_t  key;
+
+    key = mt_mailgun_trim(*raw);
+    *data = NULL;
+
+    if (key.len == 0) {
+        return MT_OK;
+    }
+
+    *data = mt_hmac_create("SHA256", key.data, key.len);
+
+    if (*data == NULL) {
+        snprintf(err, len, "cannot make an HMAC-SHA256 key");
+        return MT_ERR_INTERNAL;
+    }
+
+    return MT_OK;
+}
+
+
+void
+mt_mailgun_key_free(void *data)
+{
+    mt_hmac_free(data);
+}
 
 
 mt_rc_t
@@ -144,14 +178,12 @@ mt_mailgun_run(mt_wh_t *wh, int auth)
 static mt_rc_t
 mt_mailgun_auth(mt_wh_t *wh, mt_json_t root, mt_str_t *token)
 {
-    size_t         i, n;
+    size_t         i;
     int64_t        t;
+    mt_str_t       ts, s1, s2, msg[2];
     mt_json_t      sig, jt;
-    mt_str_t       ts, s1, s2, key;
-    unsigned int   mdlen;
     mt_wh_conf_t  *conf;
     u_char         tsbuf[32], md[EVP_MAX_MD_SIZE];
-    u_char         msg[MT_MAILGUN_TS_MAX + MT_MAILGUN_TOKEN_MAX];
 
     conf = wh->conf;
 
@@ -187,21 +219,15 @@ mt_mailgun_auth(mt_wh_t *wh, mt_json_t root, mt_str_t *token)
         return MT_ERR_SIGNATURE;
     }
 
-    memcpy(msg, ts.data, ts.len);
-    memcpy(msg + ts.len, token->data, token->len);
-    n = ts.len + token->len;
+    msg[0] = ts;
+    msg[1] = *token;
 
     for (i = 0; i < conf->nkeys; i++) {
-        key = mt_mailgun_trim(conf->keys[i].raw);
-
-        if (key.len == 0 || key.len > 0x7fffffff) {
+        if (conf->keys[i].data == NULL) {
             continue;
         }
 
-        if (HMAC(EVP_sha256(), key.data, (int) key.len, msg, n, md, &mdlen)
-            == NULL)
-        {
-            ERR_clear_error();
+        if (mt_hmac(conf->keys[i].data, msg, 2, md) != 32) {
             return MT_ERR_INTERNAL;
         }
 

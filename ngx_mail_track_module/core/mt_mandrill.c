@@ -12,9 +12,10 @@
 #include "mt_webhook.h"
 #include "mt_base64.h"
 #include "mt_form.h"
+#include "mt_hmac.h"
 
+#include <stdio.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/crypto.h>
 
 
@@ -53,6 +54,29 @@ static const mt_mandrill_map_t  mt_mandrill_types[] = {
     { "reject",       MT_EV_REJECTED,      MT_BOUNCE_NONE },
     { NULL,           MT_EV_OTHER,         MT_BOUNCE_NONE }
 };
+
+
+/* the webhook's key, as Mandrill shows it, used as it is */
+
+mt_rc_t
+mt_mandrill_key(mt_str_t *raw, void **data, char *err, size_t len)
+{
+    *data = mt_hmac_create("SHA1", raw->data, raw->len);
+
+    if (*data == NULL) {
+        snprintf(err, len, "cannot make an HMAC-SHA1 key");
+        return MT_ERR_INTERNAL;
+    }
+
+    return MT_OK;
+}
+
+
+void
+mt_mandrill_key_free(void *data)
+{
+    mt_hmac_free(data);
+}
 
 
 mt_rc_t
@@ -151,12 +175,11 @@ mt_mandrill_param_cmp(const void *one, const void *two)
 static mt_rc_t
 mt_mandrill_verify(mt_wh_t *wh, mt_form_param_t *params, size_t nparams)
 {
-    size_t         i, len;
-    u_char        *data, *p;
-    u_char         sig[mt_base64_decoded_len(64)], md[EVP_MAX_MD_SIZE];
-    ssize_t        n;
-    mt_str_t       hdr, *key;
-    unsigned int   mdlen;
+    size_t     i, len;
+    u_char    *data, *p;
+    u_char     sig[mt_base64_decoded_len(64)], md[EVP_MAX_MD_SIZE];
+    ssize_t    n;
+    mt_str_t   hdr, signed_data;
 
     hdr = wh->header(wh, "x-mandrill-signature");
 
@@ -220,19 +243,21 @@ mt_mandrill_verify(mt_wh_t *wh, mt_form_param_t *params, size_t nparams)
         }
     }
 
-    for (i = 0; i < wh->conf->nkeys; i++) {
-        key = &wh->conf->keys[i].raw;
+    signed_data.data = data;
+    signed_data.len = len;
 
-        if (HMAC(EVP_sha1(), key->data, (int) key->len, data, len, md,
-                 &mdlen)
-            == NULL)
+    for (i = 0; i < wh->conf->nkeys; i++) {
+        if (wh->conf->keys[i].data == NULL) {
+            continue;
+        }
+
+        if (mt_hmac(wh->conf->keys[i].data, &signed_data, 1, md)
+            != MT_MANDRILL_SIG_LEN)
         {
             return MT_ERR_INTERNAL;
         }
 
-        if (mdlen == MT_MANDRILL_SIG_LEN
-            && CRYPTO_memcmp(md, sig, MT_MANDRILL_SIG_LEN) == 0)
-        {
+        if (CRYPTO_memcmp(md, sig, MT_MANDRILL_SIG_LEN) == 0) {
             return MT_OK;
         }
     }

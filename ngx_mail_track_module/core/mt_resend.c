@@ -10,13 +10,11 @@
 
 #include "mt_webhook.h"
 #include "mt_base64.h"
+#include "mt_hmac.h"
 
 #include <stdio.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
 
 
 #define MT_RESEND_KEY_MIN      16
@@ -28,13 +26,6 @@
 
 
 typedef struct {
-    EVP_MAC            *mac;
-    size_t              len;
-    u_char              key[MT_RESEND_KEY_MAX];
-} mt_resend_key_t;
-
-
-typedef struct {
     const char         *name;
     mt_event_type_e     type;
 } mt_resend_map_t;
@@ -42,8 +33,6 @@ typedef struct {
 
 static mt_rc_t mt_resend_verify(mt_wh_t *wh, mt_str_t *id, mt_str_t *ts,
     mt_str_t *sig);
-static mt_rc_t mt_resend_hmac(mt_resend_key_t *k, mt_wh_t *wh, mt_str_t *id,
-    mt_str_t *ts, u_char *md);
 static int mt_resend_sig_match(mt_str_t *sig, const u_char *md);
 static mt_rc_t mt_resend_run(mt_wh_t *wh, mt_str_t *id);
 static mt_rc_t mt_resend_event(mt_wh_t *wh, mt_json_t root, mt_json_t data,
@@ -74,9 +63,9 @@ static const mt_resend_map_t  mt_resend_types[] = {
 mt_rc_t
 mt_resend_key(mt_str_t *raw, void **data, char *err, size_t len)
 {
-    ssize_t           n;
-    mt_str_t          s;
-    mt_resend_key_t  *k;
+    ssize_t   n;
+    mt_str_t  s;
+    u_char    key[MT_RESEND_KEY_MAX];
 
     s = mt_resend_trim(*raw);
 
@@ -90,41 +79,27 @@ mt_resend_key(mt_str_t *raw, void **data, char *err, size_t len)
         return MT_ERR_INTERNAL;
     }
 
-    k = calloc(1, sizeof(mt_resend_key_t));
-    if (k == NULL) {
-        snprintf(err, len, "out of memory");
-        return MT_ERR_NOMEM;
-    }
-
-    n = mt_base64_decode(k->key, s.data, s.len);
+    n = mt_base64_decode(key, s.data, s.len);
 
     if (n < 0) {
-        free(k);
         snprintf(err, len, "the secret after \"whsec_\" is not base64");
         return MT_ERR_INTERNAL;
     }
 
     if (n < MT_RESEND_KEY_MIN) {
-        free(k);
         snprintf(err, len, "the secret is shorter than %d bytes",
                  MT_RESEND_KEY_MIN);
         return MT_ERR_INTERNAL;
     }
 
-    k->len = n;
+    *data = mt_hmac_create("SHA256", key, n);
 
-    /* fetched once here, not on every request */
+    OPENSSL_cleanse(key, sizeof(key));
 
-    k->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (k->mac == NULL) {
-        OPENSSL_cleanse(k->key, sizeof(k->key));
-        free(k);
-        ERR_clear_error();
+    if (*data == NULL) {
         snprintf(err, len, "HMAC is not available");
         return MT_ERR_INTERNAL;
     }
-
-    *data = k;
 
     return MT_OK;
 }
@@ -133,15 +108,7 @@ mt_resend_key(mt_str_t *raw, void **data, char *err, size_t len)
 void
 mt_resend_key_free(void *data)
 {
-    mt_resend_key_t  *k = data;
-
-    if (k == NULL) {
-        return;
-    }
-
-    EVP_MAC_free(k->mac);
-    OPENSSL_cleanse(k->key, sizeof(k->key));
-    free(k);
+    mt_hmac_free(data);
 }
 
 
@@ -222,20 +189,28 @@ static mt_rc_t
 mt_resend_verify(mt_wh_t *wh, mt_str_t *id, mt_str_t *ts, mt_str_t *sig)
 {
     size_t         i;
-    mt_rc_t        rc;
+    mt_str_t       parts[5];
     mt_wh_conf_t  *conf;
-    u_char         md[MT_RESEND_MD_LEN];
+    u_char         md[EVP_MAX_MD_SIZE];
 
     conf = wh->conf;
+
+    /* Svix signs "<id>.<timestamp>.<body>" */
+
+    parts[0] = *id;
+    mt_str_set(&parts[1], ".");
+    parts[2] = *ts;
+    mt_str_set(&parts[3], ".");
+    parts[4].data = (u_char *) wh->body;
+    parts[4].len = wh->body_len;
 
     for (i = 0; i < conf->nkeys; i++) {
         if (conf->keys[i].data == NULL) {
             continue;
         }
 
-        rc = mt_resend_hmac(conf->keys[i].data, wh, id, ts, md);
-        if (rc != MT_OK) {
-            return rc;
+        if (mt_hmac(conf->keys[i].data, parts, 5, md) != MT_RESEND_MD_LEN) {
+            return MT_ERR_INTERNAL;
         }
 
         if (mt_resend_sig_match(sig, md)) {
@@ -246,45 +221,6 @@ mt_resend_verify(mt_wh_t *wh, mt_str_t *id, mt_str_t *ts, mt_str_t *sig)
     mt_str_set(&wh->detail, "no configured secret verifies a signature");
 
     return MT_ERR_SIGNATURE;
-}
-
-
-static mt_rc_t
-mt_resend_hmac(mt_resend_key_t *k, mt_wh_t *wh, mt_str_t *id, mt_str_t *ts,
-    u_char *md)
-{
-    size_t        mdlen;
-    mt_rc_t       rc;
-    OSSL_PARAM    params[2];
-    EVP_MAC_CTX  *ctx;
-
-    ctx = EVP_MAC_CTX_new(k->mac);
-    if (ctx == NULL) {
-        return MT_ERR_NOMEM;
-    }
-
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                 (char *) "SHA256", 0);
-    params[1] = OSSL_PARAM_construct_end();
-
-    rc = MT_OK;
-
-    if (EVP_MAC_init(ctx, k->key, k->len, params) != 1
-        || EVP_MAC_update(ctx, id->data, id->len) != 1
-        || EVP_MAC_update(ctx, (u_char *) ".", 1) != 1
-        || EVP_MAC_update(ctx, ts->data, ts->len) != 1
-        || EVP_MAC_update(ctx, (u_char *) ".", 1) != 1
-        || (wh->body_len && EVP_MAC_update(ctx, wh->body, wh->body_len) != 1)
-        || EVP_MAC_final(ctx, md, &mdlen, MT_RESEND_MD_LEN) != 1
-        || mdlen != MT_RESEND_MD_LEN)
-    {
-        ERR_clear_error();
-        rc = MT_ERR_INTERNAL;
-    }
-
-    EVP_MAC_CTX_free(ctx);
-
-    return rc;
 }
 
 

@@ -30,7 +30,7 @@ static const mt_provider_t  mt_provider_mailgun = {
     "mailgun", MT_SRC_MAILGUN, 1,
     /* retries over about 8 hours keep the first timestamp */
     9 * 3600, 9 * 3600,
-    NULL, NULL, mt_mailgun_process
+    mt_mailgun_key, mt_mailgun_key_free, mt_mailgun_process
 };
 
 static const mt_provider_t  mt_provider_ses = {
@@ -52,7 +52,7 @@ static const mt_provider_t  mt_provider_sparkpost = {
 
 static const mt_provider_t  mt_provider_mandrill = {
     "mandrill", MT_SRC_MANDRILL, 1, 0, 25 * 3600,
-    NULL, NULL, mt_mandrill_process
+    mt_mandrill_key, mt_mandrill_key_free, mt_mandrill_process
 };
 
 static const mt_provider_t  mt_provider_mailjet = {
@@ -591,31 +591,52 @@ mt_wh_emit(mt_wh_t *wh, mt_event_t *ev)
 }
 
 
-/* a deterministic event id: 128 bits of SHA-256 over the fields, in hex */
+/*
+ * SHA-256 fetched once and a digest context kept for the process: an
+ * implicit fetch (EVP_sha256()) costs as much as hashing a small event.
+ * The context is left reset for the next user.
+ */
 
-mt_rc_t
-mt_wh_hash_id(mt_wh_t *wh, mt_str_t *id, const mt_str_t *fields, size_t n)
+void *
+mt_wh_sha256(void **ctx)
 {
-    size_t         i;
-    u_char        *p;
-    u_char         len[4], md[EVP_MAX_MD_SIZE];
-    mt_str_t       src;
-    EVP_MD_CTX    *ctx;
-    unsigned int   mdlen;
-
-    /* fetched once: the implicit fetch costs as much as the hash */
-
     if (mt_hash_ctx == NULL) {
         mt_hash_md = EVP_MD_fetch(NULL, "SHA256", NULL);
         mt_hash_ctx = EVP_MD_CTX_new();
 
         if (mt_hash_md == NULL || mt_hash_ctx == NULL) {
             mt_wh_cleanup();
-            return MT_ERR_NOMEM;
+            return NULL;
         }
     }
 
-    ctx = mt_hash_ctx;
+    if (ctx != NULL) {
+        *ctx = mt_hash_ctx;
+    }
+
+    return mt_hash_md;
+}
+
+
+/*
+ * A deterministic event id: 128 bits of SHA-256 over the provider's name
+ * and NUL, then each field as a 32-bit big-endian length and its bytes,
+ * in hex.  The bytes are laid out first and hashed in one update: one
+ * EVP_DigestUpdate() per field cost more than the hash of a small event.
+ */
+
+mt_rc_t
+mt_wh_hash_id(mt_wh_t *wh, mt_str_t *id, const mt_str_t *fields, size_t n)
+{
+    size_t         i, len, total;
+    u_char        *p, *msg;
+    u_char         buf[1024], md[EVP_MAX_MD_SIZE];
+    mt_str_t       src;
+    unsigned int   mdlen;
+
+    if (mt_wh_sha256(NULL) == NULL) {
+        return MT_ERR_NOMEM;
+    }
 
     /* the name and its NUL (both names are C strings): one namespace each */
 
@@ -626,27 +647,38 @@ mt_wh_hash_id(mt_wh_t *wh, mt_str_t *id, const mt_str_t *fields, size_t n)
         src.len = strlen((char *) src.data);
     }
 
-    if (EVP_DigestInit_ex(ctx, mt_hash_md, NULL) != 1
-        || EVP_DigestUpdate(ctx, src.data, src.len + 1) != 1)
-    {
-        return MT_ERR_INTERNAL;
-    }
+    len = src.len + 1;
+    total = len + 4 * n;
 
     for (i = 0; i < n; i++) {
-        len[0] = (u_char) (fields[i].len >> 24);
-        len[1] = (u_char) (fields[i].len >> 16);
-        len[2] = (u_char) (fields[i].len >> 8);
-        len[3] = (u_char) fields[i].len;
+        total += fields[i].len;
+    }
 
-        if (EVP_DigestUpdate(ctx, len, 4) != 1
-            || (fields[i].len
-                && EVP_DigestUpdate(ctx, fields[i].data, fields[i].len) != 1))
-        {
-            return MT_ERR_INTERNAL;
+    msg = (total <= sizeof(buf)) ? buf : mt_alloc(&wh->alloc, total);
+    if (msg == NULL) {
+        return MT_ERR_NOMEM;
+    }
+
+    p = msg;
+    memcpy(p, src.data, len);
+    p += len;
+
+    for (i = 0; i < n; i++) {
+        *p++ = (u_char) (fields[i].len >> 24);
+        *p++ = (u_char) (fields[i].len >> 16);
+        *p++ = (u_char) (fields[i].len >> 8);
+        *p++ = (u_char) fields[i].len;
+
+        if (fields[i].len) {
+            memcpy(p, fields[i].data, fields[i].len);
+            p += fields[i].len;
         }
     }
 
-    if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1) {
+    if (EVP_DigestInit_ex(mt_hash_ctx, mt_hash_md, NULL) != 1
+        || EVP_DigestUpdate(mt_hash_ctx, msg, total) != 1
+        || EVP_DigestFinal_ex(mt_hash_ctx, md, &mdlen) != 1)
+    {
         return MT_ERR_INTERNAL;
     }
 
@@ -662,33 +694,6 @@ mt_wh_hash_id(mt_wh_t *wh, mt_str_t *id, const mt_str_t *fields, size_t n)
     id->len = MT_WH_HASH_ID_LEN;
 
     return MT_OK;
-}
-
-
-u_char *
-mt_wh_sprintf_int(mt_wh_t *wh, mt_str_t *dst, int64_t v)
-{
-    int     n;
-    u_char  *p;
-
-    p = mt_alloc(&wh->alloc, 24);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    n = snprintf((char *) p, 24, "%lld", (long long) v);
-
-    dst->data = p;
-    dst->len = n;
-
-    return p;
-}
-
-
-mt_str_t
-mt_json_str(mt_json_t obj, const char *key)
-{
-    return mt_json_string(mt_json_get(obj, key));
 }
 
 
@@ -790,15 +795,29 @@ mt_json_scalar(mt_json_t v, u_char *buf, size_t size)
     case MT_JSON_STRING:
         return mt_json_string(v);
 
+    /* integers as "%lld" and "%llu" print them, without snprintf() */
+
     case MT_JSON_INT:
         (void) mt_json_int64(v, &i);
-        n = snprintf((char *) buf, size, "%lld", (long long) i);
-        break;
+
+        if (size < MT_INT64_LEN) {
+            return s;
+        }
+
+        s.data = buf;
+        s.len = mt_sprint_i64(buf, i) - buf;
+        return s;
 
     case MT_JSON_UINT:
         (void) mt_json_uint64(v, &u);
-        n = snprintf((char *) buf, size, "%llu", (unsigned long long) u);
-        break;
+
+        if (size < MT_INT64_LEN) {
+            return s;
+        }
+
+        s.data = buf;
+        s.len = mt_sprint_u64(buf, u) - buf;
+        return s;
 
     case MT_JSON_DOUBLE:
         (void) mt_json_double(v, &d);

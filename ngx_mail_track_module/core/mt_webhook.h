@@ -119,10 +119,14 @@ extern const mt_provider_t  *mt_providers[];
 mt_rc_t mt_sendgrid_key(mt_str_t *raw, void **data, char *err, size_t len);
 void mt_sendgrid_key_free(void *data);
 mt_rc_t mt_sendgrid_process(mt_wh_t *wh);
+mt_rc_t mt_mailgun_key(mt_str_t *raw, void **data, char *err, size_t len);
+void mt_mailgun_key_free(void *data);
 mt_rc_t mt_mailgun_process(mt_wh_t *wh);
 mt_rc_t mt_ses_process(mt_wh_t *wh);
 mt_rc_t mt_postmark_process(mt_wh_t *wh);
 mt_rc_t mt_sparkpost_process(mt_wh_t *wh);
+mt_rc_t mt_mandrill_key(mt_str_t *raw, void **data, char *err, size_t len);
+void mt_mandrill_key_free(void *data);
 mt_rc_t mt_mandrill_process(mt_wh_t *wh);
 mt_rc_t mt_mailjet_process(mt_wh_t *wh);
 mt_rc_t mt_brevo_process(mt_wh_t *wh);
@@ -172,12 +176,19 @@ mt_rc_t mt_wh_json_load(mt_wh_t *wh, const u_char *p, size_t len,
     mt_json_t *root);
 mt_rc_t mt_wh_json_load_inner(const u_char *p, size_t len, mt_json_t *root);
 mt_rc_t mt_wh_emit(mt_wh_t *wh, mt_event_t *ev);
+void *mt_wh_sha256(void **ctx);
 mt_rc_t mt_wh_hash_id(mt_wh_t *wh, mt_str_t *id, const mt_str_t *fields,
     size_t n);
-u_char *mt_wh_sprintf_int(mt_wh_t *wh, mt_str_t *dst, int64_t v);
 
 /* JSON values as the providers read them (mt_webhook.c) */
-mt_str_t mt_json_str(mt_json_t obj, const char *key);
+
+/* a member's string, or { 0, NULL } */
+static inline mt_str_t
+mt_json_str(mt_json_t obj, const char *key)
+{
+    return mt_json_string(mt_json_get(obj, key));
+}
+
 mt_str_t mt_json_str_value(mt_wh_t *wh, mt_json_t v);
 mt_str_t mt_json_scalar(mt_json_t v, u_char *buf, size_t size);
 mt_rc_t mt_json_join(mt_wh_t *wh, mt_json_t v, mt_str_t *out);

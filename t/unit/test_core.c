@@ -13,6 +13,7 @@
 #include "mt_event.h"
 #include "mt_classify.h"
 #include "mt_wh_test.h"
+#include "mt_hmac.h"
 
 
 static mt_str_t
@@ -341,10 +342,11 @@ test_smtp(void)
 static void
 test_wh_helpers(void)
 {
+    size_t        i;
     wh_test_t     t;
     mt_wh_conf_t  conf;
     mt_wh_key_t   keys[2];
-    mt_str_t      id1, id2, f[2];
+    mt_str_t      id1, id2, f[3];
     mt_json_t     root;
     const char   *text;
 
@@ -526,6 +528,35 @@ test_wh_helpers(void)
         ok(0, "duplicate keys");
     }
 
+    /* HMAC keys made ready once (RFC 4231, test case 2), parts in order */
+
+    {
+        u_char      md[64], hex[129];
+        size_t      n;
+        mt_str_t    parts[3];
+        mt_hmac_t  *h;
+
+        h = mt_hmac_create("SHA256", (u_char *) "Jefe", 4);
+        ok(h != NULL, "hmac: a key");
+
+        parts[0] = S("what do ya");
+        parts[1] = S("");
+        parts[2] = S(" want for nothing?");
+
+        for (i = 0; i < 2; i++) {
+            n = mt_hmac(h, parts, 3, md);
+            mt_hex_encode(hex, md, n);
+            is_str(((mt_str_t) { 2 * n, hex }),
+                   "5bdcc146bf60754e6a042426089575c7"
+                   "5a003f089d2739839dec58b964ec3843",
+                   "hmac: RFC 4231 case 2, use %d", (int) i + 1);
+        }
+
+        mt_hmac_free(h);
+        ok(mt_hmac_create("NOSUCHDIGEST", (u_char *) "k", 1) == NULL,
+           "hmac: an unknown digest");
+    }
+
     /* hash ids */
 
     f[0] = S("a");
@@ -542,6 +573,24 @@ test_wh_helpers(void)
     f[1] = S("bc");
     mt_wh_hash_id(&t.wh, &id2, f, 2);
     ok(memcmp(id1.data, id2.data, 32) == 0, "hash ids are deterministic");
+
+    /* the layout of the hashed bytes is the dedupe key: it must not move */
+
+    is_str(id1, "d99b76a7a4447a329693b0920c41b40c",
+           "hash id: SHA-256 of \"postmark\\0\", then length and bytes");
+
+    {
+        u_char  big[3000];
+
+        memset(big, 'x', sizeof(big));
+        f[0].data = big;
+        f[0].len = sizeof(big);
+        f[1] = S("");
+        f[2] = S("y");
+        mt_wh_hash_id(&t.wh, &id2, f, 3);
+        is_str(id2, "a9c47a69ed40dd61d07ef6da2a6eab6c",
+               "hash id: fields larger than the stack buffer");
+    }
 
     conf.provider = MT_SRC_MAILJET;
     mt_wh_hash_id(&t.wh, &id2, f, 2);

@@ -302,6 +302,36 @@ test_objects(void)
     ok(mt_json_is_none(mt_json_get(root, "x")),
        "get: a nested key is not a member");
 
+    {
+        mt_json_t  all[5];
+
+        static const mt_str_t  want[] = {
+            mt_string("last"), mt_string("nope"), mt_string(""),
+            mt_string("deep"), { 3, (u_char *) "k\0x" }
+        };
+
+        mt_json_get_all(root, want, 5, all);
+        is_str(mt_json_raw(all[0]), "3", "get_all: a key");
+        ok(mt_json_is_none(all[1]), "get_all: a missing key");
+        is_str(mt_json_string(all[2]), "empty", "get_all: the empty key");
+        ok(mt_json_eq(all[3], mt_json_get(root, "deep")),
+           "get_all: the same value as get");
+        is_str(mt_json_string(all[4]), "nul", "get_all: a key with NUL");
+
+        mt_json_get_all(mt_json_get(root, "last"), want, 2, all);
+        ok(mt_json_is_none(all[0]) && mt_json_is_none(all[1]),
+           "get_all: of a number, nothing");
+
+        mt_json_get_all(doc("{\"a\":1,\"b\":2,\"a\":3}"), want, 0, all);
+        root = doc("{\"a\":1,\"b\":2,\"a\":3}");
+        mt_json_get_all(root, (mt_str_t[]) { mt_string("a") }, 1, all);
+        is_str(mt_json_raw(all[0]), "1", "get_all: the first of two");
+
+        root = doc("{\"k\\u0000x\":\"nul\",\"\":\"empty\",\"a/b\":1,"
+                   "\"\\u00e9\":2,\"deep\":{\"deeper\":[10,{\"x\":[true]}]},"
+                   "\"last\":3}");
+    }
+
     keys.data = buf;
     keys.len = 0;
     n = 0;
