@@ -10,6 +10,7 @@
 
 #include "mt_hmac.h"
 
+#include <stdio.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -76,6 +77,28 @@ mt_hmac_free(mt_hmac_t *h)
 
     EVP_MAC_CTX_free(h->ctx);
     free(h);
+}
+
+
+mt_rc_t
+mt_hmac_key(const char *digest, const u_char *key, size_t len, void **data,
+    char *err, size_t errlen)
+{
+    *data = mt_hmac_create(digest, key, len);
+
+    if (*data == NULL) {
+        snprintf(err, errlen, "cannot make an HMAC-%s key", digest);
+        return MT_ERR_INTERNAL;
+    }
+
+    return MT_OK;
+}
+
+
+void
+mt_hmac_key_free(void *data)
+{
+    mt_hmac_free(data);
 }
 
 

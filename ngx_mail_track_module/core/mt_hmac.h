@@ -22,6 +22,11 @@ typedef struct mt_hmac_s  mt_hmac_t;
 mt_hmac_t *mt_hmac_create(const char *digest, const u_char *key, size_t len);
 void mt_hmac_free(mt_hmac_t *h);
 
+/* the same for a provider's key() and key_free() */
+mt_rc_t mt_hmac_key(const char *digest, const u_char *key, size_t len,
+    void **data, char *err, size_t errlen);
+void mt_hmac_key_free(void *data);
+
 /*
  * The MAC of the parts, in order, into md (EVP_MAX_MD_SIZE bytes); its
  * length, or 0 on an error.  Not reentrant: one request at a time.

@@ -70,21 +70,7 @@ mt_mailgun_key(mt_str_t *raw, void **data, char *err, size_t len)
         return MT_OK;
     }
 
-    *data = mt_hmac_create("SHA256", key.data, key.len);
-
-    if (*data == NULL) {
-        snprintf(err, len, "cannot make an HMAC-SHA256 key");
-        return MT_ERR_INTERNAL;
-    }
-
-    return MT_OK;
-}
-
-
-void
-mt_mailgun_key_free(void *data)
-{
-    mt_hmac_free(data);
+    return mt_hmac_key("SHA256", key.data, key.len, data, err, len);
 }
 
 

@@ -14,7 +14,6 @@
 #include "mt_form.h"
 #include "mt_hmac.h"
 
-#include <stdio.h>
 #include <openssl/evp.h>
 #include <openssl/crypto.h>
 
@@ -61,21 +60,7 @@ static const mt_mandrill_map_t  mt_mandrill_types[] = {
 mt_rc_t
 mt_mandrill_key(mt_str_t *raw, void **data, char *err, size_t len)
 {
-    *data = mt_hmac_create("SHA1", raw->data, raw->len);
-
-    if (*data == NULL) {
-        snprintf(err, len, "cannot make an HMAC-SHA1 key");
-        return MT_ERR_INTERNAL;
-    }
-
-    return MT_OK;
-}
-
-
-void
-mt_mandrill_key_free(void *data)
-{
-    mt_hmac_free(data);
+    return mt_hmac_key("SHA1", raw->data, raw->len, data, err, len);
 }
 
 

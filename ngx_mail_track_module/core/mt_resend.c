@@ -64,6 +64,7 @@ mt_rc_t
 mt_resend_key(mt_str_t *raw, void **data, char *err, size_t len)
 {
     ssize_t   n;
+    mt_rc_t   rc;
     mt_str_t  s;
     u_char    key[MT_RESEND_KEY_MAX];
 
@@ -92,23 +93,11 @@ mt_resend_key(mt_str_t *raw, void **data, char *err, size_t len)
         return MT_ERR_INTERNAL;
     }
 
-    *data = mt_hmac_create("SHA256", key, n);
+    rc = mt_hmac_key("SHA256", key, n, data, err, len);
 
     OPENSSL_cleanse(key, sizeof(key));
 
-    if (*data == NULL) {
-        snprintf(err, len, "HMAC is not available");
-        return MT_ERR_INTERNAL;
-    }
-
-    return MT_OK;
-}
-
-
-void
-mt_resend_key_free(void *data)
-{
-    mt_hmac_free(data);
+    return rc;
 }
 
 

@@ -27,7 +27,7 @@ typedef struct {
 } mt_ses_type_t;
 
 
-static mt_rc_t mt_ses_dispatch(mt_wh_t *wh, mt_sns_msg_t *msg);
+static mt_rc_t mt_ses_run(mt_wh_t *wh, int verify);
 static mt_rc_t mt_ses_notification(mt_wh_t *wh, mt_sns_msg_t *msg);
 static mt_rc_t mt_ses_opaque(mt_wh_t *wh, mt_sns_msg_t *msg);
 static mt_rc_t mt_ses_event(mt_wh_t *wh, mt_sns_msg_t *msg, mt_json_t root,
@@ -70,15 +70,7 @@ static const mt_ses_type_t  mt_ses_types[] = {
 mt_rc_t
 mt_ses_process(mt_wh_t *wh)
 {
-    mt_rc_t       rc;
-    mt_sns_msg_t  msg;
-
-    rc = mt_sns_receive(wh, &msg);
-    if (rc != MT_OK) {
-        return rc;
-    }
-
-    return mt_ses_dispatch(wh, &msg);
+    return mt_ses_run(wh, 1);
 }
 
 
@@ -87,26 +79,26 @@ mt_ses_process(mt_wh_t *wh)
 mt_rc_t
 mt_ses_normalize(mt_wh_t *wh)
 {
-    mt_rc_t       rc;
-    mt_sns_msg_t  msg;
-
-    rc = mt_sns_parse(wh, &msg);
-    if (rc != MT_OK) {
-        return rc;
-    }
-
-    return mt_ses_dispatch(wh, &msg);
+    return mt_ses_run(wh, 0);
 }
 
 
 static mt_rc_t
-mt_ses_dispatch(mt_wh_t *wh, mt_sns_msg_t *msg)
+mt_ses_run(mt_wh_t *wh, int verify)
 {
-    if (msg->type == MT_SNS_NOTIFICATION) {
-        return mt_ses_notification(wh, msg);
+    mt_rc_t       rc;
+    mt_sns_msg_t  msg;
+
+    rc = verify ? mt_sns_receive(wh, &msg) : mt_sns_parse(wh, &msg);
+    if (rc != MT_OK) {
+        return rc;
     }
 
-    return mt_sns_confirmation(wh, msg);
+    if (msg.type == MT_SNS_NOTIFICATION) {
+        return mt_ses_notification(wh, &msg);
+    }
+
+    return mt_sns_confirmation(wh, &msg);
 }
 
 

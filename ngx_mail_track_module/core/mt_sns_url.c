@@ -16,6 +16,7 @@
 #define MT_SNS_CERT_ID_MAX      128
 
 
+static const u_char *mt_sns_path(const u_char *url, size_t len);
 static size_t mt_sns_host(const u_char *p, size_t len);
 static int mt_sns_region_valid(const u_char *p, size_t len);
 static int mt_sns_query_valid(const u_char *p, size_t len);
@@ -32,26 +33,17 @@ static u_char mt_lc(u_char c);
 int
 mt_sns_cert_url_valid(const u_char *url, size_t len)
 {
-    size_t         n, i;
+    size_t         i;
     const u_char  *p, *end;
 
     static const char  prefix[] = "/SimpleNotificationService-";
 
-    if (url == NULL || len > MT_SNS_URL_MAX || len < 8
-        || !mt_lit_eq_nocase(url, 8, "https://"))
-    {
+    p = mt_sns_path(url, len);
+    if (p == NULL) {
         return 0;
     }
 
-    p = url + 8;
     end = url + len;
-
-    n = mt_sns_host(p, end - p);
-    if (n == 0) {
-        return 0;
-    }
-
-    p += n;
 
     if ((size_t) (end - p) < sizeof(prefix) - 1 + 1 + 4
         || memcmp(p, prefix, sizeof(prefix) - 1) != 0)
@@ -87,24 +79,14 @@ mt_sns_cert_url_valid(const u_char *url, size_t len)
 int
 mt_sns_subscribe_url_valid(const u_char *url, size_t len)
 {
-    size_t         n;
     const u_char  *p, *end;
 
-    if (url == NULL || len > MT_SNS_URL_MAX || len < 8
-        || !mt_lit_eq_nocase(url, 8, "https://"))
-    {
+    p = mt_sns_path(url, len);
+    if (p == NULL) {
         return 0;
     }
 
-    p = url + 8;
     end = url + len;
-
-    n = mt_sns_host(p, end - p);
-    if (n == 0) {
-        return 0;
-    }
-
-    p += n;
 
     if (end - p < 2 || p[0] != '/' || p[1] != '?') {
         return 0;
@@ -113,6 +95,25 @@ mt_sns_subscribe_url_valid(const u_char *url, size_t len)
     p += 2;
 
     return mt_sns_query_valid(p, end - p);
+}
+
+
+/* https://sns.<region>.amazonaws.com[.cn]: where its path starts, or NULL */
+
+static const u_char *
+mt_sns_path(const u_char *url, size_t len)
+{
+    size_t  n;
+
+    if (url == NULL || len > MT_SNS_URL_MAX || len < 8
+        || !mt_lit_eq_nocase(url, 8, "https://"))
+    {
+        return NULL;
+    }
+
+    n = mt_sns_host(url + 8, len - 8);
+
+    return n ? url + 8 + n : NULL;
 }
 
 

@@ -10,6 +10,7 @@
 #include "mt_webhook.h"
 #include "mt_generic.h"
 #include "mt_base64.h"
+#include "mt_hmac.h"
 
 #include <stdio.h>
 #include <openssl/evp.h>
@@ -30,7 +31,7 @@ static const mt_provider_t  mt_provider_mailgun = {
     "mailgun", MT_SRC_MAILGUN, 1,
     /* retries over about 8 hours keep the first timestamp */
     9 * 3600, 9 * 3600,
-    mt_mailgun_key, mt_mailgun_key_free, mt_mailgun_process
+    mt_mailgun_key, mt_hmac_key_free, mt_mailgun_process
 };
 
 static const mt_provider_t  mt_provider_ses = {
@@ -52,7 +53,7 @@ static const mt_provider_t  mt_provider_sparkpost = {
 
 static const mt_provider_t  mt_provider_mandrill = {
     "mandrill", MT_SRC_MANDRILL, 1, 0, 25 * 3600,
-    mt_mandrill_key, mt_mandrill_key_free, mt_mandrill_process
+    mt_mandrill_key, mt_hmac_key_free, mt_mandrill_process
 };
 
 static const mt_provider_t  mt_provider_mailjet = {
@@ -69,7 +70,7 @@ static const mt_provider_t  mt_provider_resend = {
     "resend", MT_SRC_RESEND, 1,
     /* Svix signs every attempt afresh; its libraries allow 5 minutes */
     300, 28 * 3600,
-    mt_resend_key, mt_resend_key_free, mt_resend_process
+    mt_resend_key, mt_hmac_key_free, mt_resend_process
 };
 
 

@@ -120,18 +120,15 @@ mt_rc_t mt_sendgrid_key(mt_str_t *raw, void **data, char *err, size_t len);
 void mt_sendgrid_key_free(void *data);
 mt_rc_t mt_sendgrid_process(mt_wh_t *wh);
 mt_rc_t mt_mailgun_key(mt_str_t *raw, void **data, char *err, size_t len);
-void mt_mailgun_key_free(void *data);
 mt_rc_t mt_mailgun_process(mt_wh_t *wh);
 mt_rc_t mt_ses_process(mt_wh_t *wh);
 mt_rc_t mt_postmark_process(mt_wh_t *wh);
 mt_rc_t mt_sparkpost_process(mt_wh_t *wh);
 mt_rc_t mt_mandrill_key(mt_str_t *raw, void **data, char *err, size_t len);
-void mt_mandrill_key_free(void *data);
 mt_rc_t mt_mandrill_process(mt_wh_t *wh);
 mt_rc_t mt_mailjet_process(mt_wh_t *wh);
 mt_rc_t mt_brevo_process(mt_wh_t *wh);
 mt_rc_t mt_resend_key(mt_str_t *raw, void **data, char *err, size_t len);
-void mt_resend_key_free(void *data);
 mt_rc_t mt_resend_process(mt_wh_t *wh);
 mt_rc_t mt_generic_process(mt_wh_t *wh);
 

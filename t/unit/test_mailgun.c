@@ -9,6 +9,7 @@
 
 #include "mt_tap.h"
 #include "mt_wh_test.h"
+#include "mt_hmac.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -188,8 +189,8 @@ test_auth(mt_wh_conf_t *conf)
     rc = run(&c2, MG_JSON, signed_body("key-old", NOW, ed));
     is_int(rc, MT_OK, "auth: the first key verifies");
 
-    mt_mailgun_key_free(keys[0].data);
-    mt_mailgun_key_free(keys[1].data);
+    mt_hmac_key_free(keys[0].data);
+    mt_hmac_key_free(keys[1].data);
 
     /* parent-signature: a subaccount event signed by the primary account */
 
