@@ -76,9 +76,9 @@ sub sg_event {
 
 my $bad = 0;
 
-# the last line the module logged
+# the last line a provider logged (the spool logs on its own schedule)
 sub last_logged {
-    my @l = grep { /mail_track / } split /\n/, $n->error_log;
+    my @l = grep { /mail_track (postmark|sendgrid): / } split /\n/, $n->error_log;
     return @l ? $l[-1] : '';
 }
 

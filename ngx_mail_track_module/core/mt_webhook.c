@@ -8,7 +8,6 @@
 
 
 #include "mt_webhook.h"
-#include "mt_generic.h"
 #include "mt_base64.h"
 #include "mt_hmac.h"
 
@@ -147,8 +146,6 @@ mt_wh_json_trim(void)
 void
 mt_wh_cleanup(void)
 {
-    mt_gen_json_cleanup();
-
     EVP_MD_free(mt_hash_md);
     EVP_MD_CTX_free(mt_hash_ctx);
     mt_hash_md = NULL;
