@@ -47,6 +47,7 @@ static void mt_tool_token_usage(FILE *f);
 
 
 static const struct option  mt_tool_keygen_options[] = {
+    { "seal",     no_argument,       NULL, 'S' },
     { "help",     no_argument,       NULL, 'h' },
     { NULL, 0, NULL, 0 }
 };
@@ -88,13 +89,20 @@ mt_tool_keygen_usage(FILE *f)
 {
     fprintf(f,
         "usage: " MT_TOOL_NAME " keygen FILE\n"
+        "       " MT_TOOL_NAME " keygen --seal PRIVATE_FILE PUBLIC_FILE\n"
         "\n"
         "Appends a line \"KID BASE64_32_BYTES\" with 32 random bytes and a\n"
         "new key id (the last id + 1, skipping ids in use) to FILE, which is\n"
         "created with mode 0600 when missing, and prints the new KID.\n"
         "An existing FILE must not be accessible by group or others.\n"
         "\n"
+        "With --seal, a new X25519 key pair for sealed spool files, as\n"
+        "PEM: PRIVATE_FILE (mode 0600) for the readers (--seal-key),\n"
+        "PUBLIC_FILE for the edges (mail_track_spool ... seal=); neither\n"
+        "may exist.\n"
+        "\n"
         "options:\n"
+        "  --seal       a seal key pair\n"
         "  -h, --help   this text\n");
 }
 
@@ -102,7 +110,7 @@ mt_tool_keygen_usage(FILE *f)
 int
 mt_tool_keygen(int argc, char **argv)
 {
-    int            c, fd, id, rc, created;
+    int            c, fd, id, rc, created, seal;
     u_char        *buf;
     size_t         len;
     const char    *path;
@@ -112,17 +120,30 @@ mt_tool_keygen(int argc, char **argv)
 
     optind = 1;
     opterr = 0;
+    seal = 0;
 
     while ((c = getopt_long(argc, argv, ":h", mt_tool_keygen_options, NULL))
            != -1)
     {
         switch (c) {
+        case 'S':
+            seal = 1;
+            break;
         case 'h':
             mt_tool_keygen_usage(stdout);
             return MT_TOOL_OK;
         default:
             return mt_tool_bad_option("keygen", c, argv);
         }
+    }
+
+    if (seal) {
+        if (argc - optind != 2) {
+            return mt_tool_usage_error("keygen", "--seal expects "
+                                       "PRIVATE_FILE and PUBLIC_FILE");
+        }
+
+        return mt_tool_keygen_seal(argv[optind], argv[optind + 1]);
     }
 
     if (argc - optind != 1) {

@@ -78,6 +78,7 @@ static const struct option  mt_load_options[] = {
     { "follow",   no_argument,       NULL, 'f' },
     { "wait",     no_argument,       NULL, 'w' },
     { "quiet",    no_argument,       NULL, 'q' },
+    { "seal-key", required_argument, NULL, 'K' },
     { "help",     no_argument,       NULL, 'h' },
     { NULL, 0, NULL, 0 }
 };
@@ -89,7 +90,7 @@ mt_load_usage(FILE *f)
     fprintf(f,
         "usage: " MT_TOOL_NAME " load SPOOL_DIR... --db URL [--follow] "
         "[--delete]\n"
-        "           [--wait] [--quiet]\n"
+        "           [--wait] [--quiet] [--seal-key FILE]\n"
         "\n"
         "Loads the sealed spool files (*.mtspool, oldest first) of each\n"
         "SPOOL_DIR into the database, exactly once, and moves each file\n"
@@ -110,6 +111,8 @@ mt_load_usage(FILE *f)
         "  --wait       wait for another loader's lock on a SPOOL_DIR\n"
         "               instead of exiting\n"
         "  --quiet      no progress line on a terminal\n"
+        "  --seal-key FILE  the X25519 private key (PEM) that files\n"
+        "               written with seal= are encrypted for\n"
         "  -h, --help   this text\n"
         "\n"
         "Exit status: 0 all loaded; 1 a damaged file, a record that could\n"
@@ -126,9 +129,11 @@ mt_load(int argc, char **argv)
     int               c, rc;
     size_t            i;
     mt_load_t         ld;
+    const char       *seal_key;
     struct sigaction  sa;
 
     memset(&ld, 0, sizeof(mt_load_t));
+    seal_key = NULL;
 
     optind = 1;
     opterr = 0;
@@ -151,6 +156,9 @@ mt_load(int argc, char **argv)
         case 'q':
             ld.quiet = 1;
             break;
+        case 'K':
+            seal_key = optarg;
+            break;
         case 'h':
             return mt_load_usage(stdout);
         default:
@@ -164,6 +172,10 @@ mt_load(int argc, char **argv)
 
     if (optind == argc) {
         return mt_tool_usage_error("load", "expected SPOOL_DIR arguments");
+    }
+
+    if (seal_key != NULL && mt_spool_seal_key(seal_key) != 0) {
+        return MT_TOOL_ERROR;
     }
 
     ld.dirs = argv + optind;
@@ -231,6 +243,7 @@ mt_load(int argc, char **argv)
     free(ld.files);
     free(ld.ids);
     mt_tool_buf_free(&ld.tmp);
+    mt_spool_seal_key_free();
 
     return rc;
 }
@@ -833,7 +846,7 @@ mt_load_damage(void *data, const char *path, off_t offset, const char *what)
     mt_load_t  *ld = data;
 
     mt_load_clear(ld);
-    fprintf(stderr, "%s: %s record at byte %" PRId64 "\n", path, what,
+    fprintf(stderr, "%s: %s at byte %" PRId64 "\n", path, what,
             (int64_t) offset);
 
     mt_load_damaged(ld, offset);

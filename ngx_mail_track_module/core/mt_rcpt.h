@@ -53,5 +53,27 @@ int mt_rcpt_is_hash(const u_char *p, size_t len);
 int mt_rcpt_hash(const u_char *key, size_t keylen, const u_char *addr,
     size_t len, u_char *hex);
 
+/*
+ * A hash key file's text ("keygen --hash"): the one line that is not
+ * blank or a "#" comment, base64 of MT_RCPT_KEY_LEN bytes.  0 or -1.
+ */
+int mt_rcpt_key_parse(const u_char *text, size_t len, u_char *key);
+
+/*
+ * mt_rcpt_hash() for many addresses (the module, per event): the HMAC
+ * keyed once, any address as it came (normalized here).  An address
+ * that normalizes to more than MT_RCPT_NORM_MAX bytes is not one.
+ */
+#define MT_RCPT_NORM_MAX        1024
+
+typedef struct {
+    void                       *mac;      /* EVP_MAC_CTX * */
+} mt_rcpt_hasher_t;
+
+int mt_rcpt_hasher_init(mt_rcpt_hasher_t *h, const u_char *key);
+void mt_rcpt_hasher_free(mt_rcpt_hasher_t *h);
+int mt_rcpt_hasher_hash(mt_rcpt_hasher_t *h, const u_char *addr,
+    size_t len, u_char *hex);
+
 
 #endif /* _MT_RCPT_H_INCLUDED_ */

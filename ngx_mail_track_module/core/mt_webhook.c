@@ -10,6 +10,7 @@
 #include "mt_webhook.h"
 #include "mt_generic.h"
 #include "mt_base64.h"
+#include "mt_rcpt.h"
 
 #include <stdio.h>
 #include <openssl/evp.h>
@@ -112,6 +113,10 @@ static u_char      *mt_arena_end;
 
 static EVP_MD      *mt_hash_md;
 static EVP_MD_CTX  *mt_hash_ctx;
+
+
+static int mt_wh_hash_update(EVP_MD_CTX *ctx, EVP_MAC_CTX *mac,
+    const u_char *p, size_t len);
 
 
 static void *
@@ -592,16 +597,22 @@ mt_wh_emit(mt_wh_t *wh, mt_event_t *ev)
 }
 
 
-/* a deterministic event id: 128 bits of SHA-256 over the fields, in hex */
+/*
+ * A deterministic event id: 128 bits of SHA-256 over the fields, in hex.
+ * With hashed recipients it is HMAC-SHA256 with their key: the fields
+ * hold the address, and a plain hash would let anyone who guesses it
+ * check the guess against the record.
+ */
 
 mt_rc_t
 mt_wh_hash_id(mt_wh_t *wh, mt_str_t *id, const mt_str_t *fields, size_t n)
 {
-    size_t         i;
+    size_t         i, maclen;
     u_char        *p;
     u_char         len[4], md[EVP_MAX_MD_SIZE];
     mt_str_t       src;
     EVP_MD_CTX    *ctx;
+    EVP_MAC_CTX   *mac;
     unsigned int   mdlen;
 
     /* fetched once: the implicit fetch costs as much as the hash */
@@ -627,8 +638,12 @@ mt_wh_hash_id(mt_wh_t *wh, mt_str_t *id, const mt_str_t *fields, size_t n)
         src.len = strlen((char *) src.data);
     }
 
-    if (EVP_DigestInit_ex(ctx, mt_hash_md, NULL) != 1
-        || EVP_DigestUpdate(ctx, src.data, src.len + 1) != 1)
+    mac = (wh->conf->id_key != NULL)
+          ? ((mt_rcpt_hasher_t *) wh->conf->id_key)->mac : NULL;
+
+    if ((mac ? EVP_MAC_init(mac, NULL, 0, NULL)
+             : EVP_DigestInit_ex(ctx, mt_hash_md, NULL)) != 1
+        || mt_wh_hash_update(ctx, mac, src.data, src.len + 1) != 1)
     {
         return MT_ERR_INTERNAL;
     }
@@ -639,15 +654,21 @@ mt_wh_hash_id(mt_wh_t *wh, mt_str_t *id, const mt_str_t *fields, size_t n)
         len[2] = (u_char) (fields[i].len >> 8);
         len[3] = (u_char) fields[i].len;
 
-        if (EVP_DigestUpdate(ctx, len, 4) != 1
+        if (mt_wh_hash_update(ctx, mac, len, 4) != 1
             || (fields[i].len
-                && EVP_DigestUpdate(ctx, fields[i].data, fields[i].len) != 1))
+                && mt_wh_hash_update(ctx, mac, fields[i].data,
+                                     fields[i].len) != 1))
         {
             return MT_ERR_INTERNAL;
         }
     }
 
-    if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1) {
+    if (mac != NULL) {
+        if (EVP_MAC_final(mac, md, &maclen, sizeof(md)) != 1) {
+            return MT_ERR_INTERNAL;
+        }
+
+    } else if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1) {
         return MT_ERR_INTERNAL;
     }
 
@@ -663,6 +684,14 @@ mt_wh_hash_id(mt_wh_t *wh, mt_str_t *id, const mt_str_t *fields, size_t n)
     id->len = MT_WH_HASH_ID_LEN;
 
     return MT_OK;
+}
+
+
+static int
+mt_wh_hash_update(EVP_MD_CTX *ctx, EVP_MAC_CTX *mac, const u_char *p,
+    size_t len)
+{
+    return mac ? EVP_MAC_update(mac, p, len) : EVP_DigestUpdate(ctx, p, len);
 }
 
 
