@@ -440,4 +440,83 @@ my $sealed_file;
     is join(',', map { $_->{mid} } @{ cat_json($o) }), 'r-2', '... its record';
 }
 
+# --- a full disk: halved batches, each attempt its own nonce (root) --------
+
+SKIP: {
+    skip 'a full disk needs root to mount a tmpfs', 12 unless is_root();
+
+    # a batch is 30 records: flushed when they wait, not on a timer
+    my $n = MailTrack::Test->new(name => 'seal-full',
+        http_config => spool_http(zone => 'zone=mt:1m queue=256k',
+            spool => "flush=10m batch=30 max_age=1h seal=$pub"),
+        config => $config);
+    my $sr = $n->servroot;
+    my $spool = "$sr/spool";
+    mount_tmpfs($spool, '64k');
+    my $mounted = $spool;
+
+    $n->start;
+
+    my $tok = token('open', mid => 'm-full', rcpt => 'erin@example.com');
+    my $px = sub {
+        my $ok = 0;
+        for (1 .. $_[0]) {
+            $ok++ if $n->get("/o/$tok.gif",
+                             headers => { 'User-Agent' => 'SecretAgent/1.0' })
+                         ->{status} == 200;
+        }
+        return $ok;
+    };
+    my $wait = sub {
+        my ($cond) = @_;
+        my $deadline = time + slow(20);
+        sleep 0.05 while !$cond->() && time < $deadline;
+        return $cond->();
+    };
+
+    is $px->(30), 30, '30 pixels: a batch';
+    ok $wait->(sub { flushes($n) == 1 }), '... written, one chunk';
+
+    # the disk filled but for the rest of the last page of the file
+
+    system("dd if=/dev/zero of=$spool/filler bs=4096 count=64 2>/dev/null");
+
+    is $px->(30), 30, '30 more: a batch that does not fit';
+    ok $wait->(sub { !glob("$spool/*.part") }),
+        'halved until what fit was written, then sealed';
+    ok metric_count($n, 'mail_track_spool_nospace_total') > 0,
+        '... the full disk counted';
+
+    my @files = glob("$spool/*.mtspool");
+    is scalar @files, 1, 'one file, sealed when not even a record fit'
+        or diag `ls -l $spool`;
+    my @c = chunks(slurp($files[0]));
+    my %seen;
+    is scalar(grep { $seen{ $_->{counter} }++ } @c), 0,
+        'no counter twice in the file';
+    ok scalar(grep { $c[$_]{counter} > $c[$_ - 1]{counter} + 1 } 1 .. $#c),
+        'counters skipped: each rolled back attempt kept its own ('
+        . join(',', map { $_->{counter} } @c) . ')';
+
+    my ($r, $o, $e) = run3($tool, 'spool', 'cat', '--seal-key', $priv,
+                           $files[0]);
+    is $r, 0, 'the file reads clean' or diag $e;
+
+    # room again: the rest is written as nginx leaves
+
+    unlink "$spool/filler";
+    mkdir "$sr/loaded";
+    $n->quit;
+    system("mv $spool/*.mtspool $sr/loaded/");
+    system('umount', $mounted);
+
+    ($r, $o, $e) = run3($tool, 'spool', 'cat', '--seal-key', $priv,
+                        "$sr/loaded");
+    is $r, 0, 'then everything reads clean' or diag $e;
+    my %ids;
+    $ids{ $_->{id} }++ for @{ cat_json($o) };
+    is scalar keys %ids, 60, '... all 60 events';
+    is scalar(grep { $_ > 1 } values %ids), 0, '... each once';
+}
+
 done_testing;

@@ -128,6 +128,8 @@ test_keys(void)
 
     /* what an edge refuses */
 
+    mt_seal_key_free(&pub);
+
     ok(mt_seal_key_parse(&pub, (u_char *) V_PRIV_PEM,
                          sizeof(V_PRIV_PEM) - 1, 0, err, sizeof(err)) != 0
        && strstr(err, "private key") != NULL,
@@ -317,6 +319,7 @@ test_flush(void)
     u_char            raw[MT_SEAL_HEADER_LEN + 2 * MT_SEAL_CHUNK_HDR_LEN];
 
     memset(&c, 0, sizeof(c));
+    memset(buf, 0, sizeof(buf));
     c.ctx = &ctx;
     c.key = &pub;
 
