@@ -4,10 +4,10 @@
 # into SQLite, into PostgreSQL (a server of our own, fsync on) and into
 # ClickHouse (one server of our own; then two shards): events/s by the
 # wall clock and per CPU second of the loader and the server, the
-# database size per million events, and report times.  For ClickHouse
-# also: Native against RowBinary and JSONEachRow, three orderings of
-# mail_events under the report queries, writing through the Distributed
-# table against straight to the shards.
+# database size per million events, and the times of "report --by day"
+# and "--by domain".  For ClickHouse also: Native against RowBinary and
+# JSONEachRow, three orderings of mail_events under the report queries,
+# writing through the Distributed table against straight to the shards.
 #
 #   BENCH_EVENTS=1000000 BENCH_DBS="sqlite postgresql clickhouse" bench/load.sh
 
@@ -128,10 +128,16 @@ fi
 {
     echo
     if "$tool" report --help > /dev/null 2>&1; then
-        for db in $urls; do
-            read -r wall user sys < <(timed "$root/report" "$tool" report \
-                --by day --since 3650d --db "$db")
-            echo "report --by day on ${db%%:*}: $wall s"
+        echo "| report | database | wall s | tool CPU s |"
+        echo "|---|---|---|---|"
+        for by in day domain; do
+            for db in $urls; do
+                read -r wall user sys < <(timed "$root/report" "$tool" report \
+                    --by "$by" --since 3650d --db "$db")
+                awk -v b="$by" -v d="${db%%:*}" -v w="$wall" -v u="$user" \
+                    -v s="$sys" 'BEGIN { printf "| --by %s | %s | %.2f | %.2f |\n",
+                                                b, d, w, u + s }'
+            done
         done
     else
         echo "report --by day: not measured (this mail-track has no report)"

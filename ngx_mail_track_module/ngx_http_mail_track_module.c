@@ -929,7 +929,7 @@ ngx_http_mail_track_rcpt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     cln->handler = ngx_http_mail_track_rcpt_key_cleanup;
     cln->data = h;
 
-    if (mt_rcpt_hasher_init(h, key) != 0) {
+    if (mt_rcpt_hasher_init(h, key, MT_RCPT_KEY_LEN) != 0) {
         ngx_explicit_memzero(key, sizeof(key));
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "HMAC-SHA256 is not available from OpenSSL");

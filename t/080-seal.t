@@ -80,6 +80,38 @@ my $config = <<'_EOC_';
         location = /metrics { mail_track_metrics; }
 _EOC_
 
+# --- keys a reader refuses: --seal-key ---------------------------------------
+
+{
+    my $ecpriv = "$keydir/p256.key";
+    system("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 "
+           . "-out $ecpriv 2>/dev/null");
+    chmod 0600, $ecpriv;
+    put("$keydir/garbage.key", "not a key\n");
+    chmod 0600, "$keydir/garbage.key";
+    system("cp $priv $keydir/open.key");
+    chmod 0644, "$keydir/open.key";
+    system("cp $pub $keydir/pub.key");
+    chmod 0600, "$keydir/pub.key";
+
+    my %bad = (
+        "$keydir/pub.key" => qr/pub\.key: not a seal key: no PEM private key in it/,
+        $ecpriv => qr/p256\.key: not a seal key: it is a EC key, not an X25519 key/,
+        "$keydir/garbage.key" => qr/garbage\.key: not a seal key: no PEM private key/,
+        "$keydir/open.key" => qr/open\.key: mode 0644 lets others read the key/,
+        "$keydir/missing.key" => qr/missing\.key: No such file or directory/,
+    );
+
+    for my $k (sort keys %bad) {
+        for my $cmd ([ 'spool', 'cat' ], [ 'load', '--db', "sqlite:$keydir/r.db" ]) {
+            my ($r, $o, $e) = run3($tool, @$cmd, '--seal-key', $k, $keydir);
+            is $r, 1, "@$cmd[0] --seal-key $k: refused";
+            like $e, $bad{$k}, '... naming the cause';
+        }
+    }
+    ok !-e "$keydir/r.db", 'no database touched';
+}
+
 # --- keys an edge refuses at configuration time ------------------------------
 
 {
@@ -225,11 +257,39 @@ my $sealed_file;
     # the loader
 
     my $db = "$keydir/seal.sqlite";
+    my $name = (split m{/}, $files[0])[-1];
+
+    # not damaged, only not readable here: left in place, not recorded
+
+    ($r, $o, $e) = run3($tool, 'load', '--quiet', '--db', "sqlite:$db",
+                        $spool);
+    is $r, 1, 'load without --seal-key: exit 1';
+    like $e, qr/\Q$name\E: sealed file \(for key id [0-9a-f]{16}\) read without --seal-key\n.*\Q$name\E: left where it is/s,
+        '... saying the key is missing and the file stays';
+    ok -e $files[0], '... the file where it was, not in bad/';
+
+    ($r, $o, $e) = run3($tool, 'load', '--quiet', '--db', "sqlite:$db",
+                        '--seal-key', "$keydir/other.key", $spool);
+    is $r, 1, 'load with another key: exit 1';
+    like $e, qr/sealed file for key id [0-9a-f]{16}, not for --seal-key's/,
+        '... naming both key ids';
+    ok -e $files[0], '... the file where it was';
+
+    my $newer = "$keydir/newer";
+    mkdir $newer;
+    put("$newer/x-1-1-1.mtspool", "MTSEAL\x02\x01" . substr($data, 8));
+    ($r, $o, $e) = run3($tool, 'load', '--quiet', '--db', "sqlite:$db",
+                        '--seal-key', $priv, $newer);
+    is $r, 1, 'a sealed file of a newer version: exit 1';
+    like $e, qr/unknown version \(2, suite 1\): a newer mail-track reads it/,
+        '... saying so';
+    ok -e "$newer/x-1-1-1.mtspool", '... and leaving it where it was';
+
     ($r, $o, $e) = run3($tool, 'load', '--quiet', '--db', "sqlite:$db",
                         '--seal-key', $priv, $spool);
     is $r, 0, 'load --seal-key' or diag $e;
     is `sqlite3 $db "SELECT count(*) FROM mail_events"`, "4\n",
-        '... loads the four events';
+        '... loads the four events (none of the refused runs counted it)';
     ok -e "$spool/loaded/" . (split m{/}, $files[0])[-1],
         '... and moves the file to loaded/';
 }

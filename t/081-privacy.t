@@ -55,6 +55,10 @@ put("$dir/open.key", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n", 0644);
 is $rc, 1, 'a key others may read is refused';
 like $err, qr/mode 0644 lets others read the key/, '... and says why';
 
+put("$dir/group.key", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n", 0640);
+($rc, $out, $err) = run3($tool, 'hash', '--key', "$dir/group.key", 'a@b.c');
+is $rc, 0, 'a key its group may read (a loader\'s group): taken' or diag $err;
+
 ($rc, $out, $err) = run3($tool, 'hash', 'a@b.c');
 is $rc, 2, 'no --key: usage error';
 
@@ -209,6 +213,78 @@ is $c[1]{url}, 'https://example.com', 'provider, url host';
 is $c[1]{ua}, 'chrome', 'provider, ua class';
 isnt $c[1]{id}, $c[0]{id},
     'an id made of the fields is keyed when recipients are hashed';
+
+# --- the loader: the database records which key made the hashes ------------
+
+{
+    my $ld = "$dir/load";
+    mkdir $ld;
+    system("cp $spool/*.mtspool $ld/") == 0 or die 'cp';
+    my $db = "sqlite:$dir/mt.db";
+    my @files = glob "$ld/*.mtspool";
+
+    ($rc, $out, $err) = run3($tool, 'load', $ld, '--db', $db, '--quiet');
+    is $rc, 1, 'load of hashed recipients without the hash key: refused';
+    like $err, qr/records carry recipients hashed by the module .*--hash-key FILE/,
+        '... saying the key is wanted';
+    is scalar(() = glob "$ld/*.mtspool"), scalar @files,
+        '... every file left where it was';
+
+    put("$dir/other.key", "ISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0A=\n",
+        0600);
+    ($rc, $out, $err) = run3($tool, 'load', $ld, '--db', $db, '--quiet',
+                             '--hash-key', $hk);
+    is $rc, 0, 'load --hash-key: loaded' or diag $err;
+    is scalar(() = glob "$ld/*.mtspool"), 0, '... every file';
+
+    ($rc, $out, $err) = run3($tool, 'suppressions', 'check',
+                             'bounce@example.com', '--db', $db);
+    is $rc, 2, 'check of an address without the key: an error, not "may '
+        . 'be mailed"';
+    like $err, qr/hashed with a key file \(key id [0-9a-f]{16}\)/,
+        '... naming the key the loader recorded';
+
+    ($rc, $out, $err) = run3($tool, 'suppressions', 'check',
+                             "'Bounce <BOUNCE\@example.com>'", '--db', $db,
+                             '--hash-key', $hk);
+    is $rc, 0, 'check with the key: the bounce the module hashed suppresses'
+        or diag $err;
+
+    ($rc, $out, $err) = run3($tool, 'suppressions', 'check',
+                             'bounce@example.com', '--db', $db,
+                             '--hash-key', "$dir/other.key");
+    is $rc, 2, 'check with another key: refused';
+
+    # a database whose hashes another key made (forget with it), or its
+    # own secret (forget without one): the module's hashes are refused
+    my %db2 = (other => [ '--hash-key', "$dir/other.key" ], own => []);
+    for my $which (sort keys %db2) {
+        my $l2 = "$dir/load-$which";
+        mkdir $l2;
+        system("cp $spool/*.mtspool $l2/") == 0 or die 'cp';
+        my $db2 = "sqlite:$dir/mt-$which.db";
+        ($rc, $out, $err) = run3($tool, 'db', 'init', '--db', $db2);
+        ($rc, $out, $err) = run3($tool, 'forget', 'gone@example.com',
+                                 '--suppress', '--db', $db2,
+                                 @{ $db2{$which} });
+        is $rc, 0, "forget in a database keyed with the $which key"
+            or diag $err;
+        ($rc, $out, $err) = run3($tool, 'load', $l2, '--db', $db2,
+                                 '--quiet', '--hash-key', $hk);
+        is $rc, 1, "load into it: refused ($which key)";
+        like $err, $which eq 'other'
+            ? qr/the hash key given has id [0-9a-f]{16}, but the database's/
+            : qr/the database hashes addresses with a secret of its own/,
+            '... saying why';
+        is scalar(() = glob "$l2/*.mtspool"), scalar @files,
+            '... every file left where it was';
+    }
+
+    ($rc, $out, $err) = run3($tool, 'load', $ld,
+                             '--db', $db, '--quiet',
+                             '--hash-key', "$dir/open.key");
+    is $rc, 1, 'a hash key others may read: refused before loading';
+}
 
 # --- configuration refused ----------------------------------------------------
 

@@ -120,6 +120,7 @@ int mt_spool_read_fd(int fd, const char *path, mt_spool_handler_pt handler,
  */
 int mt_spool_seal_key(const char *path);
 void mt_spool_seal_key_free(void);
+int mt_spool_cannot_open(int fd, const char *path);
 
 /* the sealed spool files of a directory, sorted by name */
 int mt_spool_list(const char *dir, char ***names, size_t *n);

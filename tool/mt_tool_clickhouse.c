@@ -30,6 +30,10 @@
  */
 #define MT_CH_TX_BYTES          (32 * 1024 * 1024)
 
+/* white space (as mt_rcpt_normalize() cuts it) cut off both ends */
+#define MT_CH_TRIM(x)                                                         \
+    "replaceRegexpAll(" x ", '^[ \\t\\r\\n]+|[ \\t\\r\\n]+$', '')"
+
 #define MT_CH_PORT              "8123"
 #define MT_CH_PORT_SECURE       "8443"
 
@@ -106,7 +110,19 @@ const mt_db_backend_t  mt_db_clickhouse = {
     1,
     mt_ch_schema_check,
     mt_ch_setting,
-    MT_CH_TX_BYTES
+    MT_CH_TX_BYTES,
+
+    /* mt_rcpt_normalize() and mt_rcpt_domain() in SQL: white space cut,
+     * "Name <addr>" taken apart, the part after the last '@'; lower() is
+     * ASCII's alone here, as the normalization's */
+
+    "nullIf(lower(extract(if(match(" MT_CH_TRIM("rcpt") ", '<[^<]*>$'), "
+    MT_CH_TRIM("extract(" MT_CH_TRIM("rcpt") ", '<([^<]*)>$')") ", "
+    MT_CH_TRIM("rcpt") "), '@([^@]*)$')), '')",
+
+    NULL,                                    /* no locks: nothing to hold */
+    NULL,                                    /* prune: not yet */
+    ""                                       /* strings compare as bytes */
 };
 
 

@@ -390,6 +390,35 @@ mt_db_setting_row(void *data, int ncols, const char **cols,
 }
 
 
+/* by bytes, as the backends sort ids (COLLATE "C", BINARY) */
+
+int
+mt_db_str_cmp(const mt_str_t *a, const mt_str_t *b)
+{
+    int  rc;
+
+    rc = memcmp(a->data, b->data, mt_min(a->len, b->len));
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    return (a->len > b->len) - (a->len < b->len);
+}
+
+
+/* qsort() and bsearch() of mt_db_msg_t pointers by message id */
+
+int
+mt_db_msg_cmp(const void *a, const void *b)
+{
+    const mt_db_msg_t  *x = *(mt_db_msg_t * const *) a;
+    const mt_db_msg_t  *y = *(mt_db_msg_t * const *) b;
+
+    return mt_db_str_cmp(&x->s.mid, &y->s.mid);
+}
+
+
 /* the arena */
 
 void

@@ -160,6 +160,15 @@ typedef struct {
 } mt_db_msg_text_t;
 
 
+/* what prune did */
+typedef struct {
+    int64_t                     events;      /* rows deleted */
+    int64_t                     partitions;  /* whole months dropped */
+    char                        first[32];   /* the first one's name */
+    char                        last[32];
+} mt_db_prune_t;
+
+
 /* a row of a query, as text; a NULL column is NULL */
 typedef int (*mt_db_row_pt)(void *data, int ncols, const char **cols,
     const size_t *lens);
@@ -217,7 +226,10 @@ struct mt_db_backend_s {
     /* merges claims (distinct addresses, sorted) into mail_suppressions */
     int    (*suppress)(mt_db_t *db, mt_db_suppress_t *s, size_t n);
 
-    /* one statement; params as text, "$1".. in the SQL; row may be NULL */
+    /*
+     * One statement; params as text ("$1".. in the SQL, any order), a
+     * canonical integer ("42", "-7") an integer; row may be NULL.
+     */
     int    (*query)(mt_db_t *db, const char *sql, const char **params,
                int nparams, mt_db_row_pt row, void *data);
 
@@ -237,6 +249,27 @@ struct mt_db_backend_s {
 
     /* the bytes of spool files a transaction takes; 0: the loader's */
     size_t                      tx_bytes;
+
+    /*
+     * The domain of mail_events.rcpt as mt_rcpt_normalize() and
+     * mt_rcpt_domain() make it, NULL when empty: an SQL expression.
+     */
+    const char                 *rcpt_domain_sql;
+
+    /*
+     * What holds an address ($1) against loaders until the commit, as
+     * soft_bounces() holds it; NULL when a transaction holds everything.
+     */
+    const char                 *lock_address_sql;
+
+    /*
+     * Deletes the events before a time (ms), in transactions of its own:
+     * whole partitions where it can, rows elsewhere.
+     */
+    int    (*prune)(mt_db_t *db, int64_t before, mt_db_prune_t *stats);
+
+    /* ORDER BY x <this>: by bytes, as every backend sorts the same */
+    const char                 *bytes_order;
 };
 
 
@@ -361,6 +394,9 @@ int mt_db_msg_parse(int ncols, const char **cols, const size_t *lens,
     mt_db_msg_t *m);
 void mt_db_msg_text(const mt_db_msg_t *m, int64_t now, mt_db_msg_text_t *t);
 
+int mt_db_str_cmp(const mt_str_t *a, const mt_str_t *b);
+int mt_db_msg_cmp(const void *a, const void *b);
+
 void mt_arena_init(mt_arena_t *a);
 void *mt_arena_alloc(mt_arena_t *a, size_t size);
 u_char *mt_arena_dup(mt_arena_t *a, const u_char *p, size_t len);
@@ -369,6 +405,7 @@ void mt_arena_free(mt_arena_t *a);
 /* mt_tool_record.c */
 int mt_record_decode(const msgpack_object *rec, mt_db_event_t *e,
     mt_arena_t *a, mt_tool_buf_t *tmp, const char **err);
+void mt_record_typed(mt_db_event_t *e);
 
 /* the backends */
 extern const mt_db_backend_t  mt_db_sqlite;

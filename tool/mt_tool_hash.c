@@ -8,8 +8,7 @@
  */
 
 
-#include "mt_tool.h"
-#include "mt_rcpt.h"
+#include "mt_tool_query.h"
 
 #include <getopt.h>
 #include <openssl/crypto.h>
@@ -46,11 +45,9 @@ int
 mt_tool_hash(int argc, char **argv)
 {
     int               c, i, rc;
-    u_char           *text;
-    size_t            len;
     const char       *path;
+    mt_rcpt_key_t     k;
     mt_rcpt_hasher_t  h;
-    u_char            key[MT_RCPT_KEY_LEN];
     u_char            hex[MT_RCPT_HASH_HEX + 1];
 
     path = NULL;
@@ -81,24 +78,13 @@ mt_tool_hash(int argc, char **argv)
         return mt_tool_usage_error("hash", "expected ADDR arguments");
     }
 
-    if (mt_tool_read_secret(path, &text, &len, 4096) != 0) {
+    if (mt_rcpt_key_read(path, &k) != 0) {
         return MT_TOOL_ERROR;
     }
 
-    rc = mt_rcpt_key_parse(text, len, key);
+    rc = mt_rcpt_hasher_init(&h, k.key, MT_RCPT_KEY_LEN);
 
-    OPENSSL_cleanse(text, len);
-    free(text);
-
-    if (rc != 0) {
-        mt_tool_error("%s: expected one line of base64, %d bytes (as "
-                      "\"keygen --hash\" writes)", path, MT_RCPT_KEY_LEN);
-        return MT_TOOL_ERROR;
-    }
-
-    rc = mt_rcpt_hasher_init(&h, key);
-
-    OPENSSL_cleanse(key, sizeof(key));
+    OPENSSL_cleanse(&k, sizeof(k));
 
     if (rc != 0) {
         mt_tool_error("HMAC-SHA256 is not available from OpenSSL");

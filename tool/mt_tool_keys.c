@@ -6,7 +6,7 @@
  */
 
 
-#include "mt_tool.h"
+#include "mt_tool_query.h"
 #include "mt_token.h"
 #include "mt_base64.h"
 
@@ -48,6 +48,7 @@ static void mt_tool_token_usage(FILE *f);
 
 static const struct option  mt_tool_keygen_options[] = {
     { "seal",     no_argument,       NULL, 'S' },
+    { "hash",     no_argument,       NULL, 'H' },
     { "help",     no_argument,       NULL, 'h' },
     { NULL, 0, NULL, 0 }
 };
@@ -90,6 +91,7 @@ mt_tool_keygen_usage(FILE *f)
     fprintf(f,
         "usage: " MT_TOOL_NAME " keygen FILE\n"
         "       " MT_TOOL_NAME " keygen --seal PRIVATE_FILE PUBLIC_FILE\n"
+        "       " MT_TOOL_NAME " keygen --hash FILE\n"
         "\n"
         "Appends a line \"KID BASE64_32_BYTES\" with 32 random bytes and a\n"
         "new key id (the last id + 1, skipping ids in use) to FILE, which is\n"
@@ -101,8 +103,14 @@ mt_tool_keygen_usage(FILE *f)
         "PUBLIC_FILE for the edges (mail_track_spool ... seal=); neither\n"
         "may exist.\n"
         "\n"
+        "With --hash, FILE is a new key for hashed recipients (one line,\n"
+        "BASE64_32_BYTES, mode 0600; never an existing file: such a key is\n"
+        "never replaced) and its key id is printed.\n"
+        "\n"
         "options:\n"
         "  --seal       a seal key pair\n"
+        "  --hash       a hash key for recipients (mail_track_rcpt_key,\n"
+        "               hash, load, forget, suppressions)\n"
         "  -h, --help   this text\n");
 }
 
@@ -110,7 +118,7 @@ mt_tool_keygen_usage(FILE *f)
 int
 mt_tool_keygen(int argc, char **argv)
 {
-    int            c, fd, id, rc, created, seal;
+    int            c, fd, id, rc, created, seal, hash;
     u_char        *buf;
     size_t         len;
     const char    *path;
@@ -121,6 +129,7 @@ mt_tool_keygen(int argc, char **argv)
     optind = 1;
     opterr = 0;
     seal = 0;
+    hash = 0;
 
     while ((c = getopt_long(argc, argv, ":h", mt_tool_keygen_options, NULL))
            != -1)
@@ -129,12 +138,20 @@ mt_tool_keygen(int argc, char **argv)
         case 'S':
             seal = 1;
             break;
+        case 'H':
+            hash = 1;
+            break;
         case 'h':
             mt_tool_keygen_usage(stdout);
             return MT_TOOL_OK;
         default:
             return mt_tool_bad_option("keygen", c, argv);
         }
+    }
+
+    if (seal && hash) {
+        return mt_tool_usage_error("keygen", "--seal and --hash do not go "
+                                   "together");
     }
 
     if (seal) {
@@ -152,6 +169,10 @@ mt_tool_keygen(int argc, char **argv)
 
     path = argv[optind];
     created = 0;
+
+    if (hash) {
+        return mt_rcpt_keygen(path);
+    }
 
     fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 

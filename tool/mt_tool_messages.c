@@ -28,8 +28,6 @@ typedef struct {
 
 
 static int mt_msg_ev_cmp(const void *a, const void *b);
-static int mt_msg_cmp(const void *a, const void *b);
-static int mt_msg_str_cmp(const mt_str_t *a, const mt_str_t *b);
 static int mt_msg_row(void *data, int ncols, const char **cols,
     const size_t *lens);
 
@@ -85,7 +83,7 @@ mt_load_messages(mt_load_t *ld)
 
     for (i = 0; i < n; i++) {
         if (m == NULL || ld->db.backend->per_event
-            || mt_msg_str_cmp(&evs[i].mid, &m->s.mid) != 0)
+            || mt_db_str_cmp(&evs[i].mid, &m->s.mid) != 0)
         {
             m = mt_arena_alloc(&ld->arena, sizeof(mt_db_msg_t));
             if (m == NULL) {
@@ -142,34 +140,7 @@ mt_msg_ev_cmp(const void *a, const void *b)
 {
     const mt_msg_ev_t  *x = a, *y = b;
 
-    return mt_msg_str_cmp(&x->mid, &y->mid);
-}
-
-
-static int
-mt_msg_cmp(const void *a, const void *b)
-{
-    const mt_db_msg_t  *x = *(mt_db_msg_t * const *) a;
-    const mt_db_msg_t  *y = *(mt_db_msg_t * const *) b;
-
-    return mt_msg_str_cmp(&x->s.mid, &y->s.mid);
-}
-
-
-/* by bytes, as the backends sort ids (COLLATE "C") */
-
-static int
-mt_msg_str_cmp(const mt_str_t *a, const mt_str_t *b)
-{
-    int  rc;
-
-    rc = memcmp(a->data, b->data, mt_min(a->len, b->len));
-
-    if (rc != 0) {
-        return rc;
-    }
-
-    return (a->len > b->len) - (a->len < b->len);
+    return mt_db_str_cmp(&x->mid, &y->mid);
 }
 
 
@@ -189,7 +160,7 @@ mt_msg_row(void *data, int ncols, const char **cols, const size_t *lens)
     key.s.mid = row.s.mid;
     kp = &key;
 
-    found = bsearch(&kp, ctx->m, ctx->n, sizeof(mt_db_msg_t *), mt_msg_cmp);
+    found = bsearch(&kp, ctx->m, ctx->n, sizeof(mt_db_msg_t *), mt_db_msg_cmp);
     if (found == NULL) {
         return 0;
     }

@@ -93,6 +93,7 @@ static int mt_spool_open_sealed(mt_spool_file_t *f);
 static int mt_spool_fill_sealed(mt_spool_file_t *f);
 static ssize_t mt_spool_pread(mt_spool_file_t *f, u_char *buf, size_t len,
     off_t off);
+static int mt_spool_key_for(const u_char *head, char *buf, size_t size);
 static void mt_spool_chunk_failed(mt_spool_file_t *f, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
 static mt_spool_scan_e mt_spool_scan(const u_char *p, size_t avail,
@@ -652,6 +653,87 @@ mt_spool_seal_key_free(void)
 
 
 /*
+ * Whether --seal-key opens a file of this (whole, known) header: 0, or
+ * -1 and why not in buf (no key given, or the key of another id).
+ */
+
+static int
+mt_spool_key_for(const u_char *head, char *buf, size_t size)
+{
+    char  kid[2 * MT_SEAL_KID_LEN + 1], own[2 * MT_SEAL_KID_LEN + 1];
+
+    mt_hex_encode((u_char *) kid, head + 8, MT_SEAL_KID_LEN);
+    kid[2 * MT_SEAL_KID_LEN] = '\0';
+
+    if (mt_spool_key.pkey == NULL) {
+        snprintf(buf, size, "sealed file (for key id %s) read without "
+                 "--seal-key", kid);
+        return -1;
+    }
+
+    if (memcmp(head + 8, mt_spool_key.kid, MT_SEAL_KID_LEN) != 0) {
+        mt_hex_encode((u_char *) own, mt_spool_key.kid, MT_SEAL_KID_LEN);
+        own[2 * MT_SEAL_KID_LEN] = '\0';
+
+        snprintf(buf, size, "sealed file for key id %s, not for "
+                 "--seal-key's key id %s", kid, own);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * For the loader, before a file counts as read: 1 when it is sealed for
+ * a key this process does not have, or in a newer version (reported:
+ * the file is not damaged, only not readable here), 0 otherwise (plain,
+ * its key, or damaged: the reader says how), -1 on a read error.
+ */
+
+int
+mt_spool_cannot_open(int fd, const char *path)
+{
+    ssize_t  n;
+    u_char   head[MT_SEAL_HEADER_LEN];
+    char     what[160];
+
+    do {
+        n = pread(fd, head, sizeof(head), 0);
+    } while (n == -1 && errno == EINTR);
+
+    if (n == -1) {
+        mt_tool_error("%s: pread(): %s", path, strerror(errno));
+        return -1;
+    }
+
+    switch (mt_seal_header_check(head, n)) {
+
+    case -1:
+        return 0;
+
+    case 1:
+        if (n < MT_SEAL_HEADER_LEN) {
+            return 0;
+        }
+
+        mt_tool_error("%s: sealed file of an unknown version (%u, suite "
+                      "%u): a newer mail-track reads it", path, head[6],
+                      head[7]);
+        return 1;
+    }
+
+    if (mt_spool_key_for(head, what, sizeof(what)) == 0) {
+        return 0;
+    }
+
+    mt_tool_error("%s: %s", path, what);
+
+    return 1;
+}
+
+
+/*
  * A sealed file's header, and its key from --seal-key.  Returns 0 (f is
  * sealed or plain), or -1 with f->damaged set when it cannot be read.
  */
@@ -661,7 +743,7 @@ mt_spool_open_sealed(mt_spool_file_t *f)
 {
     ssize_t  n;
     u_char   head[MT_SEAL_HEADER_LEN];
-    char     kid[2 * MT_SEAL_KID_LEN + 1], own[2 * MT_SEAL_KID_LEN + 1];
+    char     kid[2 * MT_SEAL_KID_LEN + 1], what[160];
 
     n = mt_spool_pread(f, head, sizeof(head), 0);
     if (n == -1) {
@@ -686,23 +768,13 @@ mt_spool_open_sealed(mt_spool_file_t *f)
         return -1;
     }
 
+    if (mt_spool_key_for(head, what, sizeof(what)) != 0) {
+        mt_spool_chunk_failed(f, "%s", what);
+        return -1;
+    }
+
     mt_hex_encode((u_char *) kid, head + 8, MT_SEAL_KID_LEN);
     kid[2 * MT_SEAL_KID_LEN] = '\0';
-
-    if (mt_spool_key.pkey == NULL) {
-        mt_spool_chunk_failed(f, "sealed file (for key id %s) read without "
-                              "--seal-key", kid);
-        return -1;
-    }
-
-    if (memcmp(head + 8, mt_spool_key.kid, MT_SEAL_KID_LEN) != 0) {
-        mt_hex_encode((u_char *) own, mt_spool_key.kid, MT_SEAL_KID_LEN);
-        own[2 * MT_SEAL_KID_LEN] = '\0';
-
-        mt_spool_chunk_failed(f, "sealed file for key id %s, not for "
-                              "--seal-key's key id %s", kid, own);
-        return -1;
-    }
 
     if (mt_seal_file_open(&mt_spool_seal_ctx, &mt_spool_key, head, &f->seal)
         != 0)

@@ -10,7 +10,6 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 
 static int mt_rcpt_space(u_char c);
@@ -149,25 +148,6 @@ mt_rcpt_is_hash(const u_char *p, size_t len)
 
 
 int
-mt_rcpt_hash(const u_char *key, size_t keylen, const u_char *addr,
-    size_t len, u_char *hex)
-{
-    u_char    md[EVP_MAX_MD_SIZE];
-    unsigned  mdlen;
-
-    if (HMAC(EVP_sha256(), key, (int) keylen, addr, len, md, &mdlen) == NULL
-        || mdlen * 2 != MT_RCPT_HASH_HEX)
-    {
-        return -1;
-    }
-
-    hex[mt_hex_encode(hex, md, mdlen)] = '\0';
-
-    return 0;
-}
-
-
-int
 mt_rcpt_key_parse(const u_char *text, size_t len, u_char *key)
 {
     int            lines, rc;
@@ -215,7 +195,7 @@ mt_rcpt_key_parse(const u_char *text, size_t len, u_char *key)
 
 
 int
-mt_rcpt_hasher_init(mt_rcpt_hasher_t *h, const u_char *key)
+mt_rcpt_hasher_init(mt_rcpt_hasher_t *h, const u_char *key, size_t keylen)
 {
     EVP_MAC       *mac;
     EVP_MAC_CTX   *ctx;
@@ -239,7 +219,7 @@ mt_rcpt_hasher_init(mt_rcpt_hasher_t *h, const u_char *key)
                                                  (char *) "SHA256", 0);
     params[1] = OSSL_PARAM_construct_end();
 
-    if (EVP_MAC_init(ctx, key, MT_RCPT_KEY_LEN, params) != 1) {
+    if (EVP_MAC_init(ctx, key, keylen, params) != 1) {
         EVP_MAC_CTX_free(ctx);
         return -1;
     }
@@ -258,7 +238,7 @@ mt_rcpt_hasher_free(mt_rcpt_hasher_t *h)
 }
 
 
-/* hex: MT_RCPT_HASH_HEX digits and a NUL; -1 if not an address or failed */
+/* the one computation of a hashed recipient */
 
 int
 mt_rcpt_hasher_hash(mt_rcpt_hasher_t *h, const u_char *addr, size_t len,
@@ -287,4 +267,23 @@ mt_rcpt_hasher_hash(mt_rcpt_hasher_t *h, const u_char *addr, size_t len,
     hex[mt_hex_encode(hex, md, mdlen)] = '\0';
 
     return 0;
+}
+
+
+int
+mt_rcpt_hash(const u_char *key, size_t keylen, const u_char *addr,
+    size_t len, u_char *hex)
+{
+    int               rc;
+    mt_rcpt_hasher_t  h;
+
+    if (mt_rcpt_hasher_init(&h, key, keylen) != 0) {
+        return -1;
+    }
+
+    rc = mt_rcpt_hasher_hash(&h, addr, len, hex);
+
+    mt_rcpt_hasher_free(&h);
+
+    return rc;
 }

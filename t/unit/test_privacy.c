@@ -69,7 +69,7 @@ test_hasher(mt_rcpt_hasher_t *h)
         key[i] = (u_char) i;
     }
 
-    ok(mt_rcpt_hasher_init(h, key) == 0, "a hasher");
+    ok(mt_rcpt_hasher_init(h, key, sizeof(key)) == 0, "a hasher");
 
     ok(mt_rcpt_hasher_hash(h, (u_char *) " Alice <ALICE@Example.com> ", 27,
                            hex) == 0, "hashed");
