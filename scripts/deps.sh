@@ -7,7 +7,7 @@
 set -e
 
 build="nginx nginx-dev make gcc g++ libc6-dev pkg-config libmsgpack-dev
-       libjansson-dev libsimdjson-dev libssl-dev openssl libsqlite3-dev
+       libsimdjson-dev libssl-dev openssl libsqlite3-dev
        libpq-dev libcurl4-openssl-dev"
 fuzz="clang-14 libfuzzer-14-dev libclang-rt-14-dev"
 test="$build perl libtest-base-perl libipc-run-perl libtext-diff-perl
