@@ -10,8 +10,8 @@
  * keeps concurrent loaders free of deadlocks):
  *
  *     begin
- *     file_add                  the ledger row; tells a file loaded before
- *     insert_events ...         sets is_new on events not seen before
+ *     file_add ...              the ledger rows; tells a file loaded before
+ *     insert_events             sets is_new on events not seen before
  *     messages_get              rows of the touched messages, sorted by id,
  *                               held until the commit
  *     messages_put              the rows merged with the new events
@@ -66,6 +66,7 @@ typedef struct {
     mt_str_t                    extra;     /* unknown keys: a JSON object */
     int64_t                     at;        /* ts, else rt: the event time */
     int64_t                     v;
+    int64_t                     file_id;   /* mail_files: whence it came */
     uint32_t                    repaired;  /* strings with bad UTF-8, NUL */
     unsigned                    known:1;   /* src and type are known */
     unsigned                    is_new:1;  /* set by insert_events */
@@ -150,13 +151,19 @@ typedef enum {
 } mt_db_msg_col_e;
 
 
-/* the text of a row's columns; NULL for SQL NULL */
+/* a column's value, as the backends bind it */
+#define MT_DB_NULL              0
+#define MT_DB_TEXT              1
+#define MT_DB_INT               2
+
+/* the values of a mail_messages row's columns (mt_db_msg_values) */
 typedef struct {
-    const char                 *v[MT_DB_MSG_NCOLS];
+    uint8_t                     type[MT_DB_MSG_NCOLS];
+    const char                 *text[MT_DB_MSG_NCOLS];
     size_t                      len[MT_DB_MSG_NCOLS];
-    char                        num[MT_DB_MSG_NCOLS][24];
+    int64_t                     num[MT_DB_MSG_NCOLS];
     char                        sources[MT_SRC_MAX * 12];
-} mt_db_msg_text_t;
+} mt_db_msg_values_t;
 
 
 /* a row of a query, as text; a NULL column is NULL */
@@ -190,9 +197,11 @@ struct mt_db_backend_s {
     int    (*file_add)(mt_db_t *db, mt_db_file_t *f, int *loaded);
     int    (*file_done)(mt_db_t *db, mt_db_file_t *f);
 
-    /* events with distinct ids, from file_id; marks the new ones */
-    int    (*insert_events)(mt_db_t *db, mt_db_event_t **ev, size_t n,
-               int64_t file_id);
+    /*
+     * The events of the transaction (distinct ids, each with its file),
+     * in one call; marks the new ones.
+     */
+    int    (*insert_events)(mt_db_t *db, mt_db_event_t **ev, size_t n);
 
     /*
      * The rows of these messages (distinct ids, sorted by bytes), made
@@ -340,7 +349,13 @@ int mt_db_setting(mt_db_t *db, const char *name, char *buf, size_t size);
 
 int mt_db_msg_parse(int ncols, const char **cols, const size_t *lens,
     mt_db_msg_t *m);
-void mt_db_msg_text(const mt_db_msg_t *m, int64_t now, mt_db_msg_text_t *t);
+void mt_db_msg_values(const mt_db_msg_t *m, int64_t now,
+    mt_db_msg_values_t *r);
+
+int mt_db_str_cmp(const mt_str_t *a, const mt_str_t *b);
+int mt_db_msg_cmp(const void *a, const void *b);
+uint32_t mt_db_str_hash(const mt_str_t *s);
+int mt_db_sort(void **items, size_t n, const mt_str_t *(*key)(const void *));
 
 void mt_arena_init(mt_arena_t *a);
 void *mt_arena_alloc(mt_arena_t *a, size_t size);

@@ -36,8 +36,12 @@ typedef struct {
     mt_tool_buf_t               copy;
     mt_tool_buf_t               arr[10];
     char                       *msg_set;    /* "recipient = s.recipient, ..." */
+    mt_db_event_t             **sorted;     /* the events by id */
+    size_t                      nsorted;
+    char                        sqlstate[6]; /* of the last error */
     unsigned                    staged:1;
     unsigned                    staged_msg:1;
+    unsigned                    merge_ids:1; /* ids loaded before: merge */
 } mt_pg_t;
 
 
@@ -54,13 +58,19 @@ static int mt_pg_commit(mt_db_t *db);
 static void mt_pg_rollback(mt_db_t *db);
 static int mt_pg_file_add(mt_db_t *db, mt_db_file_t *f, int *loaded);
 static int mt_pg_file_done(mt_db_t *db, mt_db_file_t *f);
-static int mt_pg_month(int64_t ms);
 static int mt_pg_partitions(mt_db_t *db, mt_db_event_t **ev, size_t n);
 static int mt_pg_partition(mt_db_t *db, int month);
-static void mt_pg_copy_str(mt_tool_buf_t *b, const mt_str_t *s);
-static void mt_pg_copy_int(mt_tool_buf_t *b, int64_t v, int known);
-static int mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
-    int64_t file_id);
+static int mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n);
+static int mt_pg_ids_copy(mt_db_t *db, mt_db_event_t **ev, size_t n);
+static int mt_pg_ids_merge(mt_db_t *db, mt_db_event_t **ev, size_t n);
+static const mt_str_t *mt_pg_event_id(const void *e);
+static void mt_pg_bin_start(mt_tool_buf_t *b);
+static void mt_pg_bin_row(mt_tool_buf_t *b, int nfields);
+static void mt_pg_bin_len(u_char *p, int32_t len);
+static void mt_pg_bin_str(mt_tool_buf_t *b, const mt_str_t *s);
+static void mt_pg_bin_int(mt_tool_buf_t *b, int64_t v, int size, int known);
+static void mt_pg_bin_end(mt_tool_buf_t *b);
+static int mt_pg_copy_more(mt_db_t *db);
 static void mt_pg_array_str(mt_tool_buf_t *b, const mt_str_t *s);
 static void mt_pg_array_int(mt_tool_buf_t *b, int64_t v);
 static void mt_pg_arrays_start(mt_pg_t *pg, int n);
@@ -74,7 +84,6 @@ static int mt_pg_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
 static int mt_pg_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n);
 static int mt_pg_copy_start(mt_db_t *db, const char *sql);
 static int mt_pg_copy_send(mt_db_t *db, int last);
-static int mt_pg_copy_row(mt_db_t *db);
 static int mt_pg_rows(PGresult *res, mt_db_row_pt row, void *data);
 static int mt_pg_query(mt_db_t *db, const char *sql, const char **params,
     int nparams, mt_db_row_pt row, void *data);
@@ -89,7 +98,7 @@ static const char  mt_pg_ddl[] =
         "at BIGINT NOT NULL);"
     "CREATE TABLE mail_events (" MT_DB_EVENTS_COLUMNS("BIGINT", "BOOLEAN")
         ") PARTITION BY RANGE (at);"
-    "CREATE INDEX mail_events_at ON mail_events (at);"
+    "CREATE INDEX mail_events_at ON mail_events USING brin (at);"
     "CREATE TABLE mail_messages (message_id TEXT COLLATE \"C\" PRIMARY KEY, "
         MT_DB_MESSAGES_COLUMNS("BIGINT") ") WITH (fillfactor = 70);"
     "CREATE TABLE mail_suppressions ("
@@ -120,15 +129,6 @@ const mt_db_backend_t  mt_db_pg = {
 };
 
 
-
-
-/* the ids of a chunk in, the positions of those that were new out */
-static const char  mt_pg_ids_sql[] =
-    "WITH new AS ("
-        "INSERT INTO mail_event_ids (id, at) "
-        "SELECT id, at FROM mt_stage ORDER BY id "
-        "ON CONFLICT DO NOTHING RETURNING id) "
-    "SELECT s.seq FROM mt_stage s JOIN new USING (id)";
 
 
 static int
@@ -176,6 +176,7 @@ mt_pg_close(mt_db_t *db)
 
     mt_tool_buf_free(&pg->copy);
     free(pg->msg_set);
+    free(pg->sorted);
 
     for (i = 0; i < 10; i++) {
         mt_tool_buf_free(&pg->arr[i]);
@@ -210,7 +211,14 @@ mt_pg_connect(mt_db_t *db, PGconn **conn)
         return mt_pg_fail(db, *conn, NULL);
     }
 
-    return mt_pg_exec(db, *conn, "SET client_min_messages = warning");
+    /*
+     * The rows of a transaction's messages are sorted in memory; its
+     * statements are planned anew each time, and compiling them (JIT)
+     * costs more than it saves.
+     */
+
+    return mt_pg_exec(db, *conn, "SET client_min_messages = warning; "
+                      "SET work_mem = '64MB'; SET jit = off");
 }
 
 
@@ -220,9 +228,16 @@ static int
 mt_pg_fail(mt_db_t *db, PGconn *conn, PGresult *res)
 {
     const char  *state, *msg, *p;
+    mt_pg_t     *pg = db->conn;
 
     msg = res ? PQresultErrorMessage(res) : PQerrorMessage(conn);
     state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+    pg->sqlstate[0] = '\0';
+
+    if (state != NULL) {
+        snprintf(pg->sqlstate, sizeof(pg->sqlstate), "%s", state);
+    }
 
     /* the first line says it; "ERROR:  " is noise */
 
@@ -428,41 +443,41 @@ mt_pg_file_done(mt_db_t *db, mt_db_file_t *f)
 }
 
 
-/* months since year 0, in UTC */
-
-static int
-mt_pg_month(int64_t ms)
-{
-    time_t     t;
-    struct tm  tm;
-
-    t = (time_t) (ms / 1000);
-
-    if (gmtime_r(&t, &tm) == NULL) {
-        return 0;
-    }
-
-    return (tm.tm_year + 1900) * 12 + tm.tm_mon;
-}
-
+/* the partitions of the events' months (y * 12 + m, UTC), made if missing */
 
 static int
 mt_pg_partitions(mt_db_t *db, mt_db_event_t **ev, size_t n)
 {
-    int       rc, month, last;
-    size_t    i, j;
-    mt_pg_t  *pg = db->conn;
+    int        rc, month;
+    size_t     i, j;
+    int64_t    lo, hi;
+    time_t     t;
+    struct tm  tm;
+    mt_pg_t   *pg = db->conn;
 
-    last = -1;
+    /* the month of the event before, [lo, hi) in ms: most are in it */
+
+    lo = 0;
+    hi = 0;
 
     for (i = 0; i < n; i++) {
-        month = mt_pg_month(ev[i]->at);
-
-        if (month == last) {
+        if (ev[i]->at >= lo && ev[i]->at < hi) {
             continue;
         }
 
-        last = month;
+        t = (time_t) (ev[i]->at / 1000);
+        month = 0;
+
+        if (gmtime_r(&t, &tm) != NULL) {
+            month = (tm.tm_year + 1900) * 12 + tm.tm_mon;
+            tm.tm_sec = 0;
+            tm.tm_min = 0;
+            tm.tm_hour = 0;
+            tm.tm_mday = 1;
+            lo = (int64_t) timegm(&tm) * 1000;
+            tm.tm_mon++;
+            hi = (int64_t) timegm(&tm) * 1000;
+        }
 
         for (j = 0; j < pg->nmonths; j++) {
             if (pg->months[j] == month) {
@@ -581,66 +596,26 @@ failed:
 }
 
 
-/* COPY text format: \N is NULL; backslash, tab, newline, CR escaped */
-
-static void
-mt_pg_copy_str(mt_tool_buf_t *b, const mt_str_t *s)
-{
-    u_char        *d;
-    const u_char  *p, *end;
-
-    if (s->len == 0) {
-        mt_tool_buf_add(b, "\\N\t", 3);
-        return;
-    }
-
-    if (mt_tool_buf_reserve(b, 2 * s->len + 1) != 0) {
-        return;
-    }
-
-    d = b->data + b->len;
-
-    for (p = s->data, end = p + s->len; p < end; p++) {
-        switch (*p) {
-        case '\\': *d++ = '\\'; *d++ = '\\'; break;
-        case '\t': *d++ = '\\'; *d++ = 't'; break;
-        case '\n': *d++ = '\\'; *d++ = 'n'; break;
-        case '\r': *d++ = '\\'; *d++ = 'r'; break;
-        default: *d++ = *p;
-        }
-    }
-
-    *d++ = '\t';
-    b->len = d - b->data;
-}
-
-
-static void
-mt_pg_copy_int(mt_tool_buf_t *b, int64_t v, int known)
-{
-    char  num[24];
-
-    if (!known) {
-        mt_tool_buf_add(b, "\\N\t", 3);
-        return;
-    }
-
-    mt_tool_buf_add(b, num, snprintf(num, sizeof(num), "%lld\t",
-                                     (long long) v));
-}
-
+/*
+ * The events: first their ids into mail_event_ids (which keeps them
+ * unique across the partitions), sorted by bytes, so that loaders
+ * sharing ids take them in one order; then the new events, by COPY
+ * straight into the partitioned mail_events.
+ *
+ * The ids go by COPY too, under a savepoint: an id there before makes
+ * it fail (unique_violation), and only then are they merged through a
+ * staging table and INSERT ... ON CONFLICT DO NOTHING, three times the
+ * server's work.  A transaction after one that met ids loaded before
+ * merges at once, until one meets none.
+ */
 
 static int
-mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
-    int64_t file_id)
+mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n)
 {
-    int             rc, i, seq;
-    size_t          k, nnew;
-    PGresult       *res;
-    mt_db_event_t  *e;
-    mt_pg_t        *pg = db->conn;
-
-    static const mt_str_t  t = mt_string("t"), f = mt_string("f");
+    int              rc;
+    size_t           k;
+    mt_db_event_t  **p, *e;
+    mt_pg_t         *pg = db->conn;
 
     if (n == 0) {
         return MT_DB_OK;
@@ -651,11 +626,147 @@ mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
         return rc;
     }
 
-    /*
-     * The ids first, through a narrow staging table: the id table says
-     * which are new; then only the new events, by COPY straight into the
-     * partitioned table.
-     */
+    if (pg->nsorted < n) {
+        p = realloc(pg->sorted, n * sizeof(mt_db_event_t *));
+        if (p == NULL) {
+            mt_db_error(db, "out of memory");
+            return MT_DB_ERROR;
+        }
+
+        pg->sorted = p;
+        pg->nsorted = n;
+    }
+
+    memcpy(pg->sorted, ev, n * sizeof(mt_db_event_t *));
+
+    if (mt_db_sort((void **) pg->sorted, n, mt_pg_event_id) != 0) {
+        mt_db_error(db, "out of memory");
+        return MT_DB_ERROR;
+    }
+
+    rc = pg->merge_ids ? MT_DB_RETRY : mt_pg_ids_copy(db, pg->sorted, n);
+
+    if (rc == MT_DB_RETRY) {
+        rc = mt_pg_ids_merge(db, pg->sorted, n);
+    }
+
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
+    rc = mt_pg_copy_start(db, "COPY mail_events (" MT_DB_EVENTS_INSERT
+                          ") FROM STDIN (FORMAT binary)");
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
+    mt_pg_bin_start(&pg->copy);
+
+    for (k = 0; k < n; k++) {
+        e = ev[k];
+
+        if (!e->is_new) {
+            continue;
+        }
+
+        mt_pg_bin_row(&pg->copy, MT_DB_EVENTS_NCOLS);
+        mt_pg_bin_str(&pg->copy, &e->ev.id);
+        mt_pg_bin_int(&pg->copy, e->at, 8, 1);
+        mt_pg_bin_int(&pg->copy, e->ev.ts, 8, e->ev.ts != 0);
+        mt_pg_bin_int(&pg->copy, e->ev.rt, 8, 1);
+        mt_pg_bin_str(&pg->copy, &e->src);
+        mt_pg_bin_str(&pg->copy, &e->type);
+        mt_pg_bin_str(&pg->copy, &e->ev.esp_type);
+        mt_pg_bin_str(&pg->copy, &e->ev.mid);
+        mt_pg_bin_str(&pg->copy, &e->ev.esp_mid);
+        mt_pg_bin_str(&pg->copy, &e->ev.rcpt);
+        mt_pg_bin_str(&pg->copy, &e->bounce);
+        mt_pg_bin_str(&pg->copy, &e->ev.smtp_status);
+        mt_pg_bin_int(&pg->copy, e->ev.smtp_code, 4, e->ev.smtp_code != 0);
+        mt_pg_bin_str(&pg->copy, &e->ev.reason);
+        mt_pg_bin_str(&pg->copy, &e->ev.url);
+        mt_pg_bin_str(&pg->copy, &e->ev.ip);
+        mt_pg_bin_str(&pg->copy, &e->ev.ua);
+        mt_pg_bin_int(&pg->copy, e->ev.machine == 1, 1,
+                      e->ev.machine != MT_MACHINE_UNKNOWN);
+        mt_pg_bin_str(&pg->copy, &e->ev.why);
+        mt_pg_bin_str(&pg->copy, &e->ev.tag);
+        mt_pg_bin_int(&pg->copy, e->v, 4, 1);
+        mt_pg_bin_str(&pg->copy, &e->extra);
+        mt_pg_bin_int(&pg->copy, e->file_id, 8, 1);
+
+        rc = mt_pg_copy_more(db);
+        if (rc != MT_DB_OK) {
+            return rc;
+        }
+    }
+
+    mt_pg_bin_end(&pg->copy);
+
+    return mt_pg_copy_send(db, 1);
+}
+
+
+/* MT_DB_RETRY: an id was there before; nothing of this was written */
+
+static int
+mt_pg_ids_copy(mt_db_t *db, mt_db_event_t **ev, size_t n)
+{
+    int       rc;
+    size_t    k;
+    mt_pg_t  *pg = db->conn;
+
+    rc = mt_pg_copy_start(db, "SAVEPOINT mt_ids; "
+                          "COPY mail_event_ids (id, at) FROM STDIN "
+                          "(FORMAT binary)");
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
+    mt_pg_bin_start(&pg->copy);
+
+    for (k = 0; k < n; k++) {
+        mt_pg_bin_row(&pg->copy, 2);
+        mt_pg_bin_str(&pg->copy, &ev[k]->ev.id);
+        mt_pg_bin_int(&pg->copy, ev[k]->at, 8, 1);
+
+        rc = mt_pg_copy_more(db);
+        if (rc != MT_DB_OK) {
+            break;
+        }
+    }
+
+    if (rc == MT_DB_OK) {
+        mt_pg_bin_end(&pg->copy);
+        rc = mt_pg_copy_send(db, 1);
+    }
+
+    if (rc == MT_DB_ERROR && strcmp(pg->sqlstate, "23505") == 0) {
+        rc = mt_pg_exec(db, pg->conn, "ROLLBACK TO SAVEPOINT mt_ids");
+        return rc == MT_DB_OK ? MT_DB_RETRY : rc;
+    }
+
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
+    for (k = 0; k < n; k++) {
+        ev[k]->is_new = 1;
+    }
+
+    return mt_pg_exec(db, pg->conn, "RELEASE SAVEPOINT mt_ids");
+}
+
+
+/* the ids through a staging table: the new ones are marked */
+
+static int
+mt_pg_ids_merge(mt_db_t *db, mt_db_event_t **ev, size_t n)
+{
+    int        rc, i, seq;
+    size_t     k, nnew;
+    PGresult  *res;
+    mt_pg_t   *pg = db->conn;
 
     if (!pg->staged) {
         rc = mt_pg_exec(db, pg->conn,
@@ -667,36 +778,42 @@ mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
         }
 
         pg->staged = 1;
-
-    } else {
-        rc = mt_pg_exec(db, pg->conn, "TRUNCATE mt_stage");
-        if (rc != MT_DB_OK) {
-            return rc;
-        }
     }
 
-    rc = mt_pg_copy_start(db, "COPY mt_stage (seq, id, at) FROM STDIN");
+    rc = mt_pg_copy_start(db, "COPY mt_stage (seq, id, at) FROM STDIN "
+                          "(FORMAT binary)");
     if (rc != MT_DB_OK) {
         return rc;
     }
 
-    for (k = 0; k < n; k++) {
-        mt_pg_copy_int(&pg->copy, (int64_t) k, 1);
-        mt_pg_copy_str(&pg->copy, &ev[k]->ev.id);
-        mt_pg_copy_int(&pg->copy, ev[k]->at, 1);
+    mt_pg_bin_start(&pg->copy);
 
-        rc = mt_pg_copy_row(db);
+    for (k = 0; k < n; k++) {
+        mt_pg_bin_row(&pg->copy, 3);
+        mt_pg_bin_int(&pg->copy, (int64_t) k, 4, 1);
+        mt_pg_bin_str(&pg->copy, &ev[k]->ev.id);
+        mt_pg_bin_int(&pg->copy, ev[k]->at, 8, 1);
+
+        rc = mt_pg_copy_more(db);
         if (rc != MT_DB_OK) {
             return rc;
         }
     }
+
+    mt_pg_bin_end(&pg->copy);
 
     rc = mt_pg_copy_send(db, 1);
     if (rc != MT_DB_OK) {
         return rc;
     }
 
-    res = mt_pg_params(db, pg->conn, mt_pg_ids_sql, 0, NULL, &rc);
+    res = mt_pg_params(db, pg->conn,
+                       "WITH new AS ("
+                           "INSERT INTO mail_event_ids (id, at) "
+                           "SELECT id, at FROM mt_stage ORDER BY id "
+                           "ON CONFLICT DO NOTHING RETURNING id) "
+                       "SELECT s.seq FROM mt_stage s JOIN new USING (id)",
+                       0, NULL, &rc);
     if (res == NULL) {
         return rc;
     }
@@ -718,74 +835,130 @@ mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
 
     PQclear(res);
 
-    if (nnew == 0) {
-        return MT_DB_OK;
-    }
+    /* none was there before: the next transaction tries COPY again */
 
-    rc = mt_pg_copy_start(db, "COPY mail_events (" MT_DB_EVENTS_INSERT
-                          ") FROM STDIN");
-    if (rc != MT_DB_OK) {
-        return rc;
-    }
+    pg->merge_ids = (nnew != n);
 
-    for (k = 0; k < n; k++) {
-        e = ev[k];
-
-        if (!e->is_new) {
-            continue;
-        }
-
-        mt_pg_copy_str(&pg->copy, &e->ev.id);
-        mt_pg_copy_int(&pg->copy, e->at, 1);
-        mt_pg_copy_int(&pg->copy, e->ev.ts, e->ev.ts != 0);
-        mt_pg_copy_int(&pg->copy, e->ev.rt, 1);
-        mt_pg_copy_str(&pg->copy, &e->src);
-        mt_pg_copy_str(&pg->copy, &e->type);
-        mt_pg_copy_str(&pg->copy, &e->ev.esp_type);
-        mt_pg_copy_str(&pg->copy, &e->ev.mid);
-        mt_pg_copy_str(&pg->copy, &e->ev.esp_mid);
-        mt_pg_copy_str(&pg->copy, &e->ev.rcpt);
-        mt_pg_copy_str(&pg->copy, &e->bounce);
-        mt_pg_copy_str(&pg->copy, &e->ev.smtp_status);
-        mt_pg_copy_int(&pg->copy, e->ev.smtp_code, e->ev.smtp_code != 0);
-        mt_pg_copy_str(&pg->copy, &e->ev.reason);
-        mt_pg_copy_str(&pg->copy, &e->ev.url);
-        mt_pg_copy_str(&pg->copy, &e->ev.ip);
-        mt_pg_copy_str(&pg->copy, &e->ev.ua);
-
-        if (e->ev.machine == MT_MACHINE_UNKNOWN) {
-            mt_pg_copy_str(&pg->copy, &(mt_str_t) mt_null_string);
-
-        } else {
-            mt_pg_copy_str(&pg->copy, e->ev.machine ? &t : &f);
-        }
-
-        mt_pg_copy_str(&pg->copy, &e->ev.why);
-        mt_pg_copy_str(&pg->copy, &e->ev.tag);
-        mt_pg_copy_int(&pg->copy, e->v, 1);
-        mt_pg_copy_str(&pg->copy, &e->extra);
-        mt_pg_copy_int(&pg->copy, file_id, 1);
-
-        rc = mt_pg_copy_row(db);
-        if (rc != MT_DB_OK) {
-            return rc;
-        }
-    }
-
-    return mt_pg_copy_send(db, 1);
+    return mt_pg_exec(db, pg->conn, "TRUNCATE mt_stage");
 }
 
 
-/* the row in pg->copy ends: its last tab becomes a newline */
+static const mt_str_t *
+mt_pg_event_id(const void *e)
+{
+    return &((const mt_db_event_t *) e)->ev.id;
+}
+
+
+/*
+ * COPY ... (FORMAT binary): a header, rows of fields, each a length (-1:
+ * NULL) and the bytes (integers big-endian), a trailer.  No escaping,
+ * and no parsing of numbers on the server.
+ */
+
+static void
+mt_pg_bin_start(mt_tool_buf_t *b)
+{
+    static const u_char  header[19] = {
+        'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', '\0',
+        0, 0, 0, 0,     /* flags */
+        0, 0, 0, 0      /* header extension */
+    };
+
+    b->len = 0;
+    b->nomem = 0;
+
+    mt_tool_buf_add(b, header, sizeof(header));
+}
+
+
+static void
+mt_pg_bin_row(mt_tool_buf_t *b, int nfields)
+{
+    if (mt_tool_buf_reserve(b, 2) != 0) {
+        return;
+    }
+
+    b->data[b->len++] = (u_char) (nfields >> 8);
+    b->data[b->len++] = (u_char) nfields;
+}
+
+
+static void
+mt_pg_bin_len(u_char *p, int32_t len)
+{
+    p[0] = (u_char) ((uint32_t) len >> 24);
+    p[1] = (u_char) ((uint32_t) len >> 16);
+    p[2] = (u_char) ((uint32_t) len >> 8);
+    p[3] = (u_char) len;
+}
+
+
+/* an empty string is unknown: NULL */
+
+static void
+mt_pg_bin_str(mt_tool_buf_t *b, const mt_str_t *s)
+{
+    if (mt_tool_buf_reserve(b, 4 + s->len) != 0) {
+        return;
+    }
+
+    if (s->len == 0) {
+        mt_pg_bin_len(b->data + b->len, -1);
+        b->len += 4;
+        return;
+    }
+
+    mt_pg_bin_len(b->data + b->len, (int32_t) s->len);
+    memcpy(b->data + b->len + 4, s->data, s->len);
+    b->len += 4 + s->len;
+}
+
+
+/* an integer of size bytes (a boolean: 1), or NULL */
+
+static void
+mt_pg_bin_int(mt_tool_buf_t *b, int64_t v, int size, int known)
+{
+    int      i;
+    u_char  *p;
+
+    if (mt_tool_buf_reserve(b, 4 + size) != 0) {
+        return;
+    }
+
+    p = b->data + b->len;
+
+    if (!known) {
+        mt_pg_bin_len(p, -1);
+        b->len += 4;
+        return;
+    }
+
+    mt_pg_bin_len(p, size);
+
+    for (i = size - 1; i >= 0; i--) {
+        p[4 + i] = (u_char) v;
+        v = (int64_t) ((uint64_t) v >> 8);
+    }
+
+    b->len += 4 + size;
+}
+
+
+static void
+mt_pg_bin_end(mt_tool_buf_t *b)
+{
+    mt_tool_buf_add(b, "\xff\xff", 2);
+}
+
+
+/* the rows so far to the server, once there are enough of them */
 
 static int
-mt_pg_copy_row(mt_db_t *db)
+mt_pg_copy_more(mt_db_t *db)
 {
     mt_pg_t  *pg = db->conn;
-
-    if (!pg->copy.nomem) {
-        pg->copy.data[pg->copy.len - 1] = '\n';
-    }
 
     if (pg->copy.len >= 256 * 1024) {
         return mt_pg_copy_send(db, 0);
@@ -933,14 +1106,14 @@ mt_pg_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
 static int
 mt_pg_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n)
 {
-    int                rc, c;
-    char              *p, *q;
-    size_t             i, len, nnew, made;
-    int64_t            now;
-    mt_str_t           v;
-    PGresult          *res;
-    mt_db_msg_text_t   t;
-    mt_pg_t           *pg = db->conn;
+    int                  rc, c;
+    char                *p, *q;
+    size_t               i, len, nnew, made;
+    int64_t              now;
+    mt_str_t             v;
+    PGresult            *res;
+    mt_db_msg_values_t   r;
+    mt_pg_t             *pg = db->conn;
 
     if (n == 0) {
         return MT_DB_OK;
@@ -982,33 +1155,43 @@ mt_pg_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n)
     }
 
     rc = mt_pg_copy_start(db, "COPY mt_stage_msg (" MT_DB_MESSAGES_SELECT
-                          ", found) FROM STDIN");
+                          ", found) FROM STDIN (FORMAT binary)");
     if (rc != MT_DB_OK) {
         return rc;
     }
+
+    mt_pg_bin_start(&pg->copy);
 
     now = (int64_t) time(NULL) * 1000;
     nnew = 0;
 
     for (i = 0; i < n; i++) {
-        mt_db_msg_text(m[i], now, &t);
+        mt_db_msg_values(m[i], now, &r);
+
+        mt_pg_bin_row(&pg->copy, MT_DB_MSG_NCOLS + 1);
 
         for (c = 0; c < MT_DB_MSG_NCOLS; c++) {
-            v.data = (u_char *) t.v[c];
-            v.len = t.v[c] ? t.len[c] : 0;
+            v.data = (u_char *) r.text[c];
+            v.len = (r.type[c] == MT_DB_TEXT) ? r.len[c] : 0;
 
-            /* an empty recipient or url is NULL too: unknown */
-            mt_pg_copy_str(&pg->copy, &v);
+            if (r.type[c] == MT_DB_INT) {
+                mt_pg_bin_int(&pg->copy, r.num[c], 8, 1);
+
+            } else {
+                mt_pg_bin_str(&pg->copy, &v);
+            }
         }
 
-        mt_tool_buf_add(&pg->copy, m[i]->found ? "t\t" : "f\t", 2);
+        mt_pg_bin_int(&pg->copy, m[i]->found, 1, 1);
         nnew += !m[i]->found;
 
-        rc = mt_pg_copy_row(db);
+        rc = mt_pg_copy_more(db);
         if (rc != MT_DB_OK) {
             return rc;
         }
     }
+
+    mt_pg_bin_end(&pg->copy);
 
     rc = mt_pg_copy_send(db, 1);
     if (rc != MT_DB_OK) {

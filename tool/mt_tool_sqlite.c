@@ -52,7 +52,7 @@ static void mt_sqlite_int(sqlite3_stmt *st, int i, int64_t v);
 static int mt_sqlite_file_add(mt_db_t *db, mt_db_file_t *f, int *loaded);
 static int mt_sqlite_file_done(mt_db_t *db, mt_db_file_t *f);
 static int mt_sqlite_insert_events(mt_db_t *db, mt_db_event_t **ev,
-    size_t n, int64_t file_id);
+    size_t n);
 static int mt_sqlite_soft_bounces(mt_db_t *db, mt_db_soft_t *s, size_t n,
     int64_t window, mt_db_row_pt row, void *data);
 static int mt_sqlite_suppress(mt_db_t *db, mt_db_suppress_t *s, size_t n);
@@ -393,8 +393,7 @@ mt_sqlite_file_done(mt_db_t *db, mt_db_file_t *f)
 
 
 static int
-mt_sqlite_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
-    int64_t file_id)
+mt_sqlite_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n)
 {
     int             rc;
     size_t          i;
@@ -444,7 +443,7 @@ mt_sqlite_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
         mt_sqlite_text(st, 20, &e->ev.tag);
         mt_sqlite_int(st, 21, e->v);
         mt_sqlite_text(st, 22, &e->extra);
-        mt_sqlite_int(st, 23, file_id);
+        mt_sqlite_int(st, 23, e->file_id);
 
         rc = mt_sqlite_step(db, st);
         if (rc != MT_DB_OK) {
@@ -586,11 +585,11 @@ mt_sqlite_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
 static int
 mt_sqlite_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n)
 {
-    int                rc, c;
-    size_t             i;
-    int64_t            now;
-    sqlite3_stmt      *st;
-    mt_db_msg_text_t   t;
+    int                  rc, c;
+    size_t               i;
+    int64_t              now;
+    sqlite3_stmt        *st;
+    mt_db_msg_values_t   r;
 
     now = (int64_t) time(NULL) * 1000;
 
@@ -600,12 +599,15 @@ mt_sqlite_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n)
             return MT_DB_ERROR;
         }
 
-        mt_db_msg_text(m[i], now, &t);
+        mt_db_msg_values(m[i], now, &r);
 
         for (c = 0; c < MT_DB_MSG_NCOLS; c++) {
-            if (t.v[c] != NULL) {
-                sqlite3_bind_text(st, c + 1, t.v[c], (int) t.len[c],
+            if (r.type[c] == MT_DB_TEXT) {
+                sqlite3_bind_text(st, c + 1, r.text[c], (int) r.len[c],
                                   SQLITE_STATIC);
+
+            } else if (r.type[c] == MT_DB_INT) {
+                sqlite3_bind_int64(st, c + 1, r.num[c]);
             }
         }
 
