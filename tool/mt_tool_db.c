@@ -567,53 +567,92 @@ mt_arena_free(mt_arena_t *a)
 
 
 /*
- * A mail_messages row (MT_DB_MESSAGES_SELECT) into a state; strings
- * point into cols, to be copied by the caller.  -1: not such a row.
+ * A mail_messages row (MT_DB_MESSAGES_SELECT) as text into a state;
+ * strings point into cols, to be copied by the caller.  -1: not such a
+ * row.
  */
 
 int
 mt_db_msg_parse(int ncols, const char **cols, const size_t *lens,
     mt_db_msg_t *m)
 {
-    int           i, b;
-    size_t        n;
-    int64_t       v[MT_DB_MSG_NCOLS];
-    const char   *p, *end, *comma;
+    int                  c;
+    mt_db_msg_values_t   r;
+
+    if (ncols < MT_DB_MSG_NCOLS) {
+        return -1;
+    }
+
+    for (c = 0; c < MT_DB_MSG_NCOLS; c++) {
+        if (cols[c] == NULL) {
+            r.type[c] = MT_DB_NULL;
+
+        } else if (MT_DB_MSG_IS_INT(c)) {
+            r.type[c] = MT_DB_INT;
+            r.num[c] = strtoll(cols[c], NULL, 10);
+
+        } else {
+            r.type[c] = MT_DB_TEXT;
+            r.text[c] = cols[c];
+            r.len[c] = lens[c];
+        }
+    }
+
+    return mt_db_msg_from_values(&r, m);
+}
+
+
+/*
+ * A row's values into a state, what mt_db_msg_values() made undone;
+ * strings point where the values do.  -1: no message id.
+ */
+
+int
+mt_db_msg_from_values(const mt_db_msg_values_t *r, mt_db_msg_t *m)
+{
+    int             c, b;
+    size_t          n;
+    int64_t         v[MT_DB_MSG_NCOLS];
+    const char     *p, *end, *comma;
     mt_msgstate_t  *st;
 
-    if (ncols < MT_DB_MSG_NCOLS || cols[MT_DB_MSG_ID] == NULL) {
+    if (r->type[MT_DB_MSG_ID] != MT_DB_TEXT) {
         return -1;
     }
 
     mt_msgstate_init(&m->st, &m->s);
     st = &m->st;
+    m->found = 0;
 
-    for (i = 0; i < MT_DB_MSG_NCOLS; i++) {
-        v[i] = cols[i] ? strtoll(cols[i], NULL, 10) : 0;
+    for (c = 0; c < MT_DB_MSG_NCOLS; c++) {
+        v[c] = (r->type[c] == MT_DB_INT) ? r->num[c] : 0;
     }
 
-    m->s.mid.data = (u_char *) cols[MT_DB_MSG_ID];
-    m->s.mid.len = lens[MT_DB_MSG_ID];
+    m->s.mid.data = (u_char *) r->text[MT_DB_MSG_ID];
+    m->s.mid.len = r->len[MT_DB_MSG_ID];
 
-    if (cols[MT_DB_MSG_RCPT] != NULL) {
-        m->s.rcpt.data = (u_char *) cols[MT_DB_MSG_RCPT];
-        m->s.rcpt.len = lens[MT_DB_MSG_RCPT];
+    if (r->type[MT_DB_MSG_RCPT] == MT_DB_TEXT) {
+        m->s.rcpt.data = (u_char *) r->text[MT_DB_MSG_RCPT];
+        m->s.rcpt.len = r->len[MT_DB_MSG_RCPT];
     }
 
-    if (cols[MT_DB_MSG_LAST_URL] != NULL) {
-        m->s.url.data = (u_char *) cols[MT_DB_MSG_LAST_URL];
-        m->s.url.len = lens[MT_DB_MSG_LAST_URL];
+    if (r->type[MT_DB_MSG_LAST_URL] == MT_DB_TEXT) {
+        m->s.url.data = (u_char *) r->text[MT_DB_MSG_LAST_URL];
+        m->s.url.len = r->len[MT_DB_MSG_LAST_URL];
     }
 
-    if (cols[MT_DB_MSG_STATE] != NULL) {
-        b = mt_event_type_by_name((u_char *) cols[MT_DB_MSG_STATE],
-                                  lens[MT_DB_MSG_STATE]);
+    if (r->type[MT_DB_MSG_STATE] == MT_DB_TEXT) {
+        b = mt_event_type_by_name((u_char *) r->text[MT_DB_MSG_STATE],
+                                  r->len[MT_DB_MSG_STATE]);
         st->state = (b >= 0) ? (uint8_t) (b + 1) : 0;
     }
 
-    if (cols[MT_DB_MSG_BOUNCE] != NULL) {
+    if (r->type[MT_DB_MSG_BOUNCE] == MT_DB_TEXT) {
         for (b = 1; b < MT_BOUNCE_MAX; b++) {
-            if (strcmp(cols[MT_DB_MSG_BOUNCE], mt_bounce_names[b]) == 0) {
+            if (r->len[MT_DB_MSG_BOUNCE] == strlen(mt_bounce_names[b])
+                && memcmp(r->text[MT_DB_MSG_BOUNCE], mt_bounce_names[b],
+                          r->len[MT_DB_MSG_BOUNCE]) == 0)
+            {
                 st->bounce = (uint8_t) b;
             }
         }
@@ -636,10 +675,14 @@ mt_db_msg_parse(int ncols, const char **cols, const size_t *lens,
 
     /* "sendgrid,track" */
 
-    p = cols[MT_DB_MSG_SOURCES];
-    end = p ? p + lens[MT_DB_MSG_SOURCES] : NULL;
+    if (r->type[MT_DB_MSG_SOURCES] != MT_DB_TEXT) {
+        return 0;
+    }
 
-    while (p != NULL && p < end) {
+    p = r->text[MT_DB_MSG_SOURCES];
+    end = p + r->len[MT_DB_MSG_SOURCES];
+
+    while (p < end) {
         comma = memchr(p, ',', end - p);
         n = (comma ? comma : end) - p;
 

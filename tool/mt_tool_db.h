@@ -156,6 +156,19 @@ typedef enum {
 #define MT_DB_TEXT              1
 #define MT_DB_INT               2
 
+/* the mail_messages columns that are integers; the others are text */
+#define MT_DB_MSG_INTS                                                        \
+    ((1 << MT_DB_MSG_SENT_AT) | (1 << MT_DB_MSG_DELIVERED_AT)                 \
+     | (1 << MT_DB_MSG_BOUNCED_AT) | (1 << MT_DB_MSG_COMPLAINED_AT)           \
+     | (1 << MT_DB_MSG_UNSUBSCRIBED_AT) | (1 << MT_DB_MSG_OPENS)              \
+     | (1 << MT_DB_MSG_OPENS_MACHINE) | (1 << MT_DB_MSG_OPENS_FIRST)          \
+     | (1 << MT_DB_MSG_OPENS_LAST) | (1 << MT_DB_MSG_CLICKS)                  \
+     | (1 << MT_DB_MSG_CLICKS_MACHINE) | (1 << MT_DB_MSG_CLICKS_FIRST)        \
+     | (1 << MT_DB_MSG_CLICKS_LAST) | (1 << MT_DB_MSG_URL_AT)                 \
+     | (1 << MT_DB_MSG_UPDATED_AT))
+
+#define MT_DB_MSG_IS_INT(c)     ((MT_DB_MSG_INTS >> (c)) & 1)
+
 /* the values of a mail_messages row's columns (mt_db_msg_values) */
 typedef struct {
     uint8_t                     type[MT_DB_MSG_NCOLS];
@@ -165,6 +178,10 @@ typedef struct {
     char                        sources[MT_SRC_MAX * 12];
 } mt_db_msg_values_t;
 
+
+/* the row of message m, as a state; its strings live as long as the call */
+typedef int (*mt_db_msg_row_pt)(void *data, mt_db_msg_t *m,
+    mt_db_msg_t *row);
 
 /* a row of a query, as text; a NULL column is NULL */
 typedef int (*mt_db_row_pt)(void *data, int ncols, const char **cols,
@@ -204,12 +221,13 @@ struct mt_db_backend_s {
     int    (*insert_events)(mt_db_t *db, mt_db_event_t **ev, size_t n);
 
     /*
-     * The rows of these messages (distinct ids, sorted by bytes), made
-     * when missing and held against other loaders until the commit;
-     * row() gets each, columns as MT_DB_MESSAGES_SELECT lists them.
+     * The rows of these messages (distinct ids, sorted by bytes), held
+     * against other loaders until the commit: row() gets each there is
+     * with its m[i] (mt_db_msg_from_values() makes it), and m[i]->found
+     * tells which are there.
      */
     int    (*messages_get)(mt_db_t *db, mt_db_msg_t **m, size_t n,
-               mt_db_row_pt row, void *data);
+               mt_db_msg_row_pt row, void *data);
     int    (*messages_put)(mt_db_t *db, mt_db_msg_t **m, size_t n);
 
     /*
@@ -349,6 +367,7 @@ int mt_db_setting(mt_db_t *db, const char *name, char *buf, size_t size);
 
 int mt_db_msg_parse(int ncols, const char **cols, const size_t *lens,
     mt_db_msg_t *m);
+int mt_db_msg_from_values(const mt_db_msg_values_t *r, mt_db_msg_t *m);
 void mt_db_msg_values(const mt_db_msg_t *m, int64_t now,
     mt_db_msg_values_t *r);
 

@@ -17,7 +17,6 @@ typedef struct {
     mt_load_t                  *ld;
     mt_db_msg_t               **m;
     size_t                      n;
-    size_t                      next;      /* rows come in the order of m */
     int                         nomem;
 } mt_msg_ctx_t;
 
@@ -30,8 +29,7 @@ typedef struct {
 
 
 static const mt_str_t *mt_msg_key(const void *m);
-static int mt_msg_row(void *data, int ncols, const char **cols,
-    const size_t *lens);
+static int mt_msg_row(void *data, mt_db_msg_t *m, mt_db_msg_t *row);
 
 
 int
@@ -128,7 +126,6 @@ mt_load_messages(mt_load_t *ld)
     ctx.ld = ld;
     ctx.m = msgs;
     ctx.n = nm;
-    ctx.next = 0;
     ctx.nomem = 0;
 
     rc = ld->db.backend->messages_get(&ld->db, msgs, nm, mt_msg_row, &ctx);
@@ -163,43 +160,12 @@ mt_msg_key(const void *m)
 /* a row as it is in the database, merged into the new events' state */
 
 static int
-mt_msg_row(void *data, int ncols, const char **cols, const size_t *lens)
+mt_msg_row(void *data, mt_db_msg_t *m, mt_db_msg_t *row)
 {
     unsigned       flags;
     mt_msg_ctx_t  *ctx = data;
-    mt_db_msg_t    row, key, *kp, **found, *m;
 
-    if (mt_db_msg_parse(ncols, cols, lens, &row) != 0) {
-        return 0;
-    }
-
-    /* the rows come sorted as ctx->m is: walk along, else look it up */
-
-    while (ctx->next < ctx->n
-           && mt_db_str_cmp(&ctx->m[ctx->next]->s.mid, &row.s.mid) < 0)
-    {
-        ctx->next++;
-    }
-
-    if (ctx->next < ctx->n
-        && mt_db_str_cmp(&ctx->m[ctx->next]->s.mid, &row.s.mid) == 0)
-    {
-        m = ctx->m[ctx->next++];
-
-    } else {
-        key.s.mid = row.s.mid;
-        kp = &key;
-
-        found = bsearch(&kp, ctx->m, ctx->n, sizeof(mt_db_msg_t *),
-                        mt_db_msg_cmp);
-        if (found == NULL) {
-            return 0;
-        }
-
-        m = *found;
-    }
-
-    flags = mt_msgstate_merge(&m->st, &m->s, &row.st, &row.s);
+    flags = mt_msgstate_merge(&m->st, &m->s, &row->st, &row->s);
 
     /* what came from the row lives only as long as the row */
 

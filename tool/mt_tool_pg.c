@@ -80,8 +80,12 @@ static int mt_pg_soft_bounces(mt_db_t *db, mt_db_soft_t *s, size_t n,
     int64_t window, mt_db_row_pt row, void *data);
 static int mt_pg_suppress(mt_db_t *db, mt_db_suppress_t *s, size_t n);
 static int mt_pg_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
-    mt_db_row_pt row, void *data);
+    mt_db_msg_row_pt row, void *data);
+static void mt_pg_bin_text_array(mt_tool_buf_t *b, mt_db_msg_t **m,
+    size_t n);
 static int mt_pg_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n);
+static int mt_pg_messages_copy(mt_db_t *db, const char *sql,
+    mt_db_msg_t **m, size_t n, unsigned found, int64_t now);
 static int mt_pg_copy_start(mt_db_t *db, const char *sql);
 static int mt_pg_copy_send(mt_db_t *db, int last);
 static int mt_pg_rows(PGresult *res, mt_db_row_pt row, void *data);
@@ -1043,147 +1047,295 @@ mt_pg_copy_send(mt_db_t *db, int last)
  * The rows there are, locked in the order of the ids' bytes (which is
  * the order of m): two loaders touching the same messages take them in
  * the same order, so neither waits for the other in a cycle.  What the
- * walk does not meet is not there yet; messages_put inserts it.
+ * walk does not meet is not there yet; messages_put inserts it.  The
+ * ids go as a binary text[], the rows come back binary: no number is
+ * written out as text and read back.
  */
 
 static int
 mt_pg_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
-    mt_db_row_pt row, void *data)
+    mt_db_msg_row_pt row, void *data)
 {
-    int          rc;
-    size_t       i, j;
-    PGresult    *res;
-    const char  *params[1];
-    mt_pg_t     *pg = db->conn;
+    int                  c, rc, len, nrows, format;
+    size_t               i, j;
+    uint64_t             v;
+    PGresult            *res;
+    const char          *params[1], *p;
+    const u_char        *q;
+    mt_str_t             mid;
+    mt_db_msg_t          r;
+    mt_db_msg_values_t   vals;
+    mt_pg_t             *pg = db->conn;
 
-    mt_pg_arrays_start(pg, 1);
+    static const Oid  types[1] = { 1009 };     /* text[] */
 
-    for (i = 0; i < n; i++) {
-        mt_pg_array_str(&pg->arr[0], &m[i]->s.mid);
-        m[i]->found = 0;
-    }
+    mt_pg_bin_text_array(&pg->arr[0], m, n);
 
-    if (mt_pg_arrays_end(pg, 1, params) == NULL) {
+    if (pg->arr[0].nomem) {
         mt_db_error(db, "out of memory");
         return MT_DB_ERROR;
     }
 
-    res = mt_pg_params(db, pg->conn, "SELECT " MT_DB_MESSAGES_SELECT
-                       " FROM mail_messages WHERE message_id = "
-                       "ANY($1::text[]) ORDER BY message_id FOR UPDATE",
-                       1, params, &rc);
-    if (res == NULL) {
+    params[0] = (const char *) pg->arr[0].data;
+    len = (int) pg->arr[0].len;
+    format = 1;
+
+    res = PQexecParams(pg->conn, "SELECT " MT_DB_MESSAGES_SELECT
+                       " FROM mail_messages WHERE message_id = ANY($1) "
+                       "ORDER BY message_id FOR UPDATE",
+                       1, types, params, &len, &format, 1);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = mt_pg_fail(db, pg->conn, res);
+        PQclear(res);
         return rc;
     }
 
-    for (i = 0, j = 0; i < n && j < (size_t) PQntuples(res); i++) {
-        if ((size_t) PQgetlength(res, j, 0) == m[i]->s.mid.len
-            && memcmp(PQgetvalue(res, j, 0), m[i]->s.mid.data,
-                      m[i]->s.mid.len) == 0)
-        {
-            m[i]->found = 1;
-            j++;
-        }
+    nrows = PQntuples(res);
+    rc = MT_DB_OK;
+
+    for (i = 0; i < n; i++) {
+        m[i]->found = 0;
     }
 
-    rc = mt_pg_rows(res, row, data);
+    for (i = 0, j = 0; (int) j < nrows && rc == MT_DB_OK; j++) {
+        mid.data = (u_char *) PQgetvalue(res, j, MT_DB_MSG_ID);
+        mid.len = PQgetlength(res, j, MT_DB_MSG_ID);
 
-    if (rc == 0 && j != (size_t) PQntuples(res)) {
-        rc = -1;
+        while (i < n && mt_db_str_cmp(&m[i]->s.mid, &mid) < 0) {
+            i++;
+        }
+
+        if (i == n || mt_db_str_cmp(&m[i]->s.mid, &mid) != 0) {
+            mt_db_error(db, "rows not in the order asked for");
+            rc = MT_DB_ERROR;
+            break;
+        }
+
+        for (c = 0; c < MT_DB_MSG_NCOLS; c++) {
+            p = PQgetvalue(res, j, c);
+            len = PQgetlength(res, j, c);
+
+            if (PQgetisnull(res, j, c)) {
+                vals.type[c] = MT_DB_NULL;
+
+            } else if (!MT_DB_MSG_IS_INT(c)) {
+                vals.type[c] = MT_DB_TEXT;
+                vals.text[c] = p;
+                vals.len[c] = len;
+
+            } else if (len == 8) {
+                for (q = (const u_char *) p, v = 0; q < (u_char *) p + 8; q++)
+                {
+                    v = (v << 8) | *q;
+                }
+
+                vals.type[c] = MT_DB_INT;
+                vals.num[c] = (int64_t) v;
+
+            } else {
+                mt_db_error(db, "mail_messages: a column not bigint");
+                rc = MT_DB_ERROR;
+                break;
+            }
+        }
+
+        if (rc != MT_DB_OK || mt_db_msg_from_values(&vals, &r) != 0) {
+            rc = MT_DB_ERROR;
+            break;
+        }
+
+        m[i]->found = 1;
+
+        if (row(data, m[i], &r) != 0) {
+            mt_db_error(db, "stopped");
+            rc = MT_DB_ERROR;
+            break;
+        }
+
+        i++;
     }
 
     PQclear(res);
 
-    if (rc != 0) {
-        mt_db_error(db, "rows not in the order asked for");
-        return MT_DB_ERROR;
-    }
-
-    return MT_DB_OK;
+    return rc;
 }
 
+
+/* the message ids of m as a text[] in binary: one dimension, no NULL */
+
+static void
+mt_pg_bin_text_array(mt_tool_buf_t *b, mt_db_msg_t **m, size_t n)
+{
+    size_t  i;
+
+    b->len = 0;
+    b->nomem = 0;
+
+    if (mt_tool_buf_reserve(b, 20) != 0) {
+        return;
+    }
+
+    mt_pg_bin_len(b->data, 1);                  /* dimensions */
+    mt_pg_bin_len(b->data + 4, 0);              /* no NULL */
+    mt_pg_bin_len(b->data + 8, 25);             /* text */
+    mt_pg_bin_len(b->data + 12, (int32_t) n);
+    mt_pg_bin_len(b->data + 16, 1);             /* the lower bound */
+    b->len = 20;
+
+    for (i = 0; i < n; i++) {
+        mt_pg_bin_str(b, &m[i]->s.mid);
+    }
+}
+
+
+/*
+ * The rows there were are updated from a staging table; the new ones go
+ * straight in by COPY.  A new one that another loader made since
+ * messages_get looked fails the COPY (unique_violation): it cannot be
+ * merged here, so the transaction is done again, and finds it.
+ */
 
 static int
 mt_pg_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n)
 {
-    int                  rc, c;
-    char                *p, *q;
-    size_t               i, len, nnew, made;
-    int64_t              now;
-    mt_str_t             v;
-    PGresult            *res;
-    mt_db_msg_values_t   r;
-    mt_pg_t             *pg = db->conn;
+    int       rc;
+    char     *p, *q;
+    size_t    i, len, nfound;
+    int64_t   now;
+    mt_pg_t  *pg = db->conn;
 
     if (n == 0) {
         return MT_DB_OK;
     }
 
-    if (pg->msg_set == NULL) {
-        /* "a = s.a, b = s.b, ..." from the column list, once */
+    now = (int64_t) time(NULL) * 1000;
+    nfound = 0;
 
-        len = 3 * sizeof(MT_DB_MESSAGES_SELECT);
-
-        pg->msg_set = malloc(len);
-        if (pg->msg_set == NULL) {
-            mt_db_error(db, "out of memory");
-            return MT_DB_ERROR;
-        }
-
-        p = pg->msg_set;
-        q = strchr(MT_DB_MESSAGES_SELECT, ',') + 2;
-
-        while (*q) {
-            len = strcspn(q, ",");
-            p += sprintf(p, "%s%.*s = s.%.*s", p == pg->msg_set ? "" : ", ",
-                         (int) len, q, (int) len, q);
-            q += len;
-            q += strspn(q, ", ");
-        }
+    for (i = 0; i < n; i++) {
+        nfound += m[i]->found;
     }
 
-    if (!pg->staged_msg) {
-        rc = mt_pg_exec(db, pg->conn,
-                        "CREATE TEMP TABLE IF NOT EXISTS mt_stage_msg "
-                        "(message_id TEXT, " MT_DB_MESSAGES_COLUMNS("BIGINT")
-                        ", found BOOLEAN) ON COMMIT DELETE ROWS");
+    if (nfound) {
+        if (pg->msg_set == NULL) {
+            /* "a = s.a, b = s.b, ..." from the column list, once */
+
+            len = 3 * sizeof(MT_DB_MESSAGES_SELECT);
+
+            pg->msg_set = malloc(len);
+            if (pg->msg_set == NULL) {
+                mt_db_error(db, "out of memory");
+                return MT_DB_ERROR;
+            }
+
+            p = pg->msg_set;
+            q = strchr(MT_DB_MESSAGES_SELECT, ',') + 2;
+
+            while (*q) {
+                len = strcspn(q, ",");
+                p += sprintf(p, "%s%.*s = s.%.*s",
+                             p == pg->msg_set ? "" : ", ",
+                             (int) len, q, (int) len, q);
+                q += len;
+                q += strspn(q, ", ");
+            }
+        }
+
+        if (!pg->staged_msg) {
+            rc = mt_pg_exec(db, pg->conn,
+                            "CREATE TEMP TABLE IF NOT EXISTS mt_stage_msg "
+                            "(message_id TEXT, "
+                            MT_DB_MESSAGES_COLUMNS("BIGINT")
+                            ") ON COMMIT DELETE ROWS");
+            if (rc != MT_DB_OK) {
+                return rc;
+            }
+
+            pg->staged_msg = 1;
+        }
+
+        rc = mt_pg_messages_copy(db, "COPY mt_stage_msg ("
+                                 MT_DB_MESSAGES_SELECT ") FROM STDIN "
+                                 "(FORMAT binary)", m, n, 1, now);
         if (rc != MT_DB_OK) {
             return rc;
         }
 
-        pg->staged_msg = 1;
+        pg->copy.len = 0;
+        mt_tool_buf_add(&pg->copy, "UPDATE mail_messages m SET ",
+                        sizeof("UPDATE mail_messages m SET ") - 1);
+        mt_tool_buf_add_cstr(&pg->copy, pg->msg_set);
+        mt_tool_buf_add_cstr(&pg->copy, " FROM mt_stage_msg s "
+                             "WHERE m.message_id = s.message_id");
+        mt_tool_buf_add(&pg->copy, "", 1);
+
+        if (pg->copy.nomem) {
+            mt_db_error(db, "out of memory");
+            return MT_DB_ERROR;
+        }
+
+        rc = mt_pg_query(db, (char *) pg->copy.data, NULL, 0, NULL, NULL);
+        if (rc != MT_DB_OK) {
+            return rc;
+        }
     }
 
-    rc = mt_pg_copy_start(db, "COPY mt_stage_msg (" MT_DB_MESSAGES_SELECT
-                          ", found) FROM STDIN (FORMAT binary)");
+    if (nfound == n) {
+        return MT_DB_OK;
+    }
+
+    rc = mt_pg_messages_copy(db, "COPY mail_messages (" MT_DB_MESSAGES_SELECT
+                             ") FROM STDIN (FORMAT binary)", m, n, 0, now);
+
+    if (rc == MT_DB_ERROR && strcmp(pg->sqlstate, "23505") == 0) {
+        mt_db_error(db, "a message row was made by another loader "
+                    "meanwhile");
+        return MT_DB_RETRY;
+    }
+
+    return rc;
+}
+
+
+/* the rows of the messages found (or not) by COPY, binary */
+
+static int
+mt_pg_messages_copy(mt_db_t *db, const char *sql, mt_db_msg_t **m,
+    size_t n, unsigned found, int64_t now)
+{
+    int                  rc, c;
+    size_t               i;
+    mt_str_t             v;
+    mt_db_msg_values_t   r;
+    mt_pg_t             *pg = db->conn;
+
+    rc = mt_pg_copy_start(db, sql);
     if (rc != MT_DB_OK) {
         return rc;
     }
 
     mt_pg_bin_start(&pg->copy);
 
-    now = (int64_t) time(NULL) * 1000;
-    nnew = 0;
-
     for (i = 0; i < n; i++) {
+        if (m[i]->found != found) {
+            continue;
+        }
+
         mt_db_msg_values(m[i], now, &r);
 
-        mt_pg_bin_row(&pg->copy, MT_DB_MSG_NCOLS + 1);
+        mt_pg_bin_row(&pg->copy, MT_DB_MSG_NCOLS);
 
         for (c = 0; c < MT_DB_MSG_NCOLS; c++) {
+            if (r.type[c] == MT_DB_INT) {
+                mt_pg_bin_int(&pg->copy, r.num[c], 8, 1);
+                continue;
+            }
+
             v.data = (u_char *) r.text[c];
             v.len = (r.type[c] == MT_DB_TEXT) ? r.len[c] : 0;
 
-            if (r.type[c] == MT_DB_INT) {
-                mt_pg_bin_int(&pg->copy, r.num[c], 8, 1);
-
-            } else {
-                mt_pg_bin_str(&pg->copy, &v);
-            }
+            mt_pg_bin_str(&pg->copy, &v);
         }
-
-        mt_pg_bin_int(&pg->copy, m[i]->found, 1, 1);
-        nnew += !m[i]->found;
 
         rc = mt_pg_copy_more(db);
         if (rc != MT_DB_OK) {
@@ -1193,56 +1345,7 @@ mt_pg_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n)
 
     mt_pg_bin_end(&pg->copy);
 
-    rc = mt_pg_copy_send(db, 1);
-    if (rc != MT_DB_OK) {
-        return rc;
-    }
-
-    pg->copy.len = 0;
-    mt_tool_buf_add(&pg->copy, "UPDATE mail_messages m SET ",
-                    sizeof("UPDATE mail_messages m SET ") - 1);
-    mt_tool_buf_add_cstr(&pg->copy, pg->msg_set);
-    mt_tool_buf_add_cstr(&pg->copy, " FROM mt_stage_msg s "
-                         "WHERE m.message_id = s.message_id AND s.found");
-    mt_tool_buf_add(&pg->copy, "", 1);
-
-    if (pg->copy.nomem) {
-        mt_db_error(db, "out of memory");
-        return MT_DB_ERROR;
-    }
-
-    rc = mt_pg_query(db, (char *) pg->copy.data, NULL, 0, NULL, NULL);
-    if (rc != MT_DB_OK) {
-        return rc;
-    }
-
-    /*
-     * The new messages: one that another loader made since we looked
-     * cannot be merged here; the transaction is done again, and finds it.
-     */
-
-    if (nnew) {
-        res = mt_pg_params(db, pg->conn, "INSERT INTO mail_messages ("
-                           MT_DB_MESSAGES_SELECT ") SELECT "
-                           MT_DB_MESSAGES_SELECT " FROM mt_stage_msg "
-                           "WHERE NOT found ORDER BY message_id "
-                           "ON CONFLICT DO NOTHING", 0, NULL, &rc);
-        if (res == NULL) {
-            return rc;
-        }
-
-        made = strtoull(PQcmdTuples(res), NULL, 10);
-
-        PQclear(res);
-
-        if (made != nnew) {
-            mt_db_error(db, "a message row was made by another loader "
-                        "meanwhile");
-            return MT_DB_RETRY;
-        }
-    }
-
-    return mt_pg_exec(db, pg->conn, "TRUNCATE mt_stage_msg");
+    return mt_pg_copy_send(db, 1);
 }
 
 
