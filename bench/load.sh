@@ -1,11 +1,15 @@
 #!/bin/bash
 # make bench-load: a million realistic events (70 % opens and clicks, 30 %
 # webhook events, 200,000 messages, 150,000 recipients) from spool files
-# into SQLite and into PostgreSQL (a server of our own, fsync on): events/s
-# by the wall clock and per CPU second of the loader, the database size
-# per million events, and the time of "mail-track report --by day".
+# into SQLite, into PostgreSQL (a server of our own, fsync on) and into
+# ClickHouse (one server of our own; then two shards): events/s by the
+# wall clock and per CPU second of the loader and the server, the
+# database size per million events, and the times of "report --by day"
+# and "--by domain".  For ClickHouse also: Native against RowBinary and
+# JSONEachRow, three orderings of mail_events under the report queries,
+# writing through the Distributed table against straight to the shards.
 #
-#   BENCH_EVENTS=1000000 bench/load.sh
+#   BENCH_EVENTS=1000000 BENCH_DBS="sqlite postgresql clickhouse" bench/load.sh
 
 set -euo pipefail
 
@@ -13,6 +17,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 tool=$top/build/mail-track
 gen=$top/build/spool-gen
 events=${BENCH_EVENTS:-1000000}
+dbs=${BENCH_DBS:-sqlite postgresql clickhouse}
 messages=$((events / 5))
 rcpts=$((events * 3 / 20))
 
@@ -24,6 +29,8 @@ report=$out/bench-load-$(date +%Y%m%d-%H%M%S).md
 
 cleanup() {
     "$top/t/lib/pg-server.sh" stop "$root/pg" || true
+    "$top/t/lib/ch-server.sh" stop "$root/ch" || true
+    "$top/t/lib/ch-server.sh" stop "$root/ch2" || true
     rm -rf "$root"
 }
 trap cleanup EXIT
@@ -69,16 +76,30 @@ line() {
     echo "|---|---|---|---|---|---|---|"
 } > "$report"
 
+has() { case " $dbs " in *" $1 "*) return 0 ;; esac; return 1; }
+
+back() {
+    if [ -d "$root/spool/loaded" ]; then
+        mv "$root/spool/loaded/"* "$root/spool/" 2>/dev/null || true
+    fi
+}
+
+urls=
+
 # SQLite
 
+if has sqlite; then
 read -r wall user sys < <(timed "$root/sqlite" "$tool" load --quiet \
     "$root/spool" --db "sqlite:$root/bench.sqlite")
 size=$(du -cb "$root"/bench.sqlite* | tail -1 | cut -f1)
 line SQLite "$wall" "$user" "$sys" "$size" >> "$report"
-mv "$root/spool/loaded/"* "$root/spool/"
+back
+urls="$urls sqlite:$root/bench.sqlite"
+fi
 
 # PostgreSQL, fsync on
 
+if has postgresql; then
 port=$("$top/t/lib/pg-server.sh" start "$root/pg" fsync)
 export PGPASSWORD=mt-secret
 psql -q -h 127.0.0.1 -p "$port" -U mt -d postgres -c 'CREATE DATABASE bench'
@@ -92,16 +113,31 @@ server=$(awk -v a="$before" -v b="$(server_cpu)" 'BEGIN { print b - a }')
 size=$(psql -At -h 127.0.0.1 -p "$port" -U mt -d bench \
        -c "SELECT pg_database_size('bench')")
 line PostgreSQL "$wall" "$user" "$sys" "$size" "$server" >> "$report"
+back
+urls="$urls $url"
+fi
+
+# ClickHouse: one server
+
+if has clickhouse; then
+    . "$top/bench/load-clickhouse.sh"
+fi
 
 # the report over those events, once the query commands exist
 
 {
     echo
     if "$tool" report --help > /dev/null 2>&1; then
-        for db in "sqlite:$root/bench.sqlite" "$url"; do
-            read -r wall user sys < <(timed "$root/report" "$tool" report \
-                --by day --since 3650d --db "$db")
-            echo "report --by day on ${db%%:*}: $wall s"
+        echo "| report | database | wall s | tool CPU s |"
+        echo "|---|---|---|---|"
+        for by in day domain; do
+            for db in $urls; do
+                read -r wall user sys < <(timed "$root/report" "$tool" report \
+                    --by "$by" --since 3650d --db "$db")
+                awk -v b="$by" -v d="${db%%:*}" -v w="$wall" -v u="$user" \
+                    -v s="$sys" 'BEGIN { printf "| --by %s | %s | %.2f | %.2f |\n",
+                                                b, d, w, u + s }'
+            done
         done
     else
         echo "report --by day: not measured (this mail-track has no report)"

@@ -39,9 +39,6 @@ static ngx_int_t ngx_http_mail_track_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
-#define NGX_HTTP_MAIL_TRACK_JSON_ARENA  (16 * 1024 * 1024)
-
-
 static ngx_conf_enum_t  ngx_http_mail_track_ip_modes[] = {
     { ngx_string("full"), NGX_HTTP_MAIL_TRACK_IP_FULL },
     { ngx_string("truncate"), NGX_HTTP_MAIL_TRACK_IP_TRUNCATE },
@@ -1007,9 +1004,9 @@ ngx_http_mail_track_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    /* virtual memory: only what the largest body needs is ever touched */
-
-    if (mt_json_arena(NGX_HTTP_MAIL_TRACK_JSON_ARENA) != 0) {
+    if (mt_wh_json_init() != 0) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "mail_track: cannot allocate the JSON parsers");
         return NGX_ERROR;
     }
 

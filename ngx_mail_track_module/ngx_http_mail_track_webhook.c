@@ -64,7 +64,7 @@ typedef struct {
 
 static void ngx_http_mail_track_webhook_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_mail_track_webhook_read(ngx_http_request_t *r,
-    ngx_str_t *body);
+    ngx_str_t *body, ngx_uint_t *padded);
 static void ngx_http_mail_track_webhook_run(ngx_http_request_t *r,
     ngx_http_mail_track_wh_ctx_t *whc);
 static void ngx_http_mail_track_webhook_done(ngx_http_request_t *r,
@@ -234,6 +234,7 @@ ngx_http_mail_track_webhook_handler(ngx_http_request_t *r)
 static void
 ngx_http_mail_track_webhook_body(ngx_http_request_t *r)
 {
+    ngx_uint_t                       padded;
     ngx_http_mail_track_ctx_t       *ctx;
     ngx_http_mail_track_wh_ctx_t    *whc;
     ngx_http_mail_track_loc_conf_t  *mlcf;
@@ -243,7 +244,7 @@ ngx_http_mail_track_webhook_body(ngx_http_request_t *r)
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mail_track_module);
 
-    if (ngx_http_mail_track_webhook_read(r, &whc->body) != NGX_OK) {
+    if (ngx_http_mail_track_webhook_read(r, &whc->body, &padded) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -263,6 +264,7 @@ ngx_http_mail_track_webhook_body(ngx_http_request_t *r)
 
     whc->wh.body = whc->body.data;
     whc->wh.body_len = whc->body.len;
+    whc->wh.body_padded = padded;
     whc->wh.now_ms = ngx_http_mail_track_now_ms();
     whc->wh.header = ngx_http_mail_track_wh_header;
     whc->wh.header_count = ngx_http_mail_track_wh_header_count;
@@ -277,10 +279,15 @@ ngx_http_mail_track_webhook_body(ngx_http_request_t *r)
 }
 
 
-/* the body as one buffer: the signatures cover the bytes in order */
+/*
+ * The body as one buffer: the signatures cover the bytes in order.  One
+ * assembled here gets the JSON parser's padding (*padded); nginx's own
+ * buffer ends where the body does, and the parser copies it.
+ */
 
 static ngx_int_t
-ngx_http_mail_track_webhook_read(ngx_http_request_t *r, ngx_str_t *body)
+ngx_http_mail_track_webhook_read(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_uint_t *padded)
 {
     u_char       *p;
     size_t        len;
@@ -290,6 +297,7 @@ ngx_http_mail_track_webhook_read(ngx_http_request_t *r, ngx_str_t *body)
 
     body->len = 0;
     body->data = (u_char *) "";
+    *padded = 0;
 
     if (r->request_body == NULL || r->request_body->bufs == NULL) {
         return NGX_OK;
@@ -313,7 +321,7 @@ ngx_http_mail_track_webhook_read(ngx_http_request_t *r, ngx_str_t *body)
                           : (size_t) (b->last - b->pos);
     }
 
-    p = ngx_pnalloc(r->pool, len + 1);
+    p = ngx_pnalloc(r->pool, len + MT_JSON_PADDING);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -341,8 +349,9 @@ ngx_http_mail_track_webhook_read(ngx_http_request_t *r, ngx_str_t *body)
         p = ngx_cpymem(p, b->pos, b->last - b->pos);
     }
 
-    *p = '\0';
+    ngx_memzero(p, MT_JSON_PADDING);
     body->len = p - body->data;
+    *padded = 1;
 
     return NGX_OK;
 }
@@ -362,11 +371,11 @@ ngx_http_mail_track_webhook_run(ngx_http_request_t *r,
     whc->wh.confirm_url.len = 0;
     whc->wh.detail.len = 0;
 
-    /* a provider frees its JSON before it returns: the arena is empty */
-
-    mt_json_arena_reset();
-
     rc = mlcf->provider->process(&whc->wh);
+
+    /* the provider is done with its JSON: a large body's buffers go */
+
+    mt_wh_json_trim();
 
     if (rc == MT_NEED_CERT) {
 

@@ -6,6 +6,8 @@
 # With Debian's nginx-dev (/usr/share/nginx/src) the tree is configured with
 # Debian's own flags (conf_flags) plus --with-compat, so the module loads
 # into /usr/sbin/nginx.  Any other tree gets --with-compat --with-threads.
+# NGX_EXTRA_CC_OPT and NGX_EXTRA_LD_OPT add compiler and linker flags
+# (make asan: the sanitizers).
 
 set -e
 
@@ -44,7 +46,8 @@ done
 [ -n "$has_compat" ] || flags+=(--with-compat)
 
 "$conf" "${flags[@]}" \
-    --with-cc-opt="-g -O2 -fPIC -Wall -Wextra -Werror" \
+    --with-cc-opt="-g -O2 -fPIC -Wall -Wextra -Werror ${NGX_EXTRA_CC_OPT:-}" \
+    ${NGX_EXTRA_LD_OPT:+--with-ld-opt="$NGX_EXTRA_LD_OPT"} \
     --add-dynamic-module="$mod" > configure.log 2>&1 || {
     tail -30 configure.log >&2
     exit 1

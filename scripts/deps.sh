@@ -2,16 +2,17 @@
 # Installs the Debian packages a target needs, when they are missing.
 # As root it runs apt-get; otherwise it prints the command and fails.
 #
-#   scripts/deps.sh build|test|run|bench|bench-load|fuzz|deb|deb-test
+#   scripts/deps.sh build|test|run|bench|bench-load|fuzz|deb|deb-test|soak
 
 set -e
 
 build="nginx nginx-dev make gcc g++ libc6-dev pkg-config libmsgpack-dev
-       libjansson-dev libsimdjson-dev libssl-dev openssl libsqlite3-dev
-       libpq-dev"
+       libsimdjson-dev libssl-dev openssl libsqlite3-dev
+       libpq-dev libcurl4-openssl-dev"
+fuzz="clang-14 libfuzzer-14-dev libclang-rt-14-dev"
 test="$build perl libtest-base-perl libipc-run-perl libtext-diff-perl
       libtest-longstring-perl procps curl prometheus
-      postgresql sqlite3"
+      postgresql sqlite3 clickhouse-server clickhouse-client $fuzz"
 deb="$build debhelper dpkg-dev lowdown"
 
 case "${1:-build}" in
@@ -20,10 +21,11 @@ case "${1:-build}" in
     run)   pkgs="$build curl" ;;
     bench) pkgs="$test wrk valgrind libnginx-mod-http-lua lua-cjson" ;;
     bench-load) pkgs="$test" ;;
-    fuzz)  pkgs="$build clang-14 libfuzzer-14-dev libclang-rt-14-dev" ;;
+    soak)  pkgs="$test wrk util-linux" ;;
+    fuzz)  pkgs="$build $fuzz" ;;
     deb)   pkgs="$deb" ;;
     deb-test) pkgs="$test $deb lintian systemd" ;;
-    *)     echo "usage: $0 build|test|run|bench|bench-load|fuzz|deb|deb-test" >&2
+    *)     echo "usage: $0 build|test|run|bench|bench-load|fuzz|deb|deb-test|soak" >&2
            exit 2 ;;
 esac
 

@@ -181,6 +181,55 @@ ok $pid && is_running($pid =~ /(\d+)/ && $1),
     'meta: TEST_NGINX_NO_CLEAN leaves nginx running';
 kill 'QUIT', $1 if $pid && $pid =~ /(\d+)/;
 
+# TEST_NGINX_USE_ASAN with stock nginx (libasan preloaded): nginx's own
+# exit is clean, and a sanitizer's report (planted by init, as an
+# instrumented module would write it) fails the block.
+my @plant = (
+    ['clean'],
+    ['an ASan report', 'asan/asan.1',
+     "==1==ERROR: AddressSanitizer: heap-buffer-overflow\n"],
+    ['a direct leak', 'asan/asan.2',
+     "==2==ERROR: LeakSanitizer: detected memory leaks\n\n"
+     . "Direct leak of 77 byte(s) in 1 object(s) allocated from:\n"],
+    ["indirect leaks and nginx's start-up pool only", 'asan/asan.3',
+     "==3==ERROR: LeakSanitizer: detected memory leaks\n\n"
+     . "Direct leak of 1024 byte(s) in 1 object(s) allocated from:\n"
+     . join('', map { "    #$_\n" }
+            '0 0x1 in __interceptor_posix_memalign a.cpp:145',
+            '1 0x2 in ngx_memalign (/usr/sbin/nginx+0x4cdd0)',
+            '2 0x3 in ngx_create_pool (/usr/sbin/nginx+0x2799b)',
+            '3 0x4 in main (/usr/sbin/nginx+0x24a00)',
+            '4 0x5 in __libc_start_call_main b.h:58',
+            '5 0x6 in __libc_start_main_impl c.c:360',
+            '6 0x7 in _start (/usr/sbin/nginx+0x25430)')
+     . "\nIndirect leak of 6144 byte(s) in 1 object(s) allocated from:\n"],
+    ['a UBSan report in error.log', 'logs/error.log',
+     "x.c:12:3: runtime error: signed integer overflow\n"],
+);
+my $asan = '';
+for my $i (0 .. $#plant) {
+    my ($title, $file, $text) = @{ $plant[$i] };
+    $asan .= "=== TEST " . ($i + 1) . ": $title\n";
+    if (defined $file) {
+        # the report is written as a Perl string literal into init
+        (my $lit = $text) =~ s/([\\"\$\@])/\\$1/g;
+        $lit =~ s/\n/\\n/g;
+        $asan .= "--- init\nopen my \$fh, '>>', "
+            . "\"\$ENV{TEST_NGINX_SERVROOT}/$file\" or die;\n"
+            . "print {\$fh} \"$lit\";\n";
+    }
+    $asan .= "--- config\n    location = /t { return 200; }\n"
+           . "--- request\nGET /t\n\n";
+}
+($st, $out) = run_t($head . $asan, TEST_NGINX_USE_ASAN => 1);
+like $out, qr/^ok 1 - TEST 1: clean - status code ok$/m,
+    'meta: asan: stock nginx runs with libasan';
+unlike $out, qr/^not ok \d+ - TEST [14]: /m,
+    'meta: asan: stock nginx exit and indirect leaks are not errors'
+    or diag $out;
+like $out, qr/^not ok \d+ - TEST $_: .* - AddressSanitizer or /m,
+    "meta: asan: report $_ fails the block" for 2, 3, 5;
+
 __DATA__
 
 === TEST 1: return 200 with body and headers

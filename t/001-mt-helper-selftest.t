@@ -86,6 +86,18 @@ ok !(grep { alive($_) } @workers), 'old workers exited';
 is $n->get('/ver')->{body}, "two\n", 'config after reload';
 like $n->error_log, qr/reconfiguring/, 'error log shows the reload';
 
+# binary upgrade: a new master and new workers, the old ones gone
+my $before = $n->master_pid;
+my $after = $n->upgrade;
+isnt $after, $before, 'upgrade: a new master';
+is $n->master_pid, $after, 'upgrade: master_pid is the new one';
+ok !alive($before), 'upgrade: the old master exited';
+ok !(grep { alive($_) } @new), 'upgrade: the old workers exited';
+@new = $n->worker_pids;
+is scalar @new, 2, 'upgrade: two new workers';
+is $n->get('/ver')->{body}, "two\n", 'upgrade: serves';
+ok !-e $n->servroot . '/logs/nginx.pid.oldbin', 'upgrade: no .oldbin left';
+
 my $master = $n->master_pid;
 ok $n->quit, 'graceful quit';
 ok !alive($master), 'master exited';

@@ -142,24 +142,8 @@ sub load { run('load', '--quiet', @_) }
 
 # soft bounces: N within the window suppress, in either database
 
-my @soft;
-for my $i (0 .. 2) {
-    push @soft, mp([v => 1, id => "sb$i", ts => 1764000000000 + $i * 86400000,
-                    rt => 1764000000000, src => 'sendgrid', type => 'bounced',
-                    mid => "m-s$i", rcpt => 'Soft@Example.COM', bounce => 'soft']);
-}
-push @soft, mp([v => 1, id => 'sb9', ts => 1764000000000, rt => 1764000000000,
-                src => 'ses', type => 'bounced', mid => 'm-t',
-                rcpt => 'twice@example.com', bounce => 'soft']);
-push @soft, mp([v => 1, id => 'sb10', ts => 1764000000000 + 30 * 86400000,
-                rt => 1764000000000, src => 'ses', type => 'bounced',
-                mid => 'm-t2', rcpt => 'twice@example.com', bounce => 'soft']);
-push @soft, mp([v => 1, id => 'hb1', ts => 1764000000005, rt => 1764000000005,
-                src => 'mailgun', type => 'bounced', mid => 'm-h',
-                rcpt => 'Name <Hard@Example.com>', bounce => 'hard']);
-push @soft, mp([v => 1, id => 'cp1', ts => 1764000000009, rt => 1764000000009,
-                src => 'postmark', type => 'complained', mid => 'm-h',
-                rcpt => 'hard@example.com']);
+# 3 soft bounces in 7 days, 2 in 30 days, a hard bounce and a complaint
+my @soft = suppression_records();
 
 for my $db (['sqlite', "sqlite:$tmp/soft.sqlite"], ['postgresql', pg_url('soft')]) {
     my ($kind, $url) = @$db;

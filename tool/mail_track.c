@@ -6,7 +6,7 @@
  */
 
 
-#include "mt_tool.h"
+#include "mt_tool_query.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +34,12 @@ static const mt_tool_command_t  mt_tool_commands[] = {
     { "load", mt_load, "load sealed spool files into the database" },
     { "db", mt_tool_db, "create or upgrade the database schema (init)" },
     { "status", mt_tool_status, "a message's status from the database" },
+    { "report", mt_tool_report,
+      "sent, delivered, bounced, opened ... per day, tag, domain" },
+    { "suppressions", mt_tool_suppressions,
+      "the suppression list: list, check, add, remove, export" },
+    { "forget", mt_tool_forget, "erase one recipient (GDPR art. 17)" },
+    { "prune", mt_tool_prune, "delete events older than the retention" },
     { NULL, NULL, NULL }
 };
 
@@ -81,7 +87,7 @@ mt_tool_usage(FILE *f)
             MT_TOOL_NAME);
 
     for (cmd = mt_tool_commands; cmd->name != NULL; cmd++) {
-        fprintf(f, "  %-8s %s\n", cmd->name, cmd->summary);
+        fprintf(f, "  %-12s %s\n", cmd->name, cmd->summary);
     }
 
     fprintf(f, "\n\"%s COMMAND --help\" describes a command.\n"

@@ -59,9 +59,12 @@ mt_db_open(mt_db_t *db, const char *url)
     {
         db->backend = &mt_db_pg;
 
+    } else if (strncmp(url, "clickhouse://", 13) == 0) {
+        db->backend = &mt_db_clickhouse;
+
     } else {
-        mt_tool_error("--db \"%s\": expected sqlite:PATH, postgresql://... "
-                      "or postgres://...", url);
+        mt_tool_error("--db \"%s\": expected sqlite:PATH, postgresql://..., "
+                      "postgres://... or clickhouse://...", url);
         return MT_DB_ERROR;
     }
 
@@ -195,6 +198,15 @@ mt_db_ready(mt_db_t *db, int create)
                       "--db URL\" to upgrade it", db->url, version,
                       MT_DB_SCHEMA_VERSION);
         return MT_DB_ERROR;
+    }
+
+    if (db->backend->check != NULL) {
+        rc = db->backend->check(db);
+
+        if (rc != MT_DB_OK) {
+            mt_tool_error("%s: %s", db->url, db->err);
+            return rc;
+        }
     }
 
     rc = mt_db_setting(db, "soft_bounce_limit", value, sizeof(value));
@@ -388,9 +400,7 @@ mt_db_setting_row(void *data, int ncols, const char **cols,
 }
 
 
-/* the arena */
-
-/* by bytes, as the backends sort ids (COLLATE "C") */
+/* by bytes, as the backends sort ids (COLLATE "C", BINARY) */
 
 int
 mt_db_str_cmp(const mt_str_t *a, const mt_str_t *b)
@@ -406,6 +416,8 @@ mt_db_str_cmp(const mt_str_t *a, const mt_str_t *b)
     return (a->len > b->len) - (a->len < b->len);
 }
 
+
+/* qsort() and bsearch() of mt_db_msg_t pointers by message id */
 
 int
 mt_db_msg_cmp(const void *a, const void *b)
@@ -495,6 +507,8 @@ mt_db_sort_cmp(const void *a, const void *b)
     return mt_db_str_cmp(x->key, y->key);
 }
 
+
+/* the arena */
 
 void
 mt_arena_init(mt_arena_t *a)

@@ -120,6 +120,7 @@ typedef struct {
 typedef struct {
     mt_msgstate_t               st;
     mt_msgstate_str_t           s;
+    mt_str_t                    event_id;  /* per_event backends: its one */
     unsigned                    found:1;   /* backends: the row is there */
 } mt_db_msg_t;
 
@@ -183,6 +184,15 @@ typedef struct {
 typedef int (*mt_db_msg_row_pt)(void *data, mt_db_msg_t *m,
     mt_db_msg_t *row);
 
+/* what prune did */
+typedef struct {
+    int64_t                     events;      /* rows deleted */
+    int64_t                     partitions;  /* whole months dropped */
+    char                        first[32];   /* the first one's name */
+    char                        last[32];
+} mt_db_prune_t;
+
+
 /* a row of a query, as text; a NULL column is NULL */
 typedef int (*mt_db_row_pt)(void *data, int ncols, const char **cols,
     const size_t *lens);
@@ -224,7 +234,7 @@ struct mt_db_backend_s {
      * The rows of these messages (distinct ids, sorted by bytes), held
      * against other loaders until the commit: row() gets each there is
      * with its m[i] (mt_db_msg_from_values() makes it), and m[i]->found
-     * tells which are there.
+     * tells which are there; row NULL: the rows are only held.
      */
     int    (*messages_get)(mt_db_t *db, mt_db_msg_t **m, size_t n,
                mt_db_msg_row_pt row, void *data);
@@ -243,9 +253,50 @@ struct mt_db_backend_s {
     /* merges claims (distinct addresses, sorted) into mail_suppressions */
     int    (*suppress)(mt_db_t *db, mt_db_suppress_t *s, size_t n);
 
-    /* one statement; params as text, "$1".. in the SQL; row may be NULL */
+    /*
+     * One statement; params as text ("$1".. in the SQL, any order), a
+     * canonical integer ("42", "-7") an integer; row may be NULL.
+     */
     int    (*query)(mt_db_t *db, const char *sql, const char **params,
                int nparams, mt_db_row_pt row, void *data);
+
+    /*
+     * A backend without transactions (ClickHouse) keeps everything as
+     * sets that a repeated insert cannot change: per_event, the loader
+     * gives messages_put one state per new event (event_id set) without
+     * messages_get, and suppress the claims of each event unmerged.
+     */
+    unsigned                    per_event;
+
+    /* optional: the tables are those of the schema (after the version) */
+    int    (*check)(mt_db_t *db);
+
+    /* optional: stores a setting (value NULL: removes it); else SQL */
+    int    (*setting)(mt_db_t *db, const char *name, const char *value);
+
+    /* the bytes of spool files a transaction takes; 0: the loader's */
+    size_t                      tx_bytes;
+
+    /*
+     * The domain of mail_events.rcpt as mt_rcpt_normalize() and
+     * mt_rcpt_domain() make it, NULL when empty: an SQL expression.
+     */
+    const char                 *rcpt_domain_sql;
+
+    /*
+     * What holds an address ($1) against loaders until the commit, as
+     * soft_bounces() holds it; NULL when a transaction holds everything.
+     */
+    const char                 *lock_address_sql;
+
+    /*
+     * Deletes the events before a time (ms), in transactions of its own:
+     * whole partitions where it can, rows elsewhere.
+     */
+    int    (*prune)(mt_db_t *db, int64_t before, mt_db_prune_t *stats);
+
+    /* ORDER BY x <this>: by bytes, as every backend sorts the same */
+    const char                 *bytes_order;
 };
 
 
@@ -257,6 +308,7 @@ struct mt_db_s {
     char                        err[MT_DB_ERR_LEN];
     int64_t                     soft_limit;  /* N soft bounces ... */
     int64_t                     soft_window; /* ... within ms: suppress */
+    const char                 *cluster;     /* db init --cluster */
 };
 
 /*
@@ -384,10 +436,12 @@ void mt_arena_free(mt_arena_t *a);
 /* mt_tool_record.c */
 int mt_record_decode(const msgpack_object *rec, mt_db_event_t *e,
     mt_arena_t *a, mt_tool_buf_t *tmp, const char **err);
+void mt_record_typed(mt_db_event_t *e);
 
 /* the backends */
 extern const mt_db_backend_t  mt_db_sqlite;
 extern const mt_db_backend_t  mt_db_pg;
+extern const mt_db_backend_t  mt_db_clickhouse;
 
 
 #endif /* _MT_TOOL_DB_H_INCLUDED_ */

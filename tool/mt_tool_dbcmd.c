@@ -18,6 +18,7 @@ static int mt_db_usage(FILE *f);
 static const struct option  mt_db_init_options[] = {
     { "db",           required_argument, NULL, 'd' },
     { "soft-bounces", required_argument, NULL, 's' },
+    { "cluster",      required_argument, NULL, 'c' },
     { "help",         no_argument,       NULL, 'h' },
     { NULL, 0, NULL, 0 }
 };
@@ -29,13 +30,19 @@ mt_db_usage(FILE *f)
     fprintf(f,
         "usage: " MT_TOOL_NAME " db init --db URL "
         "[--soft-bounces N/DURATION|off]\n"
+        "           [--cluster NAME]\n"
         "\n"
         "Creates the schema in an empty database (load does that too), or\n"
         "upgrades an older one.  A database whose schema is newer than this\n"
         "tool is refused and left alone.\n"
         "\n"
         "options:\n"
-        "  --db URL             sqlite:PATH or postgresql://...; required\n"
+        "  --db URL             sqlite:PATH, postgresql://... or\n"
+        "                       clickhouse://...; required\n"
+        "  --cluster NAME       ClickHouse: local tables on every node the\n"
+        "                       URL names (one per shard of the cluster NAME\n"
+        "                       in the servers' remote_servers) and\n"
+        "                       Distributed tables over them\n"
         "  --soft-bounces N/D   N soft bounces of an address within D (e.g.\n"
         "                       3/7d) suppress it; \"off\" (the default):\n"
         "                       soft bounces never suppress.  Kept in the\n"
@@ -73,10 +80,11 @@ mt_db_init(int argc, char **argv)
     char        *end;
     mt_db_t      db;
     int64_t      n, window;
-    const char  *url, *soft, *params[2];
+    const char  *url, *soft, *cluster, *params[2];
 
     url = NULL;
     soft = NULL;
+    cluster = NULL;
 
     optind = 1;
     opterr = 0;
@@ -90,6 +98,9 @@ mt_db_init(int argc, char **argv)
             break;
         case 's':
             soft = optarg;
+            break;
+        case 'c':
+            cluster = optarg;
             break;
         case 'h':
             return mt_db_usage(stdout);
@@ -125,9 +136,25 @@ mt_db_init(int argc, char **argv)
         return MT_TOOL_ERROR;
     }
 
+    if (cluster != NULL && strcmp(db.backend->name, "clickhouse") != 0) {
+        mt_db_close(&db);
+        return mt_tool_usage_error("db init", "--cluster is for "
+                                   "clickhouse:// databases");
+    }
+
+    db.cluster = cluster;
+
     rc = mt_db_ready(&db, 1);
 
-    if (rc == MT_DB_OK && soft != NULL) {
+    if (rc == MT_DB_OK && soft != NULL && db.backend->setting != NULL) {
+        rc = db.backend->setting(&db, "soft_bounce_limit",
+                                 strcmp(soft, "off") == 0 ? NULL : soft);
+
+        if (rc != MT_DB_OK) {
+            mt_tool_error("%s: %s", db.url, db.err);
+        }
+
+    } else if (rc == MT_DB_OK && soft != NULL) {
         params[0] = "soft_bounce_limit";
         params[1] = soft;
 

@@ -6,7 +6,7 @@
  */
 
 
-#include "mt_tool.h"
+#include "mt_tool_query.h"
 #include "mt_token.h"
 #include "mt_base64.h"
 
@@ -47,6 +47,7 @@ static void mt_tool_token_usage(FILE *f);
 
 
 static const struct option  mt_tool_keygen_options[] = {
+    { "hash",     no_argument,       NULL, 'H' },
     { "help",     no_argument,       NULL, 'h' },
     { NULL, 0, NULL, 0 }
 };
@@ -88,13 +89,19 @@ mt_tool_keygen_usage(FILE *f)
 {
     fprintf(f,
         "usage: " MT_TOOL_NAME " keygen FILE\n"
+        "       " MT_TOOL_NAME " keygen --hash FILE\n"
         "\n"
         "Appends a line \"KID BASE64_32_BYTES\" with 32 random bytes and a\n"
         "new key id (the last id + 1, skipping ids in use) to FILE, which is\n"
         "created with mode 0600 when missing, and prints the new KID.\n"
         "An existing FILE must not be accessible by group or others.\n"
         "\n"
+        "With --hash, FILE is a new key for hashed recipients (one line,\n"
+        "BASE64_32_BYTES, mode 0600; never an existing file: such a key is\n"
+        "never replaced) and its key id is printed.\n"
+        "\n"
         "options:\n"
+        "  --hash       a hash key for recipients (forget, suppressions)\n"
         "  -h, --help   this text\n");
 }
 
@@ -102,7 +109,7 @@ mt_tool_keygen_usage(FILE *f)
 int
 mt_tool_keygen(int argc, char **argv)
 {
-    int            c, fd, id, rc, created;
+    int            c, fd, id, rc, created, hash;
     u_char        *buf;
     size_t         len;
     const char    *path;
@@ -112,11 +119,15 @@ mt_tool_keygen(int argc, char **argv)
 
     optind = 1;
     opterr = 0;
+    hash = 0;
 
     while ((c = getopt_long(argc, argv, ":h", mt_tool_keygen_options, NULL))
            != -1)
     {
         switch (c) {
+        case 'H':
+            hash = 1;
+            break;
         case 'h':
             mt_tool_keygen_usage(stdout);
             return MT_TOOL_OK;
@@ -131,6 +142,10 @@ mt_tool_keygen(int argc, char **argv)
 
     path = argv[optind];
     created = 0;
+
+    if (hash) {
+        return mt_rcpt_keygen(path);
+    }
 
     fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 

@@ -104,8 +104,10 @@ mt_load_usage(FILE *f)
         "to SPOOL_DIR/loaded/ after its transaction commits (a damaged one\n"
         "to SPOOL_DIR/bad/).  An empty database gets the schema first.\n"
         "\n"
-        "URL: sqlite:PATH, or postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DB\n"
-        "(also postgres://; libpq's PG* environment variables apply).\n"
+        "URL: sqlite:PATH, postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DB\n"
+        "(also postgres://; libpq's PG* environment variables apply), or\n"
+        "clickhouse://[USER[:PASSWORD]@]HOST[:PORT]/DB (CLICKHOUSE_USER,\n"
+        "CLICKHOUSE_PASSWORD; ?secure=1 for HTTPS).\n"
         "\n"
         "options:\n"
         "  --db URL     the database; required\n"
@@ -309,7 +311,7 @@ mt_load_pass(mt_load_t *ld)
     int               rc;
     char            **names;
     size_t            i, j, n, ntotal, nalloc, from;
-    off_t             bytes;
+    off_t             bytes, txmax;
     struct stat       st;
     mt_load_entry_t  *all, *p;
 
@@ -372,11 +374,14 @@ mt_load_pass(mt_load_t *ld)
 
     ld->files_total += ntotal;
 
+    txmax = ld->db.backend->tx_bytes ? (off_t) ld->db.backend->tx_bytes
+                                     : MT_LOAD_TX_BYTES;
+
     for (from = 0; from < ntotal && !mt_load_stop; from = i) {
         bytes = 0;
 
         for (i = from; i < ntotal && i - from < MT_LOAD_TX_FILES; i++) {
-            if (i > from && bytes + all[i].size > MT_LOAD_TX_BYTES) {
+            if (i > from && bytes + all[i].size > txmax) {
                 break;
             }
 

@@ -80,8 +80,10 @@ mt_load_messages(mt_load_t *ld)
         h = mt_db_str_hash(&mid);
         m = NULL;
 
+        /* a per_event backend keeps each event's state on its own */
+
         for (j = h & mask; slots[j].idx != 0; j = (j + 1) & mask) {
-            if (slots[j].hash == h
+            if (slots[j].hash == h && !ld->db.backend->per_event
                 && mt_db_str_cmp(&msgs[slots[j].idx - 1]->s.mid, &mid) == 0)
             {
                 m = msgs[slots[j].idx - 1];
@@ -99,6 +101,7 @@ mt_load_messages(mt_load_t *ld)
 
             mt_msgstate_init(&m->st, &m->s);
             m->s.mid = mid;
+            m->event_id = e->ev.id;
             m->found = 0;
 
             msgs[nm++] = m;
@@ -128,7 +131,11 @@ mt_load_messages(mt_load_t *ld)
     ctx.n = nm;
     ctx.nomem = 0;
 
-    rc = ld->db.backend->messages_get(&ld->db, msgs, nm, mt_msg_row, &ctx);
+    /* a per_event backend's states merge where they are read */
+
+    rc = ld->db.backend->per_event
+         ? MT_DB_OK
+         : ld->db.backend->messages_get(&ld->db, msgs, nm, mt_msg_row, &ctx);
 
     if (rc == MT_DB_OK && ctx.nomem) {
         mt_db_error(&ld->db, "out of memory");

@@ -24,6 +24,7 @@
 
 #define MT_PG_LOCK_SCHEMA       "7238411"    /* advisory lock keys */
 #define MT_PG_LOCK_PARTITION    "7238412"
+#define MT_PG_LOCK_ADDRESS      "7238413"    /* with the address's hash */
 #define MT_PG_MONTHS_MAX        4096
 
 
@@ -58,6 +59,8 @@ static int mt_pg_commit(mt_db_t *db);
 static void mt_pg_rollback(mt_db_t *db);
 static int mt_pg_file_add(mt_db_t *db, mt_db_file_t *f, int *loaded);
 static int mt_pg_file_done(mt_db_t *db, mt_db_file_t *f);
+static int mt_pg_month(int64_t ms);
+static int64_t mt_pg_month_start(int month);
 static int mt_pg_partitions(mt_db_t *db, mt_db_event_t **ev, size_t n);
 static int mt_pg_partition(mt_db_t *db, int month);
 static int mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n);
@@ -91,6 +94,9 @@ static int mt_pg_copy_send(mt_db_t *db, int last);
 static int mt_pg_rows(PGresult *res, mt_db_row_pt row, void *data);
 static int mt_pg_query(mt_db_t *db, const char *sql, const char **params,
     int nparams, mt_db_row_pt row, void *data);
+static int mt_pg_prune(mt_db_t *db, int64_t before, mt_db_prune_t *stats);
+static int mt_pg_count_row(void *data, int ncols, const char **cols,
+    const size_t *lens);
 
 
 static const char  mt_pg_ddl[] =
@@ -129,7 +135,27 @@ const mt_db_backend_t  mt_db_pg = {
     mt_pg_messages_put,
     mt_pg_soft_bounces,
     mt_pg_suppress,
-    mt_pg_query
+    mt_pg_query,
+    0,
+    NULL,
+    NULL,
+    0,
+
+    /* mt_rcpt_normalize() and mt_rcpt_domain() in SQL: white space cut,
+     * "Name <addr>" taken apart, the part after the last '@', ASCII
+     * letters lowercased (translate: lower() follows the locale) */
+
+    "nullif(translate(substring(CASE WHEN btrim(rcpt, E' \\t\\r\\n') "
+    "~ '<[^<]*>$' THEN btrim(substring(btrim(rcpt, E' \\t\\r\\n') "
+    "from '<([^<]*)>$'), E' \\t\\r\\n') ELSE btrim(rcpt, "
+    "E' \\t\\r\\n') END from '@([^@]*)$'), "
+    "'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), '')",
+
+    "SELECT pg_advisory_xact_lock(hashtextextended($1, "
+    MT_PG_LOCK_ADDRESS "))",
+
+    mt_pg_prune,
+    "COLLATE \"C\""
 };
 
 
@@ -260,6 +286,14 @@ mt_pg_fail(mt_db_t *db, PGconn *conn, PGresult *res)
     if (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0
         || strcmp(state, "55P03") == 0)
     {
+        return MT_DB_RETRY;
+    }
+
+    /* a partition this loader made was dropped since (prune): again,
+     * making it anew */
+
+    if (strcmp(state, "23514") == 0 && strstr(p, "no partition") != NULL) {
+        ((mt_pg_t *) db->conn)->nmonths = 0;
         return MT_DB_RETRY;
     }
 
@@ -447,6 +481,24 @@ mt_pg_file_done(mt_db_t *db, mt_db_file_t *f)
 }
 
 
+/* months since year 0, in UTC */
+
+static int
+mt_pg_month(int64_t ms)
+{
+    time_t     t;
+    struct tm  tm;
+
+    t = (time_t) (ms / 1000);
+
+    if (gmtime_r(&t, &tm) == NULL) {
+        return 0;
+    }
+
+    return (tm.tm_year + 1900) * 12 + tm.tm_mon;
+}
+
+
 /* the partitions of the events' months (y * 12 + m, UTC), made if missing */
 
 static int
@@ -455,8 +507,6 @@ mt_pg_partitions(mt_db_t *db, mt_db_event_t **ev, size_t n)
     int        rc, month;
     size_t     i, j;
     int64_t    lo, hi;
-    time_t     t;
-    struct tm  tm;
     mt_pg_t   *pg = db->conn;
 
     /* the month of the event before, [lo, hi) in ms: most are in it */
@@ -469,19 +519,9 @@ mt_pg_partitions(mt_db_t *db, mt_db_event_t **ev, size_t n)
             continue;
         }
 
-        t = (time_t) (ev[i]->at / 1000);
-        month = 0;
-
-        if (gmtime_r(&t, &tm) != NULL) {
-            month = (tm.tm_year + 1900) * 12 + tm.tm_mon;
-            tm.tm_sec = 0;
-            tm.tm_min = 0;
-            tm.tm_hour = 0;
-            tm.tm_mday = 1;
-            lo = (int64_t) timegm(&tm) * 1000;
-            tm.tm_mon++;
-            hi = (int64_t) timegm(&tm) * 1000;
-        }
+        month = mt_pg_month(ev[i]->at);
+        lo = mt_pg_month_start(month);
+        hi = mt_pg_month_start(month + 1);
 
         for (j = 0; j < pg->nmonths; j++) {
             if (pg->months[j] == month) {
@@ -507,6 +547,22 @@ mt_pg_partitions(mt_db_t *db, mt_db_event_t **ev, size_t n)
 }
 
 
+/* the first ms of a month (y * 12 + m), UTC */
+
+static int64_t
+mt_pg_month_start(int month)
+{
+    struct tm  tm;
+
+    memset(&tm, 0, sizeof(struct tm));
+    tm.tm_year = month / 12 - 1900;
+    tm.tm_mon = month % 12;
+    tm.tm_mday = 1;
+
+    return (int64_t) timegm(&tm) * 1000;
+}
+
+
 /*
  * mail_events_YYYYMM for [first ms of the month, first ms of the next),
  * made and attached by the second connection, under an advisory lock
@@ -520,7 +576,6 @@ mt_pg_partition(mt_db_t *db, int month)
     char       sql[1024], name[32];
     int64_t    from, to;
     PGresult  *res;
-    struct tm  tm;
     mt_pg_t   *pg = db->conn;
 
     if (pg->ddl == NULL || PQstatus(pg->ddl) != CONNECTION_OK) {
@@ -545,15 +600,8 @@ mt_pg_partition(mt_db_t *db, int month)
 
     y = month / 12;
     m = month % 12;
-
-    memset(&tm, 0, sizeof(struct tm));
-    tm.tm_year = y - 1900;
-    tm.tm_mon = m;
-    tm.tm_mday = 1;
-    from = (int64_t) timegm(&tm) * 1000;
-
-    tm.tm_mon = m + 1;
-    to = (int64_t) timegm(&tm) * 1000;
+    from = mt_pg_month_start(month);
+    to = mt_pg_month_start(month + 1);
 
     snprintf(name, sizeof(name), "mail_events_%04d%02d", y, m + 1);
 
@@ -1147,7 +1195,7 @@ mt_pg_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
 
         m[i]->found = 1;
 
-        if (row(data, m[i], &r) != 0) {
+        if (row != NULL && row(data, m[i], &r) != 0) {
             mt_db_error(db, "stopped");
             rc = MT_DB_ERROR;
             break;
@@ -1456,7 +1504,7 @@ mt_pg_soft_bounces(mt_db_t *db, mt_db_soft_t *s, size_t n,
     }
 
     rc = mt_pg_query(db, "SELECT count(pg_advisory_xact_lock("
-                      "hashtextextended(a, 7238413))) "
+                      "hashtextextended(a, " MT_PG_LOCK_ADDRESS "))) "
                       "FROM unnest($1::text[]) a",
                      params, 1, NULL, NULL);
     if (rc != MT_DB_OK) {
@@ -1629,4 +1677,161 @@ mt_pg_query(mt_db_t *db, const char *sql, const char **params,
     }
 
     return MT_DB_OK;
+}
+
+
+typedef struct {
+    char                        name[64];
+    int                         pending;    /* a detach was cut short */
+} mt_pg_part_t;
+
+
+static int
+mt_pg_parts_row(void *data, int ncols, const char **cols, const size_t *lens)
+{
+    mt_pg_part_t  **pp = data;
+
+    if (ncols < 2 || cols[0] == NULL || lens[0] >= sizeof((*pp)->name)) {
+        return 0;
+    }
+
+    memcpy((*pp)->name, cols[0], lens[0] + 1);
+    (*pp)->pending = (cols[1] != NULL && cols[1][0] == 't');
+    (*pp)++;
+
+    return 0;
+}
+
+
+/*
+ * Whole months older than the time are detached (CONCURRENTLY: loaders
+ * go on inserting meanwhile) and dropped; the rows before it in the
+ * month it falls in are deleted, and so are their ids.
+ */
+
+static int
+mt_pg_prune(mt_db_t *db, int64_t before, mt_db_prune_t *stats)
+{
+    int            rc, y, m;
+    char           sql[256], ms[24];
+    size_t         i, n;
+    int64_t        count;
+    const char    *params[1];
+    mt_pg_part_t  *parts, *p;
+    mt_pg_t       *pg = db->conn;
+
+    parts = calloc(MT_PG_MONTHS_MAX, sizeof(mt_pg_part_t));
+    if (parts == NULL) {
+        mt_db_error(db, "out of memory");
+        return MT_DB_ERROR;
+    }
+
+    p = parts;
+
+    rc = mt_pg_query(db, "SELECT c.relname, i.inhdetachpending "
+                     "FROM pg_inherits i JOIN pg_class c "
+                     "ON c.oid = i.inhrelid "
+                     "WHERE i.inhparent = 'mail_events'::regclass "
+                     "ORDER BY c.relname LIMIT 4096", NULL, 0,
+                     mt_pg_parts_row, &p);
+
+    n = p - parts;
+
+    for (i = 0; rc == MT_DB_OK && i < n; i++) {
+
+        /* mail_events_YYYYMM, as mt_pg_partition() names them */
+
+        if (sscanf(parts[i].name, "mail_events_%4d%2d", &y, &m) != 2
+            || strlen(parts[i].name) != sizeof("mail_events_YYYYMM") - 1
+            || m < 1 || m > 12
+            || mt_pg_month_start(y * 12 + m) > before)
+        {
+            continue;
+        }
+
+        /* its rows, counted: what an operator is told */
+
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s",
+                 parts[i].name);
+
+        count = 0;
+        rc = mt_pg_query(db, sql, NULL, 0, mt_pg_count_row, &count);
+
+        if (rc == MT_DB_OK) {
+            snprintf(sql, sizeof(sql), "ALTER TABLE mail_events DETACH "
+                     "PARTITION %s %s", parts[i].name,
+                     parts[i].pending ? "FINALIZE" : "CONCURRENTLY");
+
+            rc = mt_pg_exec(db, pg->conn, sql);
+        }
+
+        if (rc == MT_DB_OK) {
+            snprintf(sql, sizeof(sql), "DROP TABLE %s", parts[i].name);
+            rc = mt_pg_exec(db, pg->conn, sql);
+        }
+
+        if (rc == MT_DB_OK) {
+            stats->events += count;
+
+            if (stats->partitions++ == 0) {
+                snprintf(stats->first, sizeof(stats->first), "%s",
+                         parts[i].name);
+            }
+
+            snprintf(stats->last, sizeof(stats->last), "%s", parts[i].name);
+        }
+    }
+
+    free(parts);
+
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
+    /* the months this process made may be gone */
+    pg->nmonths = 0;
+
+    snprintf(ms, sizeof(ms), "%lld", (long long) before);
+    params[0] = ms;
+    count = 0;
+
+    rc = mt_pg_begin(db);
+
+    if (rc == MT_DB_OK) {
+        rc = mt_pg_query(db, "WITH d AS (DELETE FROM mail_events "
+                         "WHERE at < $1 RETURNING 1) SELECT count(*) FROM d",
+                         params, 1, mt_pg_count_row, &count);
+    }
+
+    if (rc == MT_DB_OK) {
+        rc = mt_pg_query(db, "DELETE FROM mail_event_ids WHERE at < $1",
+                         params, 1, NULL, NULL);
+    }
+
+    if (rc == MT_DB_OK) {
+        rc = mt_pg_commit(db);
+    }
+
+    if (rc != MT_DB_OK) {
+        mt_pg_rollback(db);
+        return rc;
+    }
+
+    stats->events += count;
+
+    return MT_DB_OK;
+}
+
+
+static int
+mt_pg_count_row(void *data, int ncols, const char **cols,
+    const size_t *lens)
+{
+    (void) lens;
+
+    if (ncols >= 1 && cols[0] != NULL) {
+        *(int64_t *) data = strtoll(cols[0], NULL, 10);
+    }
+
+    return 0;
 }

@@ -84,7 +84,6 @@ int
 mt_record_decode(const msgpack_object *rec, mt_db_event_t *e,
     mt_arena_t *a, mt_tool_buf_t *tmp, const char **err)
 {
-    int                         b, known;
     int64_t                     n;
     uint32_t                    i, nextra;
     unsigned                    seen;
@@ -212,7 +211,22 @@ mt_record_decode(const msgpack_object *rec, mt_db_event_t *e,
 
     e->at = e->ev.ts ? e->ev.ts : e->ev.rt;
 
-    /* the typed view, for the state rules and suppressions */
+    mt_record_typed(e);
+
+    return 0;
+}
+
+
+/*
+ * The typed view of an event's src, type and bounce, for the state
+ * rules and suppressions: an event of a source or type this tool does
+ * not know is not "known" and changes no state.
+ */
+
+void
+mt_record_typed(mt_db_event_t *e)
+{
+    int  b, known;
 
     known = 1;
 
@@ -244,8 +258,6 @@ mt_record_decode(const msgpack_object *rec, mt_db_event_t *e,
     }
 
     e->known = known;
-
-    return 0;
 }
 
 

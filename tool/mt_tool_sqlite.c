@@ -10,6 +10,7 @@
 
 
 #include "mt_tool_db.h"
+#include "mt_rcpt.h"
 
 #include <sqlite3.h>
 #include <time.h>
@@ -17,6 +18,7 @@
 
 
 #define MT_SQLITE_BUSY_MS       60000
+#define MT_SQLITE_PRUNE_BATCH   "10000"
 
 
 typedef enum {
@@ -64,6 +66,11 @@ static int mt_sqlite_rows(mt_db_t *db, sqlite3_stmt *st, mt_db_row_pt row,
     void *data);
 static int mt_sqlite_query(mt_db_t *db, const char *sql,
     const char **params, int nparams, mt_db_row_pt row, void *data);
+static int mt_sqlite_is_int(const char *s);
+static void mt_sqlite_rcpt_domain(sqlite3_context *ctx, int argc,
+    sqlite3_value **argv);
+static int mt_sqlite_prune(mt_db_t *db, int64_t before,
+    mt_db_prune_t *stats);
 
 
 static const char  mt_sqlite_ddl[] =
@@ -101,7 +108,15 @@ const mt_db_backend_t  mt_db_sqlite = {
     mt_sqlite_messages_put,
     mt_sqlite_soft_bounces,
     mt_sqlite_suppress,
-    mt_sqlite_query
+    mt_sqlite_query,
+    0,
+    NULL,
+    NULL,
+    0,
+    "mt_rcpt_domain(rcpt)",
+    NULL,
+    mt_sqlite_prune,
+    "COLLATE BINARY"
 };
 
 
@@ -180,6 +195,16 @@ mt_sqlite_open(mt_db_t *db, const char *url)
 
     sqlite3_extended_result_codes(sq->db, 1);
     sqlite3_busy_timeout(sq->db, MT_SQLITE_BUSY_MS);
+
+    /* the loader's normalization, for the reports (rcpt_domain_sql) */
+
+    rc = sqlite3_create_function_v2(sq->db, "mt_rcpt_domain", 1,
+                                    SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                    NULL, mt_sqlite_rcpt_domain, NULL, NULL,
+                                    NULL);
+    if (rc != SQLITE_OK) {
+        return mt_sqlite_fail(db, rc, "sqlite3_create_function");
+    }
 
     /* WAL needs a writable directory; a read-only file keeps its mode */
 
@@ -606,8 +631,9 @@ mt_sqlite_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
 
             m[i]->found = 1;
 
-            if (mt_db_msg_from_values(&v, &r) != 0
-                || row(data, m[i], &r) != 0)
+            if (row != NULL
+                && (mt_db_msg_from_values(&v, &r) != 0
+                    || row(data, m[i], &r) != 0))
             {
                 sqlite3_reset(st);
                 mt_db_error(db, "stopped");
@@ -708,7 +734,8 @@ static int
 mt_sqlite_query(mt_db_t *db, const char *sql, const char **params,
     int nparams, mt_db_row_pt row, void *data)
 {
-    int            rc, i;
+    int            rc, i, idx;
+    char           name[16];
     sqlite3_stmt  *st;
     mt_sqlite_t   *sq = db->conn;
 
@@ -717,9 +744,24 @@ mt_sqlite_query(mt_db_t *db, const char *sql, const char **params,
         return mt_sqlite_fail(db, rc, "sqlite");
     }
 
+    /* "$N" by name: SQLite numbers parameters in the order they appear */
+
     for (i = 0; i < nparams; i++) {
-        if (params[i] != NULL) {
-            sqlite3_bind_text(st, i + 1, params[i], -1, SQLITE_STATIC);
+        snprintf(name, sizeof(name), "$%d", i + 1);
+        idx = sqlite3_bind_parameter_index(st, name);
+
+        if (params[i] == NULL || idx == 0) {
+            continue;
+        }
+
+        /* an integer is one, as PostgreSQL infers it from the column:
+         * an expression has no affinity, and text sorts after numbers */
+
+        if (mt_sqlite_is_int(params[i])) {
+            sqlite3_bind_int64(st, idx, strtoll(params[i], NULL, 10));
+
+        } else {
+            sqlite3_bind_text(st, idx, params[i], -1, SQLITE_STATIC);
         }
     }
 
@@ -728,4 +770,109 @@ mt_sqlite_query(mt_db_t *db, const char *sql, const char **params,
     sqlite3_finalize(st);
 
     return rc;
+}
+
+
+/* "0", "-12", "1764000000000": what reads back as the same text */
+
+static int
+mt_sqlite_is_int(const char *s)
+{
+    size_t  n;
+
+    if (*s == '-') {
+        s++;
+    }
+
+    n = strspn(s, "0123456789");
+
+    return n > 0 && n <= 18 && s[n] == '\0' && (s[0] != '0' || n == 1);
+}
+
+
+/* mt_rcpt_domain(x): the domain of the normalized address, NULL if none */
+
+static void
+mt_sqlite_rcpt_domain(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    int            len;
+    u_char        *buf;
+    size_t         n;
+    mt_str_t       domain;
+    const u_char  *p;
+
+    (void) argc;
+
+    p = sqlite3_value_text(argv[0]);
+    len = sqlite3_value_bytes(argv[0]);
+
+    if (p == NULL || len <= 0) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+
+    buf = malloc(len);
+    if (buf == NULL) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+
+    n = mt_rcpt_normalize(buf, p, len);
+    mt_rcpt_domain(buf, n, &domain);
+
+    if (domain.len == 0) {
+        sqlite3_result_null(ctx);
+
+    } else {
+        sqlite3_result_text(ctx, (const char *) domain.data,
+                            (int) domain.len, SQLITE_TRANSIENT);
+    }
+
+    free(buf);
+}
+
+
+/*
+ * In batches, each a transaction of its own, oldest first (the index
+ * on at): a loader waits for one batch at most, and the WAL stays small.
+ */
+
+static int
+mt_sqlite_prune(mt_db_t *db, int64_t before, mt_db_prune_t *stats)
+{
+    int           rc, n;
+    char          ms[24];
+    const char   *params[1];
+    mt_sqlite_t  *sq = db->conn;
+
+    snprintf(ms, sizeof(ms), "%lld", (long long) before);
+    params[0] = ms;
+
+    do {
+        rc = mt_sqlite_begin(db);
+
+        if (rc == MT_DB_OK) {
+            rc = mt_sqlite_query(db, "DELETE FROM mail_events WHERE rowid IN "
+                                 "(SELECT rowid FROM mail_events WHERE "
+                                 "at < $1 ORDER BY at LIMIT "
+                                 MT_SQLITE_PRUNE_BATCH ")",
+                                 params, 1, NULL, NULL);
+        }
+
+        n = sqlite3_changes(sq->db);
+
+        if (rc == MT_DB_OK) {
+            rc = mt_sqlite_commit(db);
+        }
+
+        if (rc != MT_DB_OK) {
+            mt_sqlite_rollback(db);
+            return rc;
+        }
+
+        stats->events += n;
+
+    } while (n == atoi(MT_SQLITE_PRUNE_BATCH));
+
+    return MT_DB_OK;
 }

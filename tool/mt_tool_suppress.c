@@ -182,6 +182,12 @@ mt_load_suppressions(mt_load_t *ld)
 
         claims = ctx.claims;
 
+        if (ld->db.backend->per_event) {
+            /* each claim a row of its own: merged where it is read */
+            rc = ld->db.backend->suppress(&ld->db, claims, ctx.n);
+            goto done;
+        }
+
         for (i = 0, j = 1; j < ctx.n; j++) {
             if (claims[j].address.len == claims[i].address.len
                 && memcmp(claims[j].address.data, claims[i].address.data,

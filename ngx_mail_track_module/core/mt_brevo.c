@@ -19,11 +19,11 @@ typedef struct {
 } mt_brevo_map_t;
 
 
-static int mt_brevo_valid(json_t *obj);
-static mt_rc_t mt_brevo_event(mt_wh_t *wh, json_t *obj, mt_event_t *ev);
-static int64_t mt_brevo_time(mt_wh_t *wh, json_t *obj, mt_str_t *raw);
-static mt_rc_t mt_brevo_app_id(mt_wh_t *wh, json_t *obj, mt_str_t *mid);
-static mt_rc_t mt_brevo_tag(mt_wh_t *wh, json_t *obj, mt_str_t *tag);
+static int mt_brevo_valid(mt_json_t obj);
+static mt_rc_t mt_brevo_event(mt_wh_t *wh, mt_json_t obj, mt_event_t *ev);
+static int64_t mt_brevo_time(mt_wh_t *wh, mt_json_t obj, mt_str_t *raw);
+static mt_rc_t mt_brevo_app_id(mt_wh_t *wh, mt_json_t obj, mt_str_t *mid);
+static mt_rc_t mt_brevo_tag(mt_wh_t *wh, mt_json_t obj, mt_str_t *tag);
 
 
 static const mt_brevo_map_t  mt_brevo_types[] = {
@@ -62,14 +62,14 @@ mt_brevo_normalize(mt_wh_t *wh)
 
 
 static int
-mt_brevo_valid(json_t *obj)
+mt_brevo_valid(mt_json_t obj)
 {
-    return json_is_object(obj) && mt_json_str(obj, "event").len != 0;
+    return mt_json_is_object(obj) && mt_json_str(obj, "event").len != 0;
 }
 
 
 static mt_rc_t
-mt_brevo_event(mt_wh_t *wh, json_t *obj, mt_event_t *ev)
+mt_brevo_event(mt_wh_t *wh, mt_json_t obj, mt_event_t *ev)
 {
     size_t                 n;
     mt_rc_t                rc;
@@ -96,7 +96,7 @@ mt_brevo_event(mt_wh_t *wh, json_t *obj, mt_event_t *ev)
 
     ev->ts = mt_brevo_time(wh, obj, &tstr);
     ev->rcpt = mt_json_str(obj, "email");
-    ev->esp_mid = mt_json_str_value(wh, json_object_get(obj, "message-id"));
+    ev->esp_mid = mt_json_str_value(wh, mt_json_get(obj, "message-id"));
 
     rc = mt_brevo_app_id(wh, obj, &ev->mid);
     if (rc != MT_OK) {
@@ -148,22 +148,22 @@ mt_brevo_event(mt_wh_t *wh, json_t *obj, mt_event_t *ev)
  */
 
 static int64_t
-mt_brevo_time(mt_wh_t *wh, json_t *obj, mt_str_t *raw)
+mt_brevo_time(mt_wh_t *wh, mt_json_t obj, mt_str_t *raw)
 {
-    json_t   *v;
-    int64_t   t;
+    int64_t    t;
+    mt_json_t  v;
 
-    v = json_object_get(obj, "ts_epoch");
+    v = mt_json_get(obj, "ts_epoch");
 
-    if (v != NULL && mt_json_int(v, NULL, &t) == 0 && t > 0) {
+    if (mt_json_int(v, NULL, &t) == 0 && t > 0) {
         *raw = mt_json_str_value(wh, v);
         return t >= 100000000000LL ? t : t * 1000;
     }
 
-    v = json_object_get(obj, "ts_event");
+    v = mt_json_get(obj, "ts_event");
 
-    if (v == NULL) {
-        v = json_object_get(obj, "ts");
+    if (mt_json_is_none(v)) {
+        v = mt_json_get(obj, "ts");
     }
 
     *raw = mt_json_str_value(wh, v);
@@ -178,62 +178,9 @@ mt_brevo_time(mt_wh_t *wh, json_t *obj, mt_str_t *raw)
  */
 
 static mt_rc_t
-mt_brevo_app_id(mt_wh_t *wh, json_t *obj, mt_str_t *mid)
+mt_brevo_app_id(mt_wh_t *wh, mt_json_t obj, mt_str_t *mid)
 {
-    json_t        *custom, *parsed, *v;
-    mt_str_t       s;
-    json_error_t   err;
-
-    mid->len = 0;
-    mid->data = NULL;
-
-    if (wh->conf->id_field.len == 0) {
-        return MT_OK;
-    }
-
-    custom = json_object_get(obj, "X-Mailin-custom");
-
-    if (json_is_object(custom)) {
-        v = json_object_getn(custom, (const char *) wh->conf->id_field.data,
-                             wh->conf->id_field.len);
-        *mid = mt_json_str_value(wh, v);
-        return MT_OK;
-    }
-
-    if (!json_is_string(custom) || json_string_length(custom) < 2
-        || json_string_value(custom)[0] != '{')
-    {
-        return MT_OK;
-    }
-
-    parsed = json_loadb(json_string_value(custom),
-                        json_string_length(custom), JSON_ALLOW_NUL, &err);
-
-    if (parsed == NULL) {
-        return MT_OK;
-    }
-
-    v = json_is_object(parsed)
-        ? json_object_getn(parsed, (const char *) wh->conf->id_field.data,
-                           wh->conf->id_field.len)
-        : NULL;
-
-    s = mt_json_str_value(wh, v);
-
-    /* the parsed tree goes now: keep a copy */
-
-    if (s.len && json_is_string(v)
-        && mt_strdup(&wh->alloc, &s, s.data, s.len) == NULL)
-    {
-        json_decref(parsed);
-        return MT_ERR_NOMEM;
-    }
-
-    json_decref(parsed);
-
-    *mid = s;
-
-    return MT_OK;
+    return mt_wh_custom_id(wh, mt_json_get(obj, "X-Mailin-custom"), mid);
 }
 
 
@@ -243,48 +190,47 @@ mt_brevo_app_id(mt_wh_t *wh, json_t *obj, mt_str_t *mid)
  */
 
 static mt_rc_t
-mt_brevo_tag(mt_wh_t *wh, json_t *obj, mt_str_t *tag)
+mt_brevo_tag(mt_wh_t *wh, mt_json_t obj, mt_str_t *tag)
 {
-    json_t        *v, *parsed;
-    mt_rc_t        rc;
-    json_error_t   err;
+    mt_rc_t    rc;
+    mt_str_t   s;
+    mt_json_t  v, parsed;
 
     tag->len = 0;
     tag->data = NULL;
 
-    rc = mt_json_join(wh, json_object_get(obj, "tags"), tag);
+    rc = mt_json_join(wh, mt_json_get(obj, "tags"), tag);
 
     if (rc != MT_OK || tag->len) {
         return rc;
     }
 
-    v = json_object_get(obj, "tag");
+    v = mt_json_get(obj, "tag");
 
-    if (json_is_array(v)) {
+    if (mt_json_is_array(v)) {
         return mt_json_join(wh, v, tag);
     }
 
-    if (!json_is_string(v)) {
+    if (!mt_json_is_string(v)) {
         return MT_OK;
     }
 
-    if (json_string_length(v) >= 2 && json_string_value(v)[0] == '[') {
-        parsed = json_loadb(json_string_value(v), json_string_length(v),
-                            JSON_ALLOW_NUL, &err);
+    s = mt_json_string(v);
 
-        if (parsed != NULL) {
-            rc = json_is_array(parsed) ? mt_json_join(wh, parsed, tag)
-                                       : MT_OK;
-            json_decref(parsed);
+    /* joined into a copy: the inner document goes with the next event */
 
-            if (rc != MT_OK || tag->len) {
-                return rc;
-            }
+    if (s.len >= 2 && s.data[0] == '['
+        && mt_wh_json_load_inner(s.data, s.len, &parsed) == MT_OK
+        && mt_json_is_array(parsed))
+    {
+        rc = mt_json_join(wh, parsed, tag);
+
+        if (rc != MT_OK || tag->len) {
+            return rc;
         }
     }
 
-    tag->data = (u_char *) json_string_value(v);
-    tag->len = json_string_length(v);
+    *tag = s;
 
     return MT_OK;
 }

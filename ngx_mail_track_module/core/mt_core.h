@@ -109,6 +109,11 @@ int mt_str_eq(mt_str_t *s, const char *lit);
 int mt_str_eq_nocase(mt_str_t *s, const char *lit);
 int mt_str_has_prefix_nocase(mt_str_t *s, const char *lit);
 int64_t mt_atoi64(const u_char *p, size_t len);
+
+/* decimal digits, '-' first if negative; p has room for MT_INT64_LEN */
+#define MT_INT64_LEN  21
+u_char *mt_sprint_u64(u_char *p, uint64_t v);
+u_char *mt_sprint_i64(u_char *p, int64_t v);
 int64_t mt_parse_duration(const u_char *p, size_t len);
 int mt_utf8_valid(const u_char *p, size_t len);
 size_t mt_utf8_repair(u_char *dst, const u_char *src, size_t len);

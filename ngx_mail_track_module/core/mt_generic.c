@@ -18,18 +18,11 @@ static void mt_gen_req_init(mt_gen_req_t *rq, mt_wh_t *wh);
 mt_rc_t
 mt_generic_process(mt_wh_t *wh)
 {
-    mt_rc_t        rc;
     mt_gen_req_t   rq;
 
     mt_gen_req_init(&rq, wh);
 
-    rc = mt_gen_run(&rq);
-
-    /* the events are queued or refused: nothing points into the body */
-
-    mt_gen_json_trim();
-
-    return rc;
+    return mt_gen_run(&rq);
 }
 
 
@@ -93,8 +86,6 @@ mt_generic_normalize(mt_wh_t *wh)
     if (rc == MT_OK) {
         rc = mt_gen_events(&rq);
     }
-
-    mt_gen_json_trim();
 
     return rc;
 }

@@ -325,8 +325,6 @@ mt_rc_t mt_gen_json_lookup(mt_gen_req_t *rq, void *node, mt_gen_ptr_t *ptr,
     mt_gen_val_t *v);
 mt_rc_t mt_gen_json_first(mt_gen_req_t *rq, mt_gen_val_t *v);
 mt_rc_t mt_gen_json_events(mt_gen_req_t *rq);
-void mt_gen_json_trim(void);
-void mt_gen_json_cleanup(void);
 
 
 #endif /* _MT_GENERIC_H_INCLUDED_ */

@@ -11,8 +11,6 @@
 #include "mt_generic.h"
 
 
-static mt_rc_t mt_gen_json_load(mt_gen_req_t *rq, const u_char *p,
-    size_t len, mt_json_t *root);
 static void mt_gen_json_walk(mt_json_t *v, mt_gen_ptr_t *ptr);
 static int mt_gen_json_index(mt_str_t *tok, size_t *idx);
 static void mt_gen_json_val(mt_json_t j, mt_gen_val_t *v);
@@ -20,85 +18,10 @@ static mt_rc_t mt_gen_json_doc(mt_gen_req_t *rq, mt_json_t doc);
 static mt_rc_t mt_gen_json_lines(mt_gen_req_t *rq);
 
 
-/* one parser per process, its buffers kept from one body to the next */
-static mt_json_parser_t  *mt_gen_parser;
-
-
 mt_rc_t
 mt_gen_json_parse(mt_gen_req_t *rq, const u_char *p, size_t len)
 {
-    return mt_gen_json_load(rq, p, len, &rq->root);
-}
-
-
-/*
- * Bytes that are not UTF-8 are repaired with U+FFFD and parsed again,
- * as every provider does: the request was authenticated over the bytes
- * as sent, and an MTA's Latin-1 diagnostic must not lose the event.
- */
-
-static mt_rc_t
-mt_gen_json_load(mt_gen_req_t *rq, const u_char *p, size_t len,
-    mt_json_t *root)
-{
-    u_char         *fixed;
-    const char     *why;
-    mt_json_err_e   err;
-
-    if (mt_gen_parser == NULL) {
-        mt_gen_parser = mt_json_parser_create();
-        if (mt_gen_parser == NULL) {
-            return MT_ERR_NOMEM;
-        }
-    }
-
-    err = mt_json_parse(mt_gen_parser, p, len, root);
-
-    if (err == MT_JSON_ERR_UTF8) {
-        fixed = mt_alloc(&rq->wh->alloc, len * 3);
-        if (fixed == NULL) {
-            return MT_ERR_NOMEM;
-        }
-
-        len = mt_utf8_repair(fixed, p, len);
-        err = mt_json_parse(mt_gen_parser, fixed, len, root);
-    }
-
-    switch (err) {
-
-    case MT_JSON_OK:
-        return MT_OK;
-
-    case MT_JSON_ERR_EMPTY:
-        return MT_ERR_BODY_EMPTY;
-
-    case MT_JSON_ERR_NOMEM:
-        return MT_ERR_NOMEM;
-
-    default:
-        why = mt_json_error(mt_gen_parser);
-        mt_gen_detail(rq, "%s", why != NULL ? why : "not JSON");
-        return MT_ERR_JSON;
-    }
-}
-
-
-/* after a request: the buffers of a large body go back */
-
-void
-mt_gen_json_trim(void)
-{
-    mt_json_parser_trim(mt_gen_parser);
-}
-
-
-void
-mt_gen_json_cleanup(void)
-{
-    if (mt_gen_parser != NULL) {
-        mt_json_parser_destroy(mt_gen_parser);
-        mt_gen_parser = NULL;
-    }
+    return mt_wh_json_load(rq->wh, p, len, &rq->root);
 }
 
 
@@ -367,7 +290,9 @@ mt_gen_json_lines(mt_gen_req_t *rq)
             continue;
         }
 
-        rc = mt_gen_json_load(rq, p, nl - p, &doc);
+        /* as every provider's body: the same parser, the same repair */
+
+        rc = mt_wh_json_load(rq->wh, p, nl - p, &doc);
         if (rc != MT_OK) {
             return rc;
         }

@@ -49,10 +49,13 @@ struct mt_json_parser_s {
 
 static_assert(MT_JSON_PADDING >= simdjson::SIMDJSON_PADDING,
               "MT_JSON_PADDING is below SIMDJSON_PADDING");
+static_assert(MT_JSON_MAX_DEPTH == 64,
+              "the depth error message says 64");
 
 
 static mt_json_err_e mt_json_parse_error(mt_json_parser_t *jp,
     simdjson::error_code err);
+static inline size_t mt_json_after(const uint64_t *tape, size_t i);
 static tape_ref mt_json_ref(const mt_json_t &v);
 static mt_json_t mt_json_value(const mt_json_parser_t *jp, size_t i);
 static mt_json_t mt_json_none_value(void);
@@ -156,7 +159,7 @@ mt_json_buffer(mt_json_parser_t *jp, size_t size)
         return NULL;
     }
 
-    if (jp->size < size) {
+    if (jp->buf == NULL || jp->size < size) {
         n = jp->size ? jp->size : 4096;
 
         while (n < size) {
@@ -227,6 +230,8 @@ mt_json_parse_padded(mt_json_parser_t *jp, const u_char *p, size_t len,
 }
 
 
+/* simdjson's own message where it names the cause well enough */
+
 static mt_json_err_e
 mt_json_parse_error(mt_json_parser_t *jp, simdjson::error_code err)
 {
@@ -235,18 +240,28 @@ mt_json_parse_error(mt_json_parser_t *jp, simdjson::error_code err)
     switch (err) {
 
     case simdjson::EMPTY:
+        jp->error = "no JSON value, only whitespace";
         return MT_JSON_ERR_EMPTY;
 
     case simdjson::UTF8_ERROR:
+        jp->error = "not UTF-8";
         return MT_JSON_ERR_UTF8;
 
     case simdjson::STRING_ERROR:
+        jp->error = "a bad escape or a lone surrogate in a string";
+        return MT_JSON_ERR_STRING;
+
     case simdjson::UNESCAPED_CHARS:
+        jp->error = "a control character not escaped in a string";
+        return MT_JSON_ERR_STRING;
+
     case simdjson::UNCLOSED_STRING:
+        jp->error = "a string without its closing quote";
         return MT_JSON_ERR_STRING;
 
     case simdjson::NUMBER_ERROR:
     case simdjson::NUMBER_OUT_OF_RANGE:
+        jp->error = "a number malformed or out of the 64-bit range";
         return MT_JSON_ERR_NUMBER;
 
     case simdjson::DEPTH_ERROR:
@@ -255,6 +270,7 @@ mt_json_parse_error(mt_json_parser_t *jp, simdjson::error_code err)
 
     case simdjson::MEMALLOC:
     case simdjson::CAPACITY:
+        jp->error = "out of memory";
         return MT_JSON_ERR_NOMEM;
 
     default:
@@ -267,6 +283,33 @@ const char *
 mt_json_error(mt_json_parser_t *jp)
 {
     return jp->error ? jp->error : "no error";
+}
+
+
+/* the tape index past the value at i (tape_ref::after_element()) */
+
+static inline size_t
+mt_json_after(const uint64_t *tape, size_t i)
+{
+    uint64_t  w;
+
+    w = tape[i];
+
+    switch ((char) (w >> 56)) {
+
+    case '{':
+    case '[':
+        /* a container's word holds the index past its closing one */
+        return (uint32_t) w;
+
+    case 'l':
+    case 'u':
+    case 'd':
+        return i + 2;
+
+    default:
+        return i + 1;
+    }
 }
 
 
@@ -576,43 +619,149 @@ mt_json_next_member(mt_json_iter_t *it, mt_str_t *key, mt_json_t *v)
 }
 
 
-mt_json_t
-mt_json_get(mt_json_t obj, const char *key)
-{
-    return mt_json_getn(obj, (const u_char *) key, strlen(key));
-}
-
-
-/* simdjson's own object::at_key does the same: the first key that matches */
+/*
+ * simdjson's own object::at_key does the same: the first key that
+ * matches.  The loop reads the tape and the string buffer directly: it
+ * runs for every member the providers look up.
+ */
 
 mt_json_t
 mt_json_getn(mt_json_t obj, const u_char *key, size_t len)
 {
-    size_t     i, end;
-    tape_ref   t, k;
+    size_t                     i, end;
+    uint32_t                   klen;
+    uint64_t                   w;
+    const uint8_t             *k, *sb;
+    const uint64_t            *tape;
+    const mt_json_parser_t    *jp;
 
     if (obj.doc == NULL) {
         return mt_json_none_value();
     }
 
-    t = mt_json_ref(obj);
+    jp = (const mt_json_parser_t *) obj.doc;
+    tape = jp->parser.doc.tape.get();
+    sb = jp->parser.doc.string_buf.get();
 
-    if (t.tape_ref_type() != tape_type::START_OBJECT) {
+    w = tape[obj.i];
+
+    if ((w >> 56) != '{') {
         return mt_json_none_value();
     }
 
-    end = t.matching_brace_index() - 1;
+    /* the object's word holds the index past its closing '}' */
+
+    end = (uint32_t) w - 1;
+
+    /* a key's string is a 32-bit length, then the bytes */
 
     for (i = obj.i + 1; i < end; /* void */) {
-        k = tape_ref(t.doc, i);
+        k = sb + (tape[i] & simdjson::internal::JSON_VALUE_MASK);
+        memcpy(&klen, k, sizeof(uint32_t));
 
-        if (k.get_string_length() == len
-            && (len == 0 || memcmp(k.get_c_str(), key, len) == 0))
+        if (klen == len
+            && (len == 0
+                || (k[4] == key[0] && memcmp(k + 4, key, len) == 0)))
         {
-            return mt_json_value((const mt_json_parser_t *) obj.doc, i + 1);
+            return mt_json_value(jp, i + 1);
         }
 
-        i = tape_ref(t.doc, i + 1).after_element();
+        i = mt_json_after(tape, i + 1);
+    }
+
+    return mt_json_none_value();
+}
+
+
+/*
+ * The wanted keys are chained by their length first, so that a member
+ * is compared with the few keys of its own length only.
+ */
+
+void
+mt_json_get_all(mt_json_t obj, const mt_str_t *keys, size_t n,
+    mt_json_t *out)
+{
+    int                        j;
+    size_t                     i, end, found;
+    int8_t                     head[32], next[64];
+    uint32_t                   klen;
+    uint64_t                   w;
+    const uint8_t             *k, *sb;
+    const uint64_t            *tape;
+    const mt_json_parser_t    *jp;
+
+    for (i = 0; i < n; i++) {
+        out[i] = mt_json_none_value();
+    }
+
+    if (obj.doc == NULL || n == 0) {
+        return;
+    }
+
+    if (n > 64) {
+        for (i = 0; i < n; i++) {
+            out[i] = mt_json_getn(obj, keys[i].data, keys[i].len);
+        }
+
+        return;
+    }
+
+    jp = (const mt_json_parser_t *) obj.doc;
+    tape = jp->parser.doc.tape.get();
+    sb = jp->parser.doc.string_buf.get();
+
+    w = tape[obj.i];
+
+    if ((w >> 56) != '{') {
+        return;
+    }
+
+    memset(head, -1, sizeof(head));
+
+    for (j = (int) n - 1; j >= 0; j--) {
+        next[j] = head[keys[j].len & 31];
+        head[keys[j].len & 31] = (int8_t) j;
+    }
+
+    end = (uint32_t) w - 1;
+    found = 0;
+
+    for (i = obj.i + 1; i < end; i = mt_json_after(tape, i + 1)) {
+        k = sb + (tape[i] & simdjson::internal::JSON_VALUE_MASK);
+        memcpy(&klen, k, sizeof(uint32_t));
+
+        for (j = head[klen & 31]; j >= 0; j = next[j]) {
+            if (keys[j].len != klen || out[j].doc != NULL
+                || (klen && memcmp(k + 4, keys[j].data, klen) != 0))
+            {
+                continue;
+            }
+
+            out[j] = mt_json_value(jp, i + 1);
+
+            if (++found == n) {
+                return;
+            }
+        }
+    }
+}
+
+
+mt_json_t
+mt_json_at(mt_json_t array, size_t i)
+{
+    mt_json_t       e;
+    mt_json_iter_t  it;
+
+    if (mt_json_type(array) != MT_JSON_ARRAY) {
+        return mt_json_none_value();
+    }
+
+    mt_json_array_foreach(array, it, e) {
+        if (i-- == 0) {
+            return e;
+        }
     }
 
     return mt_json_none_value();
@@ -693,16 +842,7 @@ mt_json_pointer(mt_json_t v, const u_char *ptr, size_t len)
                 return mt_json_none_value();
             }
 
-            mt_json_iter(&it, v);
-            v = mt_json_none_value();
-
-            while (mt_json_next(&it, &e)) {
-                if (idx-- == 0) {
-                    v = e;
-                    break;
-                }
-            }
-
+            v = mt_json_at(v, idx);
             break;
 
         default:

@@ -72,6 +72,9 @@ typedef struct {
 } mt_json_t;
 
 
+#define mt_json_none          ((mt_json_t) { NULL, 0 })
+
+
 /* iteration over an array or an object: opaque */
 typedef struct {
     const void         *doc;
@@ -115,6 +118,9 @@ const char *mt_json_error(mt_json_parser_t *jp);
 
 mt_json_type_e mt_json_type(mt_json_t v);
 
+/* the same value of the same document */
+#define mt_json_eq(a, b)      ((a).doc == (b).doc && (a).i == (b).i)
+
 #define mt_json_is_none(v)    (mt_json_type(v) == MT_JSON_NONE)
 #define mt_json_is_null(v)    (mt_json_type(v) == MT_JSON_NULL)
 #define mt_json_is_true(v)    (mt_json_type(v) == MT_JSON_TRUE)
@@ -149,8 +155,21 @@ mt_str_t mt_json_raw(mt_json_t v);
 size_t mt_json_size(mt_json_t v);
 
 /* the member with that key (the first, if it is there twice); or none */
-mt_json_t mt_json_get(mt_json_t obj, const char *key);
 mt_json_t mt_json_getn(mt_json_t obj, const u_char *key, size_t len);
+
+/* inline, so that the length of a literal key is known when compiling */
+static inline mt_json_t
+mt_json_get(mt_json_t obj, const char *key)
+{
+    return mt_json_getn(obj, (const u_char *) key, strlen(key));
+}
+
+/*
+ * One pass over an object's members for many keys: out[i] is the member
+ * named keys[i] (the first, if it is there twice), or none.
+ */
+void mt_json_get_all(mt_json_t obj, const mt_str_t *keys, size_t n,
+    mt_json_t *out);
 
 /*
  * An RFC 6901 JSON Pointer ("/a/0/b~1c"; "" is v itself) from v; none
@@ -158,6 +177,9 @@ mt_json_t mt_json_getn(mt_json_t obj, const u_char *key, size_t len);
  */
 mt_json_t mt_json_pointer(mt_json_t v, const u_char *ptr, size_t len);
 int mt_json_pointer_valid(const u_char *ptr, size_t len);
+
+/* the i-th element of an array (counted from the first), or none */
+mt_json_t mt_json_at(mt_json_t array, size_t i);
 
 /* an array's elements or an object's members, in order */
 void mt_json_iter(mt_json_iter_t *it, mt_json_t v);

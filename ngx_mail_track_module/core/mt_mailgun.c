@@ -10,12 +10,11 @@
 
 
 #include "mt_webhook.h"
+#include "mt_hmac.h"
 
 #include <stdio.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 
 /* Mailgun's tokens are 50 characters */
@@ -31,13 +30,14 @@ typedef struct {
 
 
 static mt_rc_t mt_mailgun_run(mt_wh_t *wh, int auth);
-static mt_rc_t mt_mailgun_auth(mt_wh_t *wh, json_t *root, mt_str_t *token);
+static mt_rc_t mt_mailgun_auth(mt_wh_t *wh, mt_json_t root,
+    mt_str_t *token);
 static int mt_mailgun_sig_eq(mt_str_t *hex, const u_char *md);
 static mt_str_t mt_mailgun_trim(mt_str_t s);
-static mt_rc_t mt_mailgun_event(mt_wh_t *wh, json_t *ed, mt_event_t *ev);
+static mt_rc_t mt_mailgun_event(mt_wh_t *wh, mt_json_t ed, mt_event_t *ev);
 static mt_event_type_e mt_mailgun_type(mt_str_t *name);
-static mt_bounce_e mt_mailgun_bounce(json_t *ed, mt_event_t *ev);
-static mt_rc_t mt_mailgun_id(mt_wh_t *wh, json_t *ed, mt_event_t *ev);
+static mt_bounce_e mt_mailgun_bounce(mt_json_t ed, mt_event_t *ev);
+static mt_rc_t mt_mailgun_id(mt_wh_t *wh, mt_json_t ed, mt_event_t *ev);
 
 
 static const mt_mailgun_map_t  mt_mailgun_types[] = {
@@ -51,6 +51,27 @@ static const mt_mailgun_map_t  mt_mailgun_types[] = {
     { "unsubscribed",  MT_EV_UNSUBSCRIBED },
     { NULL,            MT_EV_OTHER }
 };
+
+
+/*
+ * The webhook signing key, used as ASCII; one read from a file may end
+ * with a newline.  An empty one verifies nothing.
+ */
+
+mt_rc_t
+mt_mailgun_key(mt_str_t *raw, void **data, char *err, size_t len)
+{
+    mt_str_t  key;
+
+    key = mt_mailgun_trim(*raw);
+    *data = NULL;
+
+    if (key.len == 0) {
+        return MT_OK;
+    }
+
+    return mt_hmac_key("SHA256", key.data, key.len, data, err, len);
+}
 
 
 mt_rc_t
@@ -82,9 +103,9 @@ mt_mailgun_normalize(mt_wh_t *wh)
 static mt_rc_t
 mt_mailgun_run(mt_wh_t *wh, int auth)
 {
-    json_t      *root, *ed;
     mt_rc_t      rc;
     mt_str_t     token;
+    mt_json_t    root, ed;
     mt_event_t   ev;
 
     rc = mt_wh_json_load(wh, wh->body, wh->body_len, &root);
@@ -92,36 +113,31 @@ mt_mailgun_run(mt_wh_t *wh, int auth)
         return rc;
     }
 
-    if (!json_is_object(root)) {
+    if (!mt_json_is_object(root)) {
         mt_str_set(&wh->detail, "body is not a JSON object");
-        rc = MT_ERR_PAYLOAD;
-        goto done;
+        return MT_ERR_PAYLOAD;
     }
 
     if (auth) {
         rc = mt_mailgun_auth(wh, root, &token);
         if (rc != MT_OK) {
-            goto done;
+            return rc;
         }
     }
 
-    ed = json_object_get(root, "event-data");
+    ed = mt_json_get(root, "event-data");
 
-    if (!json_is_object(ed)
-        || !json_is_string(json_object_get(ed, "event"))
-        || json_string_length(json_object_get(ed, "event")) == 0)
-    {
+    if (mt_json_str(ed, "event").len == 0) {
         mt_str_set(&wh->detail, "no \"event-data\" object with an "
                    "\"event\" name");
-        rc = MT_ERR_PAYLOAD;
-        goto done;
+        return MT_ERR_PAYLOAD;
     }
 
     mt_event_init(&ev);
 
     rc = mt_mailgun_event(wh, ed, &ev);
     if (rc != MT_OK) {
-        goto done;
+        return rc;
     }
 
     /*
@@ -132,17 +148,11 @@ mt_mailgun_run(mt_wh_t *wh, int auth)
     if (auth && wh->replay != NULL) {
         rc = wh->replay(wh, &token, &ev.id);
         if (rc != MT_OK) {
-            goto done;
+            return rc;
         }
     }
 
-    rc = mt_wh_emit(wh, &ev);
-
-done:
-
-    json_decref(root);
-
-    return rc;
+    return mt_wh_emit(wh, &ev);
 }
 
 
@@ -152,38 +162,38 @@ done:
  */
 
 static mt_rc_t
-mt_mailgun_auth(mt_wh_t *wh, json_t *root, mt_str_t *token)
+mt_mailgun_auth(mt_wh_t *wh, mt_json_t root, mt_str_t *token)
 {
-    size_t         i, n;
+    size_t         i;
     int64_t        t;
-    json_t        *sig, *jt;
-    mt_str_t       ts, s1, s2, key;
-    unsigned int   mdlen;
+    mt_str_t       ts, s1, s2, msg[2];
+    mt_json_t      sig, jt;
     mt_wh_conf_t  *conf;
     u_char         tsbuf[32], md[EVP_MAX_MD_SIZE];
-    u_char         msg[MT_MAILGUN_TS_MAX + MT_MAILGUN_TOKEN_MAX];
 
     conf = wh->conf;
 
-    sig = json_object_get(root, "signature");
+    sig = mt_json_get(root, "signature");
 
-    if (!json_is_object(sig)) {
+    if (!mt_json_is_object(sig)) {
         return MT_ERR_SIGNATURE_MISSING;
     }
 
     *token = mt_json_str(sig, "token");
     s1 = mt_json_str(sig, "signature");
     s2 = mt_json_str(sig, "parent-signature");
-    jt = json_object_get(sig, "timestamp");
+    jt = mt_json_get(sig, "timestamp");
 
-    if (token->len == 0 || jt == NULL || (s1.len == 0 && s2.len == 0)) {
+    if (token->len == 0 || mt_json_is_none(jt)
+        || (s1.len == 0 && s2.len == 0))
+    {
         return MT_ERR_SIGNATURE_MISSING;
     }
 
     /* signed as sent: a decimal string, or a JSON integer printed */
 
     ts = mt_json_scalar(jt, tsbuf, sizeof(tsbuf));
-    t = json_is_real(jt) ? -1 : mt_atoi64(ts.data, ts.len);
+    t = mt_json_is_double(jt) ? -1 : mt_atoi64(ts.data, ts.len);
 
     if (t < 0 || ts.len > MT_MAILGUN_TS_MAX) {
         mt_str_set(&wh->detail, "signature timestamp is not a number");
@@ -195,21 +205,15 @@ mt_mailgun_auth(mt_wh_t *wh, json_t *root, mt_str_t *token)
         return MT_ERR_SIGNATURE;
     }
 
-    memcpy(msg, ts.data, ts.len);
-    memcpy(msg + ts.len, token->data, token->len);
-    n = ts.len + token->len;
+    msg[0] = ts;
+    msg[1] = *token;
 
     for (i = 0; i < conf->nkeys; i++) {
-        key = mt_mailgun_trim(conf->keys[i].raw);
-
-        if (key.len == 0 || key.len > 0x7fffffff) {
+        if (conf->keys[i].data == NULL) {
             continue;
         }
 
-        if (HMAC(EVP_sha256(), key.data, (int) key.len, msg, n, md, &mdlen)
-            == NULL)
-        {
-            ERR_clear_error();
+        if (mt_hmac(conf->keys[i].data, msg, 2, md) != 32) {
             return MT_ERR_INTERNAL;
         }
 
@@ -287,12 +291,12 @@ mt_mailgun_trim(mt_str_t s)
 
 
 static mt_rc_t
-mt_mailgun_event(mt_wh_t *wh, json_t *ed, mt_event_t *ev)
+mt_mailgun_event(mt_wh_t *wh, mt_json_t ed, mt_event_t *ev)
 {
     int            code;
     size_t         n;
     u_char        *p;
-    json_t        *ds, *ci, *v;
+    mt_json_t      ds, ci, v;
     int64_t        c;
     mt_str_t       s, bot;
     mt_wh_conf_t  *conf;
@@ -302,7 +306,7 @@ mt_mailgun_event(mt_wh_t *wh, json_t *ed, mt_event_t *ev)
     ev->esp_type = mt_json_str(ed, "event");
     ev->type = mt_mailgun_type(&ev->esp_type);
     ev->rcpt = mt_json_str(ed, "recipient");
-    ev->ts = mt_json_time_ms(json_object_get(ed, "timestamp"));
+    ev->ts = mt_json_time_ms(mt_json_get(ed, "timestamp"));
 
     if (ev->type == MT_EV_BOUNCED) {
         s = mt_json_str(ed, "severity");
@@ -314,7 +318,7 @@ mt_mailgun_event(mt_wh_t *wh, json_t *ed, mt_event_t *ev)
 
     /* the send API answers "<id>"; the event carries it without brackets */
 
-    v = json_object_get(json_object_get(ed, "message"), "headers");
+    v = mt_json_get(mt_json_get(ed, "message"), "headers");
     ev->esp_mid = mt_json_str(v, "message-id");
 
     if (ev->esp_mid.len >= 2 && ev->esp_mid.data[0] == '<'
@@ -325,18 +329,18 @@ mt_mailgun_event(mt_wh_t *wh, json_t *ed, mt_event_t *ev)
     }
 
     if (conf->id_field.len) {
-        v = json_object_get(ed, "user-variables");
+        v = mt_json_get(ed, "user-variables");
 
-        if (json_is_object(v)) {
+        if (mt_json_is_object(v)) {
             ev->mid = mt_json_str_value(wh,
-                          json_object_getn(v, (char *) conf->id_field.data,
-                                           conf->id_field.len));
+                          mt_json_getn(v, conf->id_field.data,
+                                       conf->id_field.len));
         }
     }
 
     /* delivery-status: the MTA's text, its code, Mailgun's description */
 
-    ds = json_object_get(ed, "delivery-status");
+    ds = mt_json_get(ed, "delivery-status");
     code = 0;
 
     if (mt_json_int(ds, "code", &c) == 0 && c >= 200 && c < 600) {
@@ -363,7 +367,7 @@ mt_mailgun_event(mt_wh_t *wh, json_t *ed, mt_event_t *ev)
     }
 
     if (ev->reason.len == 0) {
-        v = json_object_get(ed, "reject");
+        v = mt_json_get(ed, "reject");
         ev->reason = mt_json_str(v, "reason");
 
         if (ev->reason.len == 0) {
@@ -390,7 +394,7 @@ mt_mailgun_event(mt_wh_t *wh, json_t *ed, mt_event_t *ev)
     case MT_EV_OPENED:
         ev->ip = mt_json_str(ed, "ip");
 
-        ci = json_object_get(ed, "client-info");
+        ci = mt_json_get(ed, "client-info");
         ev->ua = mt_json_str(ci, "user-agent");
 
         /*
@@ -398,11 +402,10 @@ mt_mailgun_event(mt_wh_t *wh, json_t *ed, mt_event_t *ev)
          * proxy), "generic" (a scanner); empty: no bot detected
          */
 
-        v = json_object_get(ci, "bot");
+        v = mt_json_get(ci, "bot");
 
-        if (json_is_string(v)) {
-            bot.data = (u_char *) json_string_value(v);
-            bot.len = json_string_length(v);
+        if (mt_json_is_string(v)) {
+            bot = mt_json_string(v);
 
             if (bot.len == 0) {
                 ev->machine = 0;
@@ -430,7 +433,7 @@ mt_mailgun_event(mt_wh_t *wh, json_t *ed, mt_event_t *ev)
         break;
     }
 
-    if (mt_json_join(wh, json_object_get(ed, "tags"), &ev->tag)
+    if (mt_json_join(wh, mt_json_get(ed, "tags"), &ev->tag)
         != MT_OK)
     {
         return MT_ERR_NOMEM;
@@ -470,7 +473,7 @@ mt_mailgun_type(mt_str_t *name)
  */
 
 static mt_bounce_e
-mt_mailgun_bounce(json_t *ed, mt_event_t *ev)
+mt_mailgun_bounce(mt_json_t ed, mt_event_t *ev)
 {
     mt_str_t  reason;
 
@@ -497,7 +500,7 @@ mt_mailgun_bounce(json_t *ed, mt_event_t *ev)
 /* only when event-data.id is missing */
 
 static mt_rc_t
-mt_mailgun_id(mt_wh_t *wh, json_t *ed, mt_event_t *ev)
+mt_mailgun_id(mt_wh_t *wh, mt_json_t ed, mt_event_t *ev)
 {
     mt_str_t  f[MT_MAILGUN_ID_FIELDS];
     u_char    ts[32];
@@ -505,8 +508,7 @@ mt_mailgun_id(mt_wh_t *wh, json_t *ed, mt_event_t *ev)
     f[0] = ev->esp_type;
     f[1] = ev->esp_mid;
     f[2] = ev->rcpt;
-    f[3] = mt_json_scalar(json_object_get(ed, "timestamp"), ts,
-                             sizeof(ts));
+    f[3] = mt_json_scalar(mt_json_get(ed, "timestamp"), ts, sizeof(ts));
     f[4] = mt_json_str(ed, "url");
     f[5] = mt_json_str(ed, "severity");
     f[6] = mt_json_str(ed, "reason");

@@ -17,11 +17,11 @@ typedef struct {
 } mt_mailjet_map_t;
 
 
-static int mt_mailjet_valid(json_t *obj);
-static mt_rc_t mt_mailjet_event(mt_wh_t *wh, json_t *obj, mt_event_t *ev);
-static void mt_mailjet_bounce(json_t *obj, mt_event_t *ev);
-static mt_rc_t mt_mailjet_app_id(mt_wh_t *wh, json_t *obj, mt_str_t *mid);
-static mt_rc_t mt_mailjet_reason(mt_wh_t *wh, json_t *obj, mt_str_t *out);
+static int mt_mailjet_valid(mt_json_t obj);
+static mt_rc_t mt_mailjet_event(mt_wh_t *wh, mt_json_t obj, mt_event_t *ev);
+static void mt_mailjet_bounce(mt_json_t obj, mt_event_t *ev);
+static mt_rc_t mt_mailjet_app_id(mt_wh_t *wh, mt_json_t obj, mt_str_t *mid);
+static mt_rc_t mt_mailjet_reason(mt_wh_t *wh, mt_json_t obj, mt_str_t *out);
 
 
 /* Mailjet's "sent" is the receiving MTA's 250: "delivered" here */
@@ -53,19 +53,19 @@ mt_mailjet_normalize(mt_wh_t *wh)
 
 
 static int
-mt_mailjet_valid(json_t *obj)
+mt_mailjet_valid(mt_json_t obj)
 {
-    return json_is_object(obj) && mt_json_str(obj, "event").len != 0;
+    return mt_json_is_object(obj) && mt_json_str(obj, "event").len != 0;
 }
 
 
 static mt_rc_t
-mt_mailjet_event(mt_wh_t *wh, json_t *obj, mt_event_t *ev)
+mt_mailjet_event(mt_wh_t *wh, mt_json_t obj, mt_event_t *ev)
 {
     size_t                   n;
-    json_t                  *v;
     mt_rc_t                  rc;
     mt_str_t                 tstr, text, fields[7];
+    mt_json_t                v;
     const mt_mailjet_map_t  *m;
 
     mt_event_init(ev);
@@ -80,19 +80,18 @@ mt_mailjet_event(mt_wh_t *wh, json_t *obj, mt_event_t *ev)
 
     ev->type = m->type;
 
-    v = json_object_get(obj, "time");
+    v = mt_json_get(obj, "time");
     ev->ts = mt_json_time_ms(v);
     tstr = mt_json_str_value(wh, v);
 
     ev->rcpt = mt_json_str(obj, "email");
 
-    /* MessageID exceeds 2^53: jansson keeps it an exact int64 */
+    /* MessageID exceeds 2^53: the parser keeps it an exact int64 */
 
-    ev->esp_mid = mt_json_str_value(wh, json_object_get(obj, "MessageID"));
+    ev->esp_mid = mt_json_str_value(wh, mt_json_get(obj, "MessageID"));
 
     if (ev->esp_mid.len == 0) {
-        ev->esp_mid = mt_json_str_value(wh,
-                                        json_object_get(obj, "mj_message_id"));
+        ev->esp_mid = mt_json_str_value(wh, mt_json_get(obj, "mj_message_id"));
     }
 
     rc = mt_mailjet_app_id(wh, obj, &ev->mid);
@@ -170,14 +169,14 @@ mt_mailjet_event(mt_wh_t *wh, json_t *obj, mt_event_t *ev)
  */
 
 static void
-mt_mailjet_bounce(json_t *obj, mt_event_t *ev)
+mt_mailjet_bounce(mt_json_t obj, mt_event_t *ev)
 {
     int       hard;
     mt_str_t  rel, err;
 
     rel = mt_json_str(obj, "error_related_to");
     err = mt_json_str(obj, "error");
-    hard = json_is_true(json_object_get(obj, "hard_bounce"));
+    hard = mt_json_is_true(mt_json_get(obj, "hard_bounce"));
 
     if (!hard && mt_str_eq_nocase(&err, "greylisted")) {
         ev->type = MT_EV_DEFERRED;
@@ -198,68 +197,22 @@ mt_mailjet_bounce(json_t *obj, mt_event_t *ev)
  */
 
 static mt_rc_t
-mt_mailjet_app_id(mt_wh_t *wh, json_t *obj, mt_str_t *mid)
+mt_mailjet_app_id(mt_wh_t *wh, mt_json_t obj, mt_str_t *mid)
 {
-    json_t        *payload, *parsed, *v;
-    mt_str_t       s;
-    json_error_t   err;
+    *mid = mt_json_str_value(wh, mt_json_get(obj, "CustomID"));
 
-    *mid = mt_json_str_value(wh, json_object_get(obj, "CustomID"));
-
-    if (mid->len || wh->conf->id_field.len == 0) {
+    if (mid->len) {
         return MT_OK;
     }
 
-    payload = json_object_get(obj, "Payload");
-
-    if (json_is_object(payload)) {
-        v = json_object_getn(payload, (const char *) wh->conf->id_field.data,
-                             wh->conf->id_field.len);
-        *mid = mt_json_str_value(wh, v);
-        return MT_OK;
-    }
-
-    if (!json_is_string(payload) || json_string_length(payload) < 2
-        || json_string_value(payload)[0] != '{')
-    {
-        return MT_OK;
-    }
-
-    parsed = json_loadb(json_string_value(payload),
-                        json_string_length(payload), JSON_ALLOW_NUL, &err);
-
-    if (parsed == NULL) {
-        return MT_OK;
-    }
-
-    v = json_is_object(parsed)
-        ? json_object_getn(parsed, (const char *) wh->conf->id_field.data,
-                           wh->conf->id_field.len)
-        : NULL;
-
-    s = mt_json_str_value(wh, v);
-
-    /* the parsed tree goes now: keep a copy */
-
-    if (s.len && json_is_string(v)
-        && mt_strdup(&wh->alloc, &s, s.data, s.len) == NULL)
-    {
-        json_decref(parsed);
-        return MT_ERR_NOMEM;
-    }
-
-    json_decref(parsed);
-
-    *mid = s;
-
-    return MT_OK;
+    return mt_wh_custom_id(wh, mt_json_get(obj, "Payload"), mid);
 }
 
 
 /* "domain: invalid domain (Host or domain name not found...)" */
 
 static mt_rc_t
-mt_mailjet_reason(mt_wh_t *wh, json_t *obj, mt_str_t *out)
+mt_mailjet_reason(mt_wh_t *wh, mt_json_t obj, mt_str_t *out)
 {
     size_t     len;
     u_char    *p;

@@ -12,9 +12,9 @@
 #include "mt_webhook.h"
 #include "mt_base64.h"
 #include "mt_form.h"
+#include "mt_hmac.h"
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/crypto.h>
 
 
@@ -34,8 +34,8 @@ static mt_rc_t mt_mandrill_verify(mt_wh_t *wh, mt_form_param_t *params,
 static mt_rc_t mt_mandrill_field(mt_wh_t *wh, mt_form_param_t *params,
     size_t nparams, mt_str_t *events);
 static mt_rc_t mt_mandrill_events(mt_wh_t *wh, mt_str_t *value);
-static int mt_mandrill_valid(json_t *obj);
-static mt_rc_t mt_mandrill_event(mt_wh_t *wh, json_t *obj, mt_event_t *ev);
+static int mt_mandrill_valid(mt_json_t obj);
+static mt_rc_t mt_mandrill_event(mt_wh_t *wh, mt_json_t obj, mt_event_t *ev);
 static mt_rc_t mt_mandrill_concat(mt_wh_t *wh, mt_str_t *out, mt_str_t *a,
     mt_str_t *b);
 
@@ -53,6 +53,15 @@ static const mt_mandrill_map_t  mt_mandrill_types[] = {
     { "reject",       MT_EV_REJECTED,      MT_BOUNCE_NONE },
     { NULL,           MT_EV_OTHER,         MT_BOUNCE_NONE }
 };
+
+
+/* the webhook's key, as Mandrill shows it, used as it is */
+
+mt_rc_t
+mt_mandrill_key(mt_str_t *raw, void **data, char *err, size_t len)
+{
+    return mt_hmac_key("SHA1", raw->data, raw->len, data, err, len);
+}
 
 
 mt_rc_t
@@ -151,12 +160,11 @@ mt_mandrill_param_cmp(const void *one, const void *two)
 static mt_rc_t
 mt_mandrill_verify(mt_wh_t *wh, mt_form_param_t *params, size_t nparams)
 {
-    size_t         i, len;
-    u_char        *data, *p;
-    u_char         sig[mt_base64_decoded_len(64)], md[EVP_MAX_MD_SIZE];
-    ssize_t        n;
-    mt_str_t       hdr, *key;
-    unsigned int   mdlen;
+    size_t     i, len;
+    u_char    *data, *p;
+    u_char     sig[mt_base64_decoded_len(64)], md[EVP_MAX_MD_SIZE];
+    ssize_t    n;
+    mt_str_t   hdr, signed_data;
 
     hdr = wh->header(wh, "x-mandrill-signature");
 
@@ -220,19 +228,21 @@ mt_mandrill_verify(mt_wh_t *wh, mt_form_param_t *params, size_t nparams)
         }
     }
 
-    for (i = 0; i < wh->conf->nkeys; i++) {
-        key = &wh->conf->keys[i].raw;
+    signed_data.data = data;
+    signed_data.len = len;
 
-        if (HMAC(EVP_sha1(), key->data, (int) key->len, data, len, md,
-                 &mdlen)
-            == NULL)
+    for (i = 0; i < wh->conf->nkeys; i++) {
+        if (wh->conf->keys[i].data == NULL) {
+            continue;
+        }
+
+        if (mt_hmac(wh->conf->keys[i].data, &signed_data, 1, md)
+            != MT_MANDRILL_SIG_LEN)
         {
             return MT_ERR_INTERNAL;
         }
 
-        if (mdlen == MT_MANDRILL_SIG_LEN
-            && CRYPTO_memcmp(md, sig, MT_MANDRILL_SIG_LEN) == 0)
-        {
+        if (CRYPTO_memcmp(md, sig, MT_MANDRILL_SIG_LEN) == 0) {
             return MT_OK;
         }
     }
@@ -263,33 +273,28 @@ mt_mandrill_field(mt_wh_t *wh, mt_form_param_t *params, size_t nparams,
 static mt_rc_t
 mt_mandrill_events(mt_wh_t *wh, mt_str_t *value)
 {
-    json_t   *root;
-    mt_rc_t   rc;
+    mt_rc_t    rc;
+    mt_json_t  root;
 
     rc = mt_wh_json_load(wh, value->data, value->len, &root);
     if (rc != MT_OK) {
         return rc;
     }
 
-    if (json_is_array(root)) {
-        rc = mt_wh_each_in_array(wh, root, mt_mandrill_valid,
-                                 mt_mandrill_event);
-
-    } else {
+    if (!mt_json_is_array(root)) {
         mt_str_set(&wh->detail, "mandrill_events is not an array");
-        rc = MT_ERR_PAYLOAD;
+        return MT_ERR_PAYLOAD;
     }
 
-    json_decref(root);
-
-    return rc;
+    return mt_wh_each_in_array(wh, root, mt_mandrill_valid,
+                               mt_mandrill_event);
 }
 
 
 static int
-mt_mandrill_valid(json_t *obj)
+mt_mandrill_valid(mt_json_t obj)
 {
-    return json_is_object(obj)
+    return mt_json_is_object(obj)
            && (mt_json_str(obj, "event").len != 0
                || mt_json_str(obj, "type").len != 0);
 }
@@ -302,20 +307,21 @@ mt_mandrill_valid(json_t *obj)
  */
 
 static mt_rc_t
-mt_mandrill_event(mt_wh_t *wh, json_t *obj, mt_event_t *ev)
+mt_mandrill_event(mt_wh_t *wh, mt_json_t obj, mt_event_t *ev)
 {
     int                       sync;
     size_t                    n;
-    json_t                   *msg, *rej, *meta, *v, *smtp;
     mt_rc_t                   rc;
     mt_str_t                  tstr, diag, desc, action, last;
     mt_str_t                  fields[10];
+    mt_json_t                 msg, rej, meta, v, smtp, attempt;
+    mt_json_iter_t            it;
     const mt_mandrill_map_t  *m;
 
     mt_event_init(ev);
 
-    msg = json_object_get(obj, "msg");
-    rej = NULL;
+    msg = mt_json_get(obj, "msg");
+    rej = mt_json_none;
     sync = 0;
     action.len = 0;
     last.len = 0;
@@ -337,15 +343,15 @@ mt_mandrill_event(mt_wh_t *wh, json_t *obj, mt_event_t *ev)
         ev->type = MT_EV_OTHER;
         sync = 1;
 
-        rej = json_object_get(obj, "reject");
+        rej = mt_json_get(obj, "reject");
         action = mt_json_str(obj, "action");
     }
 
-    v = json_object_get(obj, "ts");
+    v = mt_json_get(obj, "ts");
     ev->ts = mt_json_time_ms(v);
     tstr = mt_json_str_value(wh, v);
 
-    if (json_is_object(rej)) {
+    if (mt_json_is_object(rej)) {
         ev->rcpt = mt_json_str(rej, "email");
         last = mt_json_str(rej, "last_event_at");
 
@@ -367,19 +373,18 @@ mt_mandrill_event(mt_wh_t *wh, json_t *obj, mt_event_t *ev)
         }
     }
 
-    if (json_is_object(msg)) {
+    if (mt_json_is_object(msg)) {
         ev->rcpt = mt_json_str(msg, "email");
 
-        meta = json_object_get(msg, "metadata");
+        meta = mt_json_get(msg, "metadata");
 
-        if (json_is_object(meta) && wh->conf->id_field.len) {
-            v = json_object_getn(meta,
-                                 (const char *) wh->conf->id_field.data,
-                                 wh->conf->id_field.len);
+        if (mt_json_is_object(meta) && wh->conf->id_field.len) {
+            v = mt_json_getn(meta, wh->conf->id_field.data,
+                             wh->conf->id_field.len);
             ev->mid = mt_json_str_value(wh, v);
         }
 
-        rc = mt_json_join(wh, json_object_get(msg, "tags"), &ev->tag);
+        rc = mt_json_join(wh, mt_json_get(msg, "tags"), &ev->tag);
         if (rc != MT_OK) {
             return rc;
         }
@@ -389,12 +394,10 @@ mt_mandrill_event(mt_wh_t *wh, json_t *obj, mt_event_t *ev)
         diag = mt_json_str(msg, "diag");
 
         if (diag.len == 0) {
-            smtp = json_object_get(msg, "smtp_events");
+            smtp = mt_json_get(msg, "smtp_events");
 
-            if (json_is_array(smtp) && json_array_size(smtp)) {
-                diag = mt_json_str(json_array_get(smtp,
-                                                  json_array_size(smtp) - 1),
-                                   "diag");
+            mt_json_array_foreach(smtp, it, attempt) {
+                diag = mt_json_str(attempt, "diag");
             }
         }
 
@@ -412,10 +415,10 @@ mt_mandrill_event(mt_wh_t *wh, json_t *obj, mt_event_t *ev)
         }
     }
 
-    ev->esp_mid = mt_json_str_value(wh, json_object_get(obj, "_id"));
+    ev->esp_mid = mt_json_str_value(wh, mt_json_get(obj, "_id"));
 
-    if (ev->esp_mid.len == 0 && json_is_object(msg)) {
-        ev->esp_mid = mt_json_str_value(wh, json_object_get(msg, "_id"));
+    if (ev->esp_mid.len == 0 && mt_json_is_object(msg)) {
+        ev->esp_mid = mt_json_str_value(wh, mt_json_get(msg, "_id"));
     }
 
     if (ev->type == MT_EV_OPENED || ev->type == MT_EV_CLICKED) {

@@ -295,6 +295,20 @@ mt_msgstate_cmp(const mt_str_t *a, const mt_str_t *b)
 }
 
 
+unsigned
+mt_msgstate_order(unsigned state)
+{
+    return mt_msgstate_state_rank(state);
+}
+
+
+unsigned
+mt_msgstate_bounce_order(unsigned bounce)
+{
+    return mt_msgstate_bounce_rank(bounce);
+}
+
+
 const char *
 mt_msgstate_state_name(const mt_msgstate_t *st)
 {

@@ -93,6 +93,14 @@ unsigned mt_msgstate_apply(mt_msgstate_t *st, mt_msgstate_str_t *s,
 unsigned mt_msgstate_merge(mt_msgstate_t *st, mt_msgstate_str_t *s,
     const mt_msgstate_t *from, const mt_msgstate_str_t *from_s);
 
+/*
+ * The orders merge keeps, for a database that merges states with max():
+ * of two states the one of the higher rank names the state; of two
+ * bounces at the same time, the one of the higher rank is shown.
+ */
+unsigned mt_msgstate_order(unsigned state);
+unsigned mt_msgstate_bounce_order(unsigned bounce);
+
 /* "sent", "deferred", ...; NULL while no delivery event is known */
 const char *mt_msgstate_state_name(const mt_msgstate_t *st);
 

@@ -18,11 +18,11 @@ typedef struct {
 } mt_postmark_map_t;
 
 
-static mt_rc_t mt_postmark_record_type(mt_wh_t *wh, json_t *obj,
+static mt_rc_t mt_postmark_record_type(mt_wh_t *wh, mt_json_t obj,
     mt_str_t *rtype);
 static const mt_postmark_map_t *mt_postmark_find(
     const mt_postmark_map_t *map, mt_str_t *name);
-static mt_rc_t mt_postmark_event(mt_wh_t *wh, json_t *obj, mt_str_t *rtype,
+static mt_rc_t mt_postmark_event(mt_wh_t *wh, mt_json_t obj, mt_str_t *rtype,
     mt_event_t *ev);
 static mt_rc_t mt_postmark_esp_type(mt_wh_t *wh, mt_str_t *rtype,
     mt_str_t *btype, mt_str_t *out);
@@ -90,9 +90,9 @@ mt_postmark_process(mt_wh_t *wh)
 mt_rc_t
 mt_postmark_normalize(mt_wh_t *wh)
 {
-    json_t      *root;
     mt_rc_t      rc;
     mt_str_t     rtype;
+    mt_json_t    root;
     mt_event_t   ev;
 
     rc = mt_wh_json_load(wh, wh->body, wh->body_len, &root);
@@ -100,29 +100,22 @@ mt_postmark_normalize(mt_wh_t *wh)
         return rc;
     }
 
-    if (!json_is_object(root)) {
+    if (!mt_json_is_object(root)) {
         mt_str_set(&wh->detail, "not a JSON object");
-        rc = MT_ERR_PAYLOAD;
-        goto done;
+        return MT_ERR_PAYLOAD;
     }
 
     rc = mt_postmark_record_type(wh, root, &rtype);
     if (rc != MT_OK) {
-        goto done;
+        return rc;
     }
 
     rc = mt_postmark_event(wh, root, &rtype, &ev);
     if (rc != MT_OK) {
-        goto done;
+        return rc;
     }
 
-    rc = mt_wh_emit(wh, &ev);
-
-done:
-
-    json_decref(root);
-
-    return rc;
+    return mt_wh_emit(wh, &ev);
 }
 
 
@@ -132,28 +125,27 @@ done:
  */
 
 static mt_rc_t
-mt_postmark_record_type(mt_wh_t *wh, json_t *obj, mt_str_t *rtype)
+mt_postmark_record_type(mt_wh_t *wh, mt_json_t obj, mt_str_t *rtype)
 {
-    json_t    *v;
     mt_str_t   btype;
+    mt_json_t  v;
 
-    v = json_object_get(obj, "RecordType");
+    v = mt_json_get(obj, "RecordType");
 
-    if (v != NULL) {
-        if (!json_is_string(v) || json_string_length(v) == 0) {
+    if (!mt_json_is_none(v)) {
+        *rtype = mt_json_string(v);
+
+        if (rtype->len == 0) {
             mt_str_set(&wh->detail, "RecordType is not a string");
             return MT_ERR_PAYLOAD;
         }
-
-        rtype->data = (u_char *) json_string_value(v);
-        rtype->len = json_string_length(v);
 
         return MT_OK;
     }
 
     btype = mt_json_str(obj, "Type");
 
-    if (btype.len && json_object_get(obj, "BouncedAt") != NULL) {
+    if (btype.len && !mt_json_is_none(mt_json_get(obj, "BouncedAt"))) {
         if (mt_str_eq(&btype, "SpamComplaint")) {
             mt_str_set(rtype, "SpamComplaint");
 
@@ -164,19 +156,19 @@ mt_postmark_record_type(mt_wh_t *wh, json_t *obj, mt_str_t *rtype)
         return MT_OK;
     }
 
-    if (json_object_get(obj, "OriginalLink") != NULL) {
+    if (!mt_json_is_none(mt_json_get(obj, "OriginalLink"))) {
         mt_str_set(rtype, "Click");
 
-    } else if (json_object_get(obj, "FirstOpen") != NULL) {
+    } else if (!mt_json_is_none(mt_json_get(obj, "FirstOpen"))) {
         mt_str_set(rtype, "Open");
 
-    } else if (json_object_get(obj, "DeliveredAt") != NULL) {
+    } else if (!mt_json_is_none(mt_json_get(obj, "DeliveredAt"))) {
         mt_str_set(rtype, "Delivery");
 
-    } else if (json_object_get(obj, "SuppressSending") != NULL) {
+    } else if (!mt_json_is_none(mt_json_get(obj, "SuppressSending"))) {
         mt_str_set(rtype, "SubscriptionChange");
 
-    } else if (json_object_get(obj, "FromFull") != NULL) {
+    } else if (!mt_json_is_none(mt_json_get(obj, "FromFull"))) {
         mt_str_set(rtype, "Inbound");
 
     } else {
@@ -202,13 +194,13 @@ mt_postmark_find(const mt_postmark_map_t *map, mt_str_t *name)
 
 
 static mt_rc_t
-mt_postmark_event(mt_wh_t *wh, json_t *obj, mt_str_t *rtype, mt_event_t *ev)
+mt_postmark_event(mt_wh_t *wh, mt_json_t obj, mt_str_t *rtype, mt_event_t *ev)
 {
     size_t                    i, n;
-    json_t                   *v, *meta, *geo;
     mt_rc_t                   rc;
     mt_str_t                  btype, tstr, details, sreason;
     mt_str_t                  fields[7];
+    mt_json_t                 v, meta, geo;
     const mt_postmark_map_t  *m;
 
     mt_event_init(ev);
@@ -226,7 +218,7 @@ mt_postmark_event(mt_wh_t *wh, json_t *obj, mt_str_t *rtype, mt_event_t *ev)
         sreason = mt_json_str(obj, "SuppressionReason");
         ev->reason = sreason;
 
-        if (!json_is_true(json_object_get(obj, "SuppressSending"))) {
+        if (!mt_json_is_true(mt_json_get(obj, "SuppressSending"))) {
             /* reactivated: nothing the status index models */
             ev->type = MT_EV_OTHER;
 
@@ -255,9 +247,9 @@ mt_postmark_event(mt_wh_t *wh, json_t *obj, mt_str_t *rtype, mt_event_t *ev)
     tstr.data = NULL;
 
     for (i = 0; mt_postmark_times[i] != NULL; i++) {
-        v = json_object_get(obj, mt_postmark_times[i]);
+        v = mt_json_get(obj, mt_postmark_times[i]);
 
-        if (v != NULL) {
+        if (!mt_json_is_none(v)) {
             ev->ts = mt_json_time_ms(v);
             tstr = mt_json_str_value(wh, v);
             break;
@@ -270,23 +262,23 @@ mt_postmark_event(mt_wh_t *wh, json_t *obj, mt_str_t *rtype, mt_event_t *ev)
         ev->rcpt = mt_json_str(obj, "Email");
     }
 
-    ev->esp_mid = mt_json_str_value(wh, json_object_get(obj, "MessageID"));
+    ev->esp_mid = mt_json_str_value(wh, mt_json_get(obj, "MessageID"));
     ev->tag = mt_json_str(obj, "Tag");
 
-    meta = json_object_get(obj, "Metadata");
+    meta = mt_json_get(obj, "Metadata");
 
-    if (json_is_object(meta) && wh->conf->id_field.len) {
-        v = json_object_getn(meta, (const char *) wh->conf->id_field.data,
-                             wh->conf->id_field.len);
+    if (mt_json_is_object(meta) && wh->conf->id_field.len) {
+        v = mt_json_getn(meta, wh->conf->id_field.data,
+                         wh->conf->id_field.len);
         ev->mid = mt_json_str_value(wh, v);
     }
 
     if (ev->type == MT_EV_OPENED || ev->type == MT_EV_CLICKED) {
         ev->ua = mt_json_str(obj, "UserAgent");
 
-        geo = json_object_get(obj, "Geo");
+        geo = mt_json_get(obj, "Geo");
 
-        if (json_is_object(geo)) {
+        if (mt_json_is_object(geo)) {
             ev->ip = mt_json_str(geo, "IP");
         }
 
@@ -317,7 +309,7 @@ mt_postmark_event(mt_wh_t *wh, json_t *obj, mt_str_t *rtype, mt_event_t *ev)
      */
 
     if (mt_str_eq(rtype, "Bounce") || mt_str_eq(rtype, "SpamComplaint")) {
-        ev->id = mt_json_str_value(wh, json_object_get(obj, "ID"));
+        ev->id = mt_json_str_value(wh, mt_json_get(obj, "ID"));
     }
 
     if (ev->id.len == 0) {
@@ -329,7 +321,7 @@ mt_postmark_event(mt_wh_t *wh, json_t *obj, mt_str_t *rtype, mt_event_t *ev)
         fields[n++] = tstr;
         fields[n++] = mt_json_str(obj, "OriginalLink");
 
-        if (json_is_true(json_object_get(obj, "SuppressSending"))) {
+        if (mt_json_is_true(mt_json_get(obj, "SuppressSending"))) {
             mt_str_set(&fields[n], "1");
             n++;
         }

@@ -5,6 +5,10 @@
 
 
 #include "mt_rcpt.h"
+#include "mt_base64.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 
 static int mt_rcpt_space(u_char c);
@@ -84,4 +88,78 @@ mt_rcpt_domain(const u_char *addr, size_t len, mt_str_t *domain)
 
     domain->data = (u_char *) at + 1;
     domain->len = addr + len - (at + 1);
+}
+
+
+int
+mt_rcpt_is_address(const u_char *addr, size_t len)
+{
+    size_t         i;
+    const u_char  *at;
+
+    if (len == 0 || len > MT_RCPT_ADDR_MAX || !mt_utf8_valid(addr, len)) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (addr[i] <= 0x20 || addr[i] == 0x7f) {
+            return 0;
+        }
+    }
+
+    at = memrchr(addr, '@', len);
+
+    /* "local@domain.tld" or "local@[192.0.2.1]" */
+
+    if (at == NULL || at == addr || at == addr + len - 1) {
+        return 0;
+    }
+
+    at++;
+
+    if (*at == '[') {
+        return addr[len - 1] == ']';
+    }
+
+    return memchr(at, '.', addr + len - at) != NULL
+           && at[0] != '.' && addr[len - 1] != '.';
+}
+
+
+int
+mt_rcpt_is_hash(const u_char *p, size_t len)
+{
+    size_t  i;
+
+    if (len != MT_RCPT_HASH_HEX) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+int
+mt_rcpt_hash(const u_char *key, size_t keylen, const u_char *addr,
+    size_t len, u_char *hex)
+{
+    u_char    md[EVP_MAX_MD_SIZE];
+    unsigned  mdlen;
+
+    if (HMAC(EVP_sha256(), key, (int) keylen, addr, len, md, &mdlen) == NULL
+        || mdlen * 2 != MT_RCPT_HASH_HEX)
+    {
+        return -1;
+    }
+
+    hex[mt_hex_encode(hex, md, mdlen)] = '\0';
+
+    return 0;
 }

@@ -11,6 +11,14 @@
 #include "mt_core.h"
 
 
+/* the longest recipient a record holds (docs/spool-format.md) */
+#define MT_RCPT_ADDR_MAX        512
+
+/* a hashed recipient: HMAC-SHA256 of the normalized address, in hex */
+#define MT_RCPT_KEY_LEN         32
+#define MT_RCPT_HASH_HEX        64
+
+
 /*
  * The one form of a recipient address that suppressions, lookups and
  * hashes use: surrounding white space and a display name ("Name <a@b>")
@@ -22,6 +30,28 @@
  */
 size_t mt_rcpt_normalize(u_char *dst, const u_char *src, size_t len);
 void mt_rcpt_domain(const u_char *addr, size_t len, mt_str_t *domain);
+
+/*
+ * Whether a normalized address looks like one: a local part, an '@', a
+ * domain with a dot or an address literal, no white space or control
+ * characters, valid UTF-8, at most MT_RCPT_ADDR_MAX bytes.  Loose on
+ * purpose: whatever a provider reported is stored as it came; this
+ * only refuses what cannot name a mailbox.
+ */
+int mt_rcpt_is_address(const u_char *addr, size_t len);
+
+/* MT_RCPT_HASH_HEX lowercase hex digits: a hashed recipient */
+int mt_rcpt_is_hash(const u_char *p, size_t len);
+
+/*
+ * HMAC-SHA256(key, normalized address) as MT_RCPT_HASH_HEX lowercase
+ * hex digits (and a NUL): what a record, a suppression or an erased
+ * address carries instead of the address.  The whole 32 bytes are kept:
+ * the value is a lookup key for every recipient ever seen, and a
+ * shorter one would let two addresses meet.  Returns -1 on failure.
+ */
+int mt_rcpt_hash(const u_char *key, size_t keylen, const u_char *addr,
+    size_t len, u_char *hex);
 
 
 #endif /* _MT_RCPT_H_INCLUDED_ */

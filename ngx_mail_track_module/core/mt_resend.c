@@ -10,13 +10,11 @@
 
 #include "mt_webhook.h"
 #include "mt_base64.h"
+#include "mt_hmac.h"
 
 #include <stdio.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
 
 
 #define MT_RESEND_KEY_MIN      16
@@ -28,13 +26,6 @@
 
 
 typedef struct {
-    EVP_MAC            *mac;
-    size_t              len;
-    u_char              key[MT_RESEND_KEY_MAX];
-} mt_resend_key_t;
-
-
-typedef struct {
     const char         *name;
     mt_event_type_e     type;
 } mt_resend_map_t;
@@ -42,16 +33,14 @@ typedef struct {
 
 static mt_rc_t mt_resend_verify(mt_wh_t *wh, mt_str_t *id, mt_str_t *ts,
     mt_str_t *sig);
-static mt_rc_t mt_resend_hmac(mt_resend_key_t *k, mt_wh_t *wh, mt_str_t *id,
-    mt_str_t *ts, u_char *md);
 static int mt_resend_sig_match(mt_str_t *sig, const u_char *md);
 static mt_rc_t mt_resend_run(mt_wh_t *wh, mt_str_t *id);
-static mt_rc_t mt_resend_event(mt_wh_t *wh, json_t *root, json_t *data,
+static mt_rc_t mt_resend_event(mt_wh_t *wh, mt_json_t root, mt_json_t data,
     mt_str_t *id, mt_event_t *ev);
 static mt_event_type_e mt_resend_type(mt_str_t *name);
-static void mt_resend_bounce(json_t *data, mt_event_t *ev);
-static mt_str_t mt_resend_tag(mt_wh_t *wh, json_t *tags, mt_str_t *name);
-static mt_str_t mt_resend_rcpt(json_t *data);
+static void mt_resend_bounce(mt_json_t data, mt_event_t *ev);
+static mt_str_t mt_resend_tag(mt_wh_t *wh, mt_json_t tags, mt_str_t *name);
+static mt_str_t mt_resend_rcpt(mt_json_t data);
 static mt_str_t mt_resend_trim(mt_str_t s);
 
 
@@ -74,9 +63,10 @@ static const mt_resend_map_t  mt_resend_types[] = {
 mt_rc_t
 mt_resend_key(mt_str_t *raw, void **data, char *err, size_t len)
 {
-    ssize_t           n;
-    mt_str_t          s;
-    mt_resend_key_t  *k;
+    ssize_t   n;
+    mt_rc_t   rc;
+    mt_str_t  s;
+    u_char    key[MT_RESEND_KEY_MAX];
 
     s = mt_resend_trim(*raw);
 
@@ -90,58 +80,24 @@ mt_resend_key(mt_str_t *raw, void **data, char *err, size_t len)
         return MT_ERR_INTERNAL;
     }
 
-    k = calloc(1, sizeof(mt_resend_key_t));
-    if (k == NULL) {
-        snprintf(err, len, "out of memory");
-        return MT_ERR_NOMEM;
-    }
-
-    n = mt_base64_decode(k->key, s.data, s.len);
+    n = mt_base64_decode(key, s.data, s.len);
 
     if (n < 0) {
-        free(k);
         snprintf(err, len, "the secret after \"whsec_\" is not base64");
         return MT_ERR_INTERNAL;
     }
 
     if (n < MT_RESEND_KEY_MIN) {
-        free(k);
         snprintf(err, len, "the secret is shorter than %d bytes",
                  MT_RESEND_KEY_MIN);
         return MT_ERR_INTERNAL;
     }
 
-    k->len = n;
+    rc = mt_hmac_key("SHA256", key, n, data, err, len);
 
-    /* fetched once here, not on every request */
+    OPENSSL_cleanse(key, sizeof(key));
 
-    k->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (k->mac == NULL) {
-        OPENSSL_cleanse(k->key, sizeof(k->key));
-        free(k);
-        ERR_clear_error();
-        snprintf(err, len, "HMAC is not available");
-        return MT_ERR_INTERNAL;
-    }
-
-    *data = k;
-
-    return MT_OK;
-}
-
-
-void
-mt_resend_key_free(void *data)
-{
-    mt_resend_key_t  *k = data;
-
-    if (k == NULL) {
-        return;
-    }
-
-    EVP_MAC_free(k->mac);
-    OPENSSL_cleanse(k->key, sizeof(k->key));
-    free(k);
+    return rc;
 }
 
 
@@ -222,20 +178,28 @@ static mt_rc_t
 mt_resend_verify(mt_wh_t *wh, mt_str_t *id, mt_str_t *ts, mt_str_t *sig)
 {
     size_t         i;
-    mt_rc_t        rc;
+    mt_str_t       parts[5];
     mt_wh_conf_t  *conf;
-    u_char         md[MT_RESEND_MD_LEN];
+    u_char         md[EVP_MAX_MD_SIZE];
 
     conf = wh->conf;
+
+    /* Svix signs "<id>.<timestamp>.<body>" */
+
+    parts[0] = *id;
+    mt_str_set(&parts[1], ".");
+    parts[2] = *ts;
+    mt_str_set(&parts[3], ".");
+    parts[4].data = (u_char *) wh->body;
+    parts[4].len = wh->body_len;
 
     for (i = 0; i < conf->nkeys; i++) {
         if (conf->keys[i].data == NULL) {
             continue;
         }
 
-        rc = mt_resend_hmac(conf->keys[i].data, wh, id, ts, md);
-        if (rc != MT_OK) {
-            return rc;
+        if (mt_hmac(conf->keys[i].data, parts, 5, md) != MT_RESEND_MD_LEN) {
+            return MT_ERR_INTERNAL;
         }
 
         if (mt_resend_sig_match(sig, md)) {
@@ -246,45 +210,6 @@ mt_resend_verify(mt_wh_t *wh, mt_str_t *id, mt_str_t *ts, mt_str_t *sig)
     mt_str_set(&wh->detail, "no configured secret verifies a signature");
 
     return MT_ERR_SIGNATURE;
-}
-
-
-static mt_rc_t
-mt_resend_hmac(mt_resend_key_t *k, mt_wh_t *wh, mt_str_t *id, mt_str_t *ts,
-    u_char *md)
-{
-    size_t        mdlen;
-    mt_rc_t       rc;
-    OSSL_PARAM    params[2];
-    EVP_MAC_CTX  *ctx;
-
-    ctx = EVP_MAC_CTX_new(k->mac);
-    if (ctx == NULL) {
-        return MT_ERR_NOMEM;
-    }
-
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                 (char *) "SHA256", 0);
-    params[1] = OSSL_PARAM_construct_end();
-
-    rc = MT_OK;
-
-    if (EVP_MAC_init(ctx, k->key, k->len, params) != 1
-        || EVP_MAC_update(ctx, id->data, id->len) != 1
-        || EVP_MAC_update(ctx, (u_char *) ".", 1) != 1
-        || EVP_MAC_update(ctx, ts->data, ts->len) != 1
-        || EVP_MAC_update(ctx, (u_char *) ".", 1) != 1
-        || (wh->body_len && EVP_MAC_update(ctx, wh->body, wh->body_len) != 1)
-        || EVP_MAC_final(ctx, md, &mdlen, MT_RESEND_MD_LEN) != 1
-        || mdlen != MT_RESEND_MD_LEN)
-    {
-        ERR_clear_error();
-        rc = MT_ERR_INTERNAL;
-    }
-
-    EVP_MAC_CTX_free(ctx);
-
-    return rc;
 }
 
 
@@ -336,9 +261,9 @@ mt_resend_sig_match(mt_str_t *sig, const u_char *md)
 static mt_rc_t
 mt_resend_run(mt_wh_t *wh, mt_str_t *id)
 {
-    json_t      *root, *data;
     mt_rc_t      rc;
     mt_str_t     type;
+    mt_json_t    root, data;
     mt_event_t   ev;
 
     rc = mt_wh_json_load(wh, wh->body, wh->body_len, &root);
@@ -347,29 +272,22 @@ mt_resend_run(mt_wh_t *wh, mt_str_t *id)
     }
 
     type = mt_json_str(root, "type");
-    data = json_object_get(root, "data");
+    data = mt_json_get(root, "data");
 
-    if (type.len == 0 || !json_is_object(data)) {
+    if (type.len == 0 || !mt_json_is_object(data)) {
         mt_str_set(&wh->detail, "not an object with a \"type\" name and "
                    "a \"data\" object");
-        rc = MT_ERR_PAYLOAD;
-        goto done;
+        return MT_ERR_PAYLOAD;
     }
 
     mt_event_init(&ev);
 
     rc = mt_resend_event(wh, root, data, id, &ev);
     if (rc != MT_OK) {
-        goto done;
+        return rc;
     }
 
-    rc = mt_wh_emit(wh, &ev);
-
-done:
-
-    json_decref(root);
-
-    return rc;
+    return mt_wh_emit(wh, &ev);
 }
 
 
@@ -381,11 +299,11 @@ done:
  */
 
 static mt_rc_t
-mt_resend_event(mt_wh_t *wh, json_t *root, json_t *data, mt_str_t *id,
+mt_resend_event(mt_wh_t *wh, mt_json_t root, mt_json_t data, mt_str_t *id,
     mt_event_t *ev)
 {
-    json_t        *v;
     mt_str_t       f[MT_RESEND_ID_FIELDS];
+    mt_json_t      v;
     mt_wh_conf_t  *conf;
 
     conf = wh->conf;
@@ -395,16 +313,16 @@ mt_resend_event(mt_wh_t *wh, json_t *root, json_t *data, mt_str_t *id,
 
     /* the top-level created_at is the event's; data's is the email's */
 
-    ev->ts = mt_json_time_ms(json_object_get(root, "created_at"));
+    ev->ts = mt_json_time_ms(mt_json_get(root, "created_at"));
     if (ev->ts == 0) {
-        ev->ts = mt_json_time_ms(json_object_get(data, "created_at"));
+        ev->ts = mt_json_time_ms(mt_json_get(data, "created_at"));
     }
 
     ev->esp_mid = mt_json_str(data, "email_id");
     ev->rcpt = mt_resend_rcpt(data);
 
     if (conf->id_field.len) {
-        ev->mid = mt_resend_tag(wh, json_object_get(data, "tags"),
+        ev->mid = mt_resend_tag(wh, mt_json_get(data, "tags"),
                                 &conf->id_field);
     }
 
@@ -419,7 +337,7 @@ mt_resend_event(mt_wh_t *wh, json_t *root, json_t *data, mt_str_t *id,
         break;
 
     case MT_EV_REJECTED:
-        v = json_object_get(data, "failed");
+        v = mt_json_get(data, "failed");
         ev->reason = mt_json_str(v, "reason");
 
         if (ev->reason.len == 0) {
@@ -429,14 +347,14 @@ mt_resend_event(mt_wh_t *wh, json_t *root, json_t *data, mt_str_t *id,
         break;
 
     case MT_EV_CLICKED:
-        v = json_object_get(data, "click");
+        v = mt_json_get(data, "click");
         ev->url = mt_json_str(v, "link");
         ev->ip = mt_json_str(v, "ipAddress");
         ev->ua = mt_json_str(v, "userAgent");
         break;
 
     case MT_EV_OPENED:
-        v = json_object_get(data, "open");
+        v = mt_json_get(data, "open");
         ev->ip = mt_json_str(v, "ipAddress");
         ev->ua = mt_json_str(v, "userAgent");
         break;
@@ -483,30 +401,29 @@ mt_resend_type(mt_str_t *name)
  */
 
 static void
-mt_resend_bounce(json_t *data, mt_event_t *ev)
+mt_resend_bounce(mt_json_t data, mt_event_t *ev)
 {
     int          code;
-    json_t      *b, *d;
     mt_str_t     type, diag, msg;
+    mt_json_t    b, d;
     mt_bounce_e  cls;
 
-    b = json_object_get(data, "bounce");
+    b = mt_json_get(data, "bounce");
 
     type = mt_json_str(b, "type");
     msg = mt_json_str(b, "message");
 
-    d = json_object_get(b, "diagnosticCode");
+    d = mt_json_get(b, "diagnosticCode");
 
-    if (json_is_array(d)) {
-        d = json_array_get(d, 0);
+    if (mt_json_is_array(d)) {
+        d = mt_json_at(d, 0);
     }
 
     diag.len = 0;
     diag.data = NULL;
 
-    if (json_is_string(d)) {
-        diag.data = (u_char *) json_string_value(d);
-        diag.len = json_string_length(d);
+    if (mt_json_is_string(d)) {
+        diag = mt_json_string(d);
     }
 
     code = 0;
@@ -539,27 +456,26 @@ mt_resend_bounce(json_t *data, mt_event_t *ev)
  */
 
 static mt_str_t
-mt_resend_tag(mt_wh_t *wh, json_t *tags, mt_str_t *name)
+mt_resend_tag(mt_wh_t *wh, mt_json_t tags, mt_str_t *name)
 {
-    size_t    i;
-    json_t   *e;
-    mt_str_t  n, none = mt_null_string;
+    mt_str_t         n, none = mt_null_string;
+    mt_json_t        e;
+    mt_json_iter_t   it;
 
-    if (json_is_object(tags)) {
-        return mt_json_str_value(wh, json_object_getn(tags,
-                                                      (char *) name->data,
-                                                      name->len));
+    if (mt_json_is_object(tags)) {
+        return mt_json_str_value(wh, mt_json_getn(tags, name->data,
+                                                  name->len));
     }
 
-    if (!json_is_array(tags)) {
+    if (!mt_json_is_array(tags)) {
         return none;
     }
 
-    json_array_foreach(tags, i, e) {
+    mt_json_array_foreach(tags, it, e) {
         n = mt_json_str(e, "name");
 
         if (n.len == name->len && memcmp(n.data, name->data, n.len) == 0) {
-            return mt_json_str_value(wh, json_object_get(e, "value"));
+            return mt_json_str_value(wh, mt_json_get(e, "value"));
         }
     }
 
@@ -573,39 +489,38 @@ mt_resend_tag(mt_wh_t *wh, json_t *tags, mt_str_t *name)
  */
 
 static mt_str_t
-mt_resend_rcpt(json_t *data)
+mt_resend_rcpt(mt_json_t data)
 {
     u_char    *lt, *gt;
-    json_t    *to, *cc, *bcc;
     mt_str_t   s = mt_null_string;
+    mt_json_t  to, cc, bcc;
 
-    cc = json_object_get(data, "cc");
-    bcc = json_object_get(data, "bcc");
+    cc = mt_json_get(data, "cc");
+    bcc = mt_json_get(data, "bcc");
 
-    if ((json_is_array(cc) && json_array_size(cc))
-        || (json_is_string(cc) && json_string_length(cc))
-        || (json_is_array(bcc) && json_array_size(bcc))
-        || (json_is_string(bcc) && json_string_length(bcc)))
+    if ((mt_json_is_array(cc) && mt_json_size(cc))
+        || mt_json_string(cc).len
+        || (mt_json_is_array(bcc) && mt_json_size(bcc))
+        || mt_json_string(bcc).len)
     {
         return s;
     }
 
-    to = json_object_get(data, "to");
+    to = mt_json_get(data, "to");
 
-    if (json_is_array(to)) {
-        if (json_array_size(to) != 1) {
+    if (mt_json_is_array(to)) {
+        if (mt_json_size(to) != 1) {
             return s;
         }
 
-        to = json_array_get(to, 0);
+        to = mt_json_at(to, 0);
     }
 
-    if (!json_is_string(to)) {
+    if (!mt_json_is_string(to)) {
         return s;
     }
 
-    s.data = (u_char *) json_string_value(to);
-    s.len = json_string_length(to);
+    s = mt_json_string(to);
 
     /*
      * "Doe, Jane" <jane@example.com>: the address in angle brackets; a

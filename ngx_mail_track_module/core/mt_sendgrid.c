@@ -31,13 +31,39 @@ typedef struct {
 } mt_sendgrid_map_t;
 
 
+/* the members an event is read from, found in one pass (mt_json_get_all) */
+enum {
+    SG_EVENT = 0,
+    SG_EMAIL,
+    SG_TIMESTAMP,
+    SG_MESSAGE_ID,
+    SG_SMTP_ID,
+    SG_REASON,
+    SG_RESPONSE,
+    SG_STATUS,
+    SG_TYPE,
+    SG_BOUNCE_CLASS,
+    SG_URL,
+    SG_IP,
+    SG_USERAGENT,
+    SG_MACHINE_OPEN,
+    SG_CATEGORY,
+    SG_ATTEMPT,
+    SG_ASM_GROUP,
+    SG_APP_ID,                    /* mail_track_id_field, set per call */
+    SG_NFIELDS
+};
+
+
 static EVP_PKEY *mt_sendgrid_key_parse(mt_str_t *raw, char *err,
     size_t errlen);
 static mt_rc_t mt_sendgrid_verify(mt_wh_t *wh, mt_str_t *ts, mt_str_t *sig);
-static mt_rc_t mt_sendgrid_event(mt_wh_t *wh, json_t *o, mt_event_t *ev);
+static int mt_sendgrid_valid(mt_json_t o);
+static mt_rc_t mt_sendgrid_emit(mt_wh_t *wh, mt_json_t o);
+static mt_rc_t mt_sendgrid_event(mt_wh_t *wh, mt_json_t o, mt_event_t *ev);
 static mt_event_type_e mt_sendgrid_type(mt_str_t *name);
-static mt_bounce_e mt_sendgrid_bounce(json_t *o, mt_event_t *ev);
-static mt_rc_t mt_sendgrid_id(mt_wh_t *wh, json_t *o, mt_event_t *ev);
+static mt_bounce_e mt_sendgrid_bounce(mt_json_t *f, mt_event_t *ev);
+static mt_rc_t mt_sendgrid_id(mt_wh_t *wh, mt_json_t *f, mt_event_t *ev);
 
 
 static const mt_sendgrid_map_t  mt_sendgrid_types[] = {
@@ -52,6 +78,28 @@ static const mt_sendgrid_map_t  mt_sendgrid_types[] = {
     { "unsubscribe",        MT_EV_UNSUBSCRIBED },
     { "group_unsubscribe",  MT_EV_UNSUBSCRIBED },
     { NULL,                 MT_EV_OTHER }
+};
+
+
+static const mt_str_t  mt_sendgrid_fields[SG_NFIELDS] = {
+    mt_string("event"),
+    mt_string("email"),
+    mt_string("timestamp"),
+    mt_string("sg_message_id"),
+    mt_string("smtp-id"),
+    mt_string("reason"),
+    mt_string("response"),
+    mt_string("status"),
+    mt_string("type"),
+    mt_string("bounce_classification"),
+    mt_string("url"),
+    mt_string("ip"),
+    mt_string("useragent"),
+    mt_string("sg_machine_open"),
+    mt_string("category"),
+    mt_string("attempt"),
+    mt_string("asm_group_id"),
+    mt_null_string
 };
 
 
@@ -244,6 +292,7 @@ mt_sendgrid_verify(mt_wh_t *wh, mt_str_t *ts, mt_str_t *sig)
     mt_str_t       s;
     EVP_PKEY      *pkey;
     EVP_MD_CTX    *ctx;
+    const EVP_MD  *md;
     mt_wh_conf_t  *conf;
     u_char         der[MT_SENDGRID_SIG_MAX];
 
@@ -270,8 +319,8 @@ mt_sendgrid_verify(mt_wh_t *wh, mt_str_t *ts, mt_str_t *sig)
         return MT_ERR_SIGNATURE;
     }
 
-    ctx = EVP_MD_CTX_new();
-    if (ctx == NULL) {
+    md = mt_wh_sha256((void **) &ctx);
+    if (md == NULL) {
         return MT_ERR_NOMEM;
     }
 
@@ -284,7 +333,7 @@ mt_sendgrid_verify(mt_wh_t *wh, mt_str_t *ts, mt_str_t *sig)
             continue;
         }
 
-        if (EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pkey) != 1
+        if (EVP_DigestVerifyInit(ctx, NULL, md, NULL, pkey) != 1
             || EVP_DigestVerifyUpdate(ctx, ts->data, ts->len) != 1
             || (wh->body_len
                 && EVP_DigestVerifyUpdate(ctx, wh->body, wh->body_len) != 1))
@@ -303,7 +352,7 @@ mt_sendgrid_verify(mt_wh_t *wh, mt_str_t *ts, mt_str_t *sig)
         EVP_MD_CTX_reset(ctx);
     }
 
-    EVP_MD_CTX_free(ctx);
+    EVP_MD_CTX_reset(ctx);
 
     /* a failed verify leaves errors queued that nginx's SSL code would see */
     ERR_clear_error();
@@ -325,93 +374,96 @@ mt_sendgrid_verify(mt_wh_t *wh, mt_str_t *ts, mt_str_t *sig)
 mt_rc_t
 mt_sendgrid_normalize(mt_wh_t *wh)
 {
-    size_t       i, n;
-    json_t      *root, *o;
     mt_rc_t      rc;
-    mt_event_t   ev;
+    mt_json_t    root;
 
     rc = mt_wh_json_load(wh, wh->body, wh->body_len, &root);
     if (rc != MT_OK) {
         return rc;
     }
 
-    if (json_is_array(root)) {
-        n = json_array_size(root);
+    if (mt_json_is_object(root)) {
+        if (!mt_sendgrid_valid(root)) {
+            goto invalid;
+        }
 
-    } else if (json_is_object(root)) {
-        n = 1;
+        return mt_sendgrid_emit(wh, root);
+    }
 
-    } else {
+    if (!mt_json_is_array(root)) {
         mt_str_set(&wh->detail, "body is not a JSON array of events");
-        rc = MT_ERR_PAYLOAD;
-        goto done;
+        return MT_ERR_PAYLOAD;
     }
 
-    if (n > MT_WH_MAX_EVENTS) {
-        rc = MT_ERR_TOO_MANY;
-        goto done;
+    rc = mt_wh_each_in_array(wh, root, mt_sendgrid_valid, mt_sendgrid_event);
+
+    if (rc == MT_DECLINED) {
+        return MT_OK;
     }
 
-    for (i = 0; i < n; i++) {
-        o = json_is_array(root) ? json_array_get(root, i) : root;
-
-        if (!json_is_object(o)
-            || !json_is_string(json_object_get(o, "event"))
-            || json_string_length(json_object_get(o, "event")) == 0)
-        {
-            mt_str_set(&wh->detail, "an event is not an object with "
-                       "an \"event\" name");
-            rc = MT_ERR_PAYLOAD;
-            goto done;
-        }
+    if (rc == MT_ERR_PAYLOAD) {
+        goto invalid;
     }
-
-    for (i = 0; i < n; i++) {
-        o = json_is_array(root) ? json_array_get(root, i) : root;
-
-        mt_event_init(&ev);
-
-        rc = mt_sendgrid_event(wh, o, &ev);
-        if (rc != MT_OK) {
-            break;
-        }
-
-        rc = mt_wh_emit(wh, &ev);
-        if (rc != MT_OK) {
-            break;
-        }
-    }
-
-done:
-
-    json_decref(root);
 
     return rc;
+
+invalid:
+
+    mt_str_set(&wh->detail, "an event is not an object with an \"event\" "
+               "name");
+    return MT_ERR_PAYLOAD;
+}
+
+
+static int
+mt_sendgrid_valid(mt_json_t o)
+{
+    return mt_json_str(o, "event").len != 0;
 }
 
 
 static mt_rc_t
-mt_sendgrid_event(mt_wh_t *wh, json_t *o, mt_event_t *ev)
+mt_sendgrid_emit(mt_wh_t *wh, mt_json_t o)
 {
-    int            code;
-    u_char        *p;
-    json_t        *v;
-    mt_str_t       st;
-    mt_wh_conf_t  *conf;
+    mt_rc_t     rc;
+    mt_event_t  ev;
 
-    conf = wh->conf;
+    rc = mt_sendgrid_event(wh, o, &ev);
+    if (rc != MT_OK) {
+        return rc;
+    }
 
-    ev->esp_type = mt_json_str(o, "event");
+    return mt_wh_emit(wh, &ev);
+}
+
+
+static mt_rc_t
+mt_sendgrid_event(mt_wh_t *wh, mt_json_t o, mt_event_t *ev)
+{
+    int         code;
+    u_char     *p;
+    mt_str_t    st, keys[SG_NFIELDS];
+    mt_json_t   v, f[SG_NFIELDS];
+
+    mt_event_init(ev);
+
+    memcpy(keys, mt_sendgrid_fields, sizeof(keys));
+    keys[SG_APP_ID] = wh->conf->id_field;
+
+    mt_json_get_all(o, keys, keys[SG_APP_ID].len ? SG_NFIELDS : SG_APP_ID,
+                    f);
+
+    ev->esp_type = mt_json_string(f[SG_EVENT]);
     ev->type = mt_sendgrid_type(&ev->esp_type);
-    ev->rcpt = mt_json_str(o, "email");
-    ev->ts = mt_json_time_ms(json_object_get(o, "timestamp"));
+    ev->rcpt = mt_json_string(f[SG_EMAIL]);
+    ev->ts = mt_json_time_ms(f[SG_TIMESTAMP]);
 
     /*
      * "<X-Message-Id>.filterdrecv-..." or "<X-Message-Id>.filter0001...":
      * the part before ".filter" is what the send API returned
      */
 
-    ev->esp_mid = mt_json_str(o, "sg_message_id");
+    ev->esp_mid = mt_json_string(f[SG_MESSAGE_ID]);
 
     if (ev->esp_mid.len) {
         p = memmem(ev->esp_mid.data, ev->esp_mid.len, ".filter", 7);
@@ -421,21 +473,19 @@ mt_sendgrid_event(mt_wh_t *wh, json_t *o, mt_event_t *ev)
         }
     }
 
-    if (conf->id_field.len) {
-        v = json_object_getn(o, (char *) conf->id_field.data,
-                             conf->id_field.len);
-        ev->mid = mt_json_str_value(wh, v);
+    if (keys[SG_APP_ID].len) {
+        ev->mid = mt_json_str_value(wh, f[SG_APP_ID]);
     }
 
     /* dropped and bounce carry "reason", delivered and deferred "response" */
 
-    ev->reason = mt_json_str(o, "reason");
+    ev->reason = mt_json_string(f[SG_REASON]);
     if (ev->reason.len == 0) {
-        ev->reason = mt_json_str(o, "response");
+        ev->reason = mt_json_string(f[SG_RESPONSE]);
     }
 
     code = 0;
-    st = mt_json_str(o, "status");
+    st = mt_json_string(f[SG_STATUS]);
 
     if (st.len) {
         mt_smtp_parse(&st, &ev->smtp_status, &code);
@@ -450,7 +500,7 @@ mt_sendgrid_event(mt_wh_t *wh, json_t *o, mt_event_t *ev)
     switch (ev->type) {
 
     case MT_EV_BOUNCED:
-        ev->bounce = mt_sendgrid_bounce(o, ev);
+        ev->bounce = mt_sendgrid_bounce(f, ev);
         break;
 
     case MT_EV_DEFERRED:
@@ -458,20 +508,20 @@ mt_sendgrid_event(mt_wh_t *wh, json_t *o, mt_event_t *ev)
         break;
 
     case MT_EV_CLICKED:
-        ev->url = mt_json_str(o, "url");
+        ev->url = mt_json_string(f[SG_URL]);
         /* fall through */
 
     case MT_EV_OPENED:
-        ev->ip = mt_json_str(o, "ip");
-        ev->ua = mt_json_str(o, "useragent");
+        ev->ip = mt_json_string(f[SG_IP]);
+        ev->ua = mt_json_string(f[SG_USERAGENT]);
 
-        v = json_object_get(o, "sg_machine_open");
+        v = f[SG_MACHINE_OPEN];
 
-        if (json_is_true(v)) {
+        if (mt_json_is_true(v)) {
             ev->machine = 1;
             mt_str_set(&ev->why, "sg_machine_open");
 
-        } else if (json_is_false(v)) {
+        } else if (mt_json_is_false(v)) {
             ev->machine = 0;
         }
 
@@ -481,13 +531,11 @@ mt_sendgrid_event(mt_wh_t *wh, json_t *o, mt_event_t *ev)
         break;
     }
 
-    if (mt_json_join(wh, json_object_get(o, "category"), &ev->tag)
-        != MT_OK)
-    {
+    if (mt_json_join(wh, f[SG_CATEGORY], &ev->tag) != MT_OK) {
         return MT_ERR_NOMEM;
     }
 
-    return mt_sendgrid_id(wh, o, ev);
+    return mt_sendgrid_id(wh, f, ev);
 }
 
 
@@ -514,18 +562,18 @@ mt_sendgrid_type(mt_str_t *name)
  */
 
 static mt_bounce_e
-mt_sendgrid_bounce(json_t *o, mt_event_t *ev)
+mt_sendgrid_bounce(mt_json_t *f, mt_event_t *ev)
 {
     mt_str_t     type, cls;
     mt_bounce_e  b;
 
-    type = mt_json_str(o, "type");
+    type = mt_json_string(f[SG_TYPE]);
 
     if (mt_str_eq_nocase(&type, "blocked")) {
         return MT_BOUNCE_BLOCK;
     }
 
-    cls = mt_json_str(o, "bounce_classification");
+    cls = mt_json_string(f[SG_BOUNCE_CLASS]);
 
     if (mt_str_has_prefix_nocase(&cls, "invalid")) {
         return MT_BOUNCE_HARD;
@@ -566,31 +614,28 @@ mt_sendgrid_bounce(json_t *o, mt_event_t *ev)
  */
 
 static mt_rc_t
-mt_sendgrid_id(mt_wh_t *wh, json_t *o, mt_event_t *ev)
+mt_sendgrid_id(mt_wh_t *wh, mt_json_t *f, mt_event_t *ev)
 {
-    mt_str_t  f[MT_SENDGRID_ID_FIELDS];
+    mt_str_t  h[MT_SENDGRID_ID_FIELDS];
     u_char    ts[32], attempt[32], group[32];
 
-    f[0] = ev->esp_type;
-    f[1] = mt_json_str(o, "sg_message_id");
+    h[0] = ev->esp_type;
+    h[1] = mt_json_string(f[SG_MESSAGE_ID]);
 
-    if (f[1].len == 0) {
-        f[1] = mt_json_str(o, "smtp-id");
+    if (h[1].len == 0) {
+        h[1] = mt_json_string(f[SG_SMTP_ID]);
     }
 
-    f[2] = ev->rcpt;
-    f[3] = mt_json_scalar(json_object_get(o, "timestamp"), ts,
-                              sizeof(ts));
-    f[4] = mt_json_str(o, "url");
-    f[5] = mt_json_scalar(json_object_get(o, "attempt"), attempt,
-                              sizeof(attempt));
-    f[6] = mt_json_str(o, "type");
-    f[7] = mt_json_str(o, "useragent");
-    f[8] = mt_json_str(o, "ip");
-    f[9] = mt_json_scalar(json_object_get(o, "asm_group_id"), group,
-                              sizeof(group));
+    h[2] = ev->rcpt;
+    h[3] = mt_json_scalar(f[SG_TIMESTAMP], ts, sizeof(ts));
+    h[4] = mt_json_string(f[SG_URL]);
+    h[5] = mt_json_scalar(f[SG_ATTEMPT], attempt, sizeof(attempt));
+    h[6] = mt_json_string(f[SG_TYPE]);
+    h[7] = mt_json_string(f[SG_USERAGENT]);
+    h[8] = mt_json_string(f[SG_IP]);
+    h[9] = mt_json_scalar(f[SG_ASM_GROUP], group, sizeof(group));
 
-    return mt_wh_hash_id(wh, &ev->id, f, MT_SENDGRID_ID_FIELDS);
+    return mt_wh_hash_id(wh, &ev->id, h, MT_SENDGRID_ID_FIELDS);
 }
 
 

@@ -18,11 +18,12 @@ typedef struct {
 } mt_sparkpost_map_t;
 
 
-static mt_rc_t mt_sparkpost_check(mt_wh_t *wh, json_t *root,
+static mt_rc_t mt_sparkpost_check(mt_wh_t *wh, mt_json_t root,
     size_t *nevents);
 static const mt_sparkpost_map_t *mt_sparkpost_find(
     const mt_sparkpost_map_t *map, mt_str_t *name);
-static mt_rc_t mt_sparkpost_event(mt_wh_t *wh, const char *cls, json_t *obj,
+static int mt_sparkpost_first(mt_json_t msys, mt_str_t *cls, mt_json_t obj);
+static mt_rc_t mt_sparkpost_event(mt_wh_t *wh, mt_str_t *cls, mt_json_t obj,
     mt_event_t *ev);
 static void mt_sparkpost_bounce(mt_str_t *cls, mt_event_t *ev);
 
@@ -93,11 +94,12 @@ mt_sparkpost_process(mt_wh_t *wh)
 mt_rc_t
 mt_sparkpost_normalize(mt_wh_t *wh)
 {
-    size_t       i, n;
-    json_t      *root, *item, *msys, *obj;
-    mt_rc_t      rc;
-    const char  *cls;
-    mt_event_t   ev;
+    size_t           n;
+    mt_rc_t          rc;
+    mt_str_t         cls;
+    mt_json_t        root, item, msys, obj;
+    mt_event_t       ev;
+    mt_json_iter_t   it, mit;
 
     rc = mt_wh_json_load(wh, wh->body, wh->body_len, &root);
     if (rc != MT_OK) {
@@ -108,35 +110,34 @@ mt_sparkpost_normalize(mt_wh_t *wh)
 
     rc = mt_sparkpost_check(wh, root, &n);
     if (rc != MT_OK) {
-        goto done;
+        return rc;
     }
 
     if (n == 0) {
-        rc = MT_DECLINED;
-        goto done;
+        return MT_DECLINED;
     }
 
-    json_array_foreach(root, i, item) {
-        msys = json_object_get(item, "msys");
+    mt_json_array_foreach(root, it, item) {
+        msys = mt_json_get(item, "msys");
 
-        json_object_foreach(msys, cls, obj) {
-            rc = mt_sparkpost_event(wh, cls, obj, &ev);
+        mt_json_object_foreach(msys, mit, cls, obj) {
+            if (!mt_sparkpost_first(msys, &cls, obj)) {
+                continue;
+            }
+
+            rc = mt_sparkpost_event(wh, &cls, obj, &ev);
             if (rc != MT_OK) {
-                goto done;
+                return rc;
             }
 
             rc = mt_wh_emit(wh, &ev);
             if (rc != MT_OK) {
-                goto done;
+                return rc;
             }
         }
     }
 
-done:
-
-    json_decref(root);
-
-    return rc;
+    return MT_OK;
 }
 
 
@@ -147,31 +148,34 @@ done:
  */
 
 static mt_rc_t
-mt_sparkpost_check(mt_wh_t *wh, json_t *root, size_t *nevents)
+mt_sparkpost_check(mt_wh_t *wh, mt_json_t root, size_t *nevents)
 {
-    size_t       i, n;
-    json_t      *item, *msys, *obj, *type;
-    const char  *cls;
+    size_t           n;
+    mt_str_t         cls;
+    mt_json_t        item, msys, obj;
+    mt_json_iter_t   it, mit;
 
-    if (!json_is_array(root)) {
+    if (!mt_json_is_array(root)) {
         mt_str_set(&wh->detail, "not a JSON array");
         return MT_ERR_PAYLOAD;
     }
 
     n = 0;
 
-    json_array_foreach(root, i, item) {
-        msys = json_object_get(item, "msys");
+    mt_json_array_foreach(root, it, item) {
+        msys = mt_json_get(item, "msys");
 
-        if (!json_is_object(msys)) {
+        if (!mt_json_is_object(msys)) {
             mt_str_set(&wh->detail, "element without an msys object");
             return MT_ERR_PAYLOAD;
         }
 
-        json_object_foreach(msys, cls, obj) {
-            type = json_object_get(obj, "type");
+        mt_json_object_foreach(msys, mit, cls, obj) {
+            if (!mt_sparkpost_first(msys, &cls, obj)) {
+                continue;
+            }
 
-            if (!json_is_string(type) || json_string_length(type) == 0) {
+            if (mt_json_str(obj, "type").len == 0) {
                 mt_str_set(&wh->detail, "event without a type");
                 return MT_ERR_PAYLOAD;
             }
@@ -190,6 +194,15 @@ mt_sparkpost_check(mt_wh_t *wh, json_t *root, size_t *nevents)
 }
 
 
+/* a class there twice: the first wins, as for every key */
+
+static int
+mt_sparkpost_first(mt_json_t msys, mt_str_t *cls, mt_json_t obj)
+{
+    return mt_json_eq(mt_json_getn(msys, cls->data, cls->len), obj);
+}
+
+
 static const mt_sparkpost_map_t *
 mt_sparkpost_find(const mt_sparkpost_map_t *map, mt_str_t *name)
 {
@@ -204,13 +217,13 @@ mt_sparkpost_find(const mt_sparkpost_map_t *map, mt_str_t *name)
 
 
 static mt_rc_t
-mt_sparkpost_event(mt_wh_t *wh, const char *cls, json_t *obj, mt_event_t *ev)
+mt_sparkpost_event(mt_wh_t *wh, mt_str_t *cls, mt_json_t obj, mt_event_t *ev)
 {
     size_t                     n;
-    json_t                    *meta, *v;
     mt_rc_t                    rc;
     int64_t                    code;
     mt_str_t                   bclass, tstr, fields[8];
+    mt_json_t                  meta, v;
     const mt_sparkpost_map_t  *m;
 
     mt_event_init(ev);
@@ -221,7 +234,7 @@ mt_sparkpost_event(mt_wh_t *wh, const char *cls, json_t *obj, mt_event_t *ev)
     ev->type = m->type;
     ev->bounce = m->bounce;
 
-    v = json_object_get(obj, "timestamp");
+    v = mt_json_get(obj, "timestamp");
     ev->ts = mt_json_time_ms(v);
     tstr = mt_json_str_value(wh, v);
 
@@ -235,27 +248,24 @@ mt_sparkpost_event(mt_wh_t *wh, const char *cls, json_t *obj, mt_event_t *ev)
 
     /* transmission_id is what the send API returned to the application */
 
-    ev->esp_mid = mt_json_str_value(wh,
-                                    json_object_get(obj, "transmission_id"));
+    ev->esp_mid = mt_json_str_value(wh, mt_json_get(obj, "transmission_id"));
 
     if (ev->esp_mid.len == 0) {
-        ev->esp_mid = mt_json_str_value(wh,
-                                        json_object_get(obj, "message_id"));
+        ev->esp_mid = mt_json_str_value(wh, mt_json_get(obj, "message_id"));
     }
 
-    meta = json_object_get(obj, "rcpt_meta");
+    meta = mt_json_get(obj, "rcpt_meta");
 
-    if (json_is_object(meta) && wh->conf->id_field.len) {
-        v = json_object_getn(meta, (const char *) wh->conf->id_field.data,
-                             wh->conf->id_field.len);
+    if (mt_json_is_object(meta) && wh->conf->id_field.len) {
+        v = mt_json_getn(meta, wh->conf->id_field.data,
+                         wh->conf->id_field.len);
         ev->mid = mt_json_str_value(wh, v);
     }
 
-    ev->tag = mt_json_str_value(wh, json_object_get(obj, "campaign_id"));
+    ev->tag = mt_json_str_value(wh, mt_json_get(obj, "campaign_id"));
 
     if (ev->tag.len == 0) {
-        rc = mt_json_join(wh, json_object_get(obj, "rcpt_tags"),
-                               &ev->tag);
+        rc = mt_json_join(wh, mt_json_get(obj, "rcpt_tags"), &ev->tag);
         if (rc != MT_OK) {
             return rc;
         }
@@ -282,7 +292,7 @@ mt_sparkpost_event(mt_wh_t *wh, const char *cls, json_t *obj, mt_event_t *ev)
     }
 
     if (ev->type == MT_EV_BOUNCED) {
-        bclass = mt_json_str_value(wh, json_object_get(obj, "bounce_class"));
+        bclass = mt_json_str_value(wh, mt_json_get(obj, "bounce_class"));
         mt_sparkpost_bounce(&bclass, ev);
     }
 
@@ -297,15 +307,13 @@ mt_sparkpost_event(mt_wh_t *wh, const char *cls, json_t *obj, mt_event_t *ev)
         }
     }
 
-    ev->id = mt_json_str_value(wh, json_object_get(obj, "event_id"));
+    ev->id = mt_json_str_value(wh, mt_json_get(obj, "event_id"));
 
     if (ev->id.len == 0) {
         n = 0;
-        fields[n].data = (u_char *) cls;
-        fields[n++].len = strlen(cls);
+        fields[n++] = *cls;
         fields[n++] = ev->esp_type;
-        fields[n++] = mt_json_str_value(wh,
-                                        json_object_get(obj, "message_id"));
+        fields[n++] = mt_json_str_value(wh, mt_json_get(obj, "message_id"));
         fields[n++] = ev->esp_mid;
         fields[n++] = ev->rcpt;
         fields[n++] = tstr;

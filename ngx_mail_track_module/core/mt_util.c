@@ -531,3 +531,37 @@ mt_hash128(const char *ns, const u_char *p, size_t len, u_char *out)
     memcpy(out, &h1, 8);
     memcpy(out + 8, &h2, 8);
 }
+
+
+u_char *
+mt_sprint_u64(u_char *p, uint64_t v)
+{
+    size_t  n;
+    u_char  tmp[MT_INT64_LEN];
+
+    n = sizeof(tmp);
+
+    do {
+        tmp[--n] = (u_char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+
+    memcpy(p, tmp + n, sizeof(tmp) - n);
+
+    return p + sizeof(tmp) - n;
+}
+
+
+u_char *
+mt_sprint_i64(u_char *p, int64_t v)
+{
+    if (v >= 0) {
+        return mt_sprint_u64(p, (uint64_t) v);
+    }
+
+    *p++ = '-';
+
+    /* -INT64_MIN does not fit: negate in unsigned arithmetic */
+
+    return mt_sprint_u64(p, 0 - (uint64_t) v);
+}

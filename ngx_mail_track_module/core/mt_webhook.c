@@ -8,8 +8,8 @@
 
 
 #include "mt_webhook.h"
-#include "mt_generic.h"
 #include "mt_base64.h"
+#include "mt_hmac.h"
 
 #include <stdio.h>
 #include <openssl/evp.h>
@@ -30,7 +30,7 @@ static const mt_provider_t  mt_provider_mailgun = {
     "mailgun", MT_SRC_MAILGUN, 1,
     /* retries over about 8 hours keep the first timestamp */
     9 * 3600, 9 * 3600,
-    NULL, NULL, mt_mailgun_process
+    mt_mailgun_key, mt_hmac_key_free, mt_mailgun_process
 };
 
 static const mt_provider_t  mt_provider_ses = {
@@ -52,7 +52,7 @@ static const mt_provider_t  mt_provider_sparkpost = {
 
 static const mt_provider_t  mt_provider_mandrill = {
     "mandrill", MT_SRC_MANDRILL, 1, 0, 25 * 3600,
-    NULL, NULL, mt_mandrill_process
+    mt_mandrill_key, mt_hmac_key_free, mt_mandrill_process
 };
 
 static const mt_provider_t  mt_provider_mailjet = {
@@ -69,7 +69,7 @@ static const mt_provider_t  mt_provider_resend = {
     "resend", MT_SRC_RESEND, 1,
     /* Svix signs every attempt afresh; its libraries allow 5 minutes */
     300, 28 * 3600,
-    mt_resend_key, mt_resend_key_free, mt_resend_process
+    mt_resend_key, mt_hmac_key_free, mt_resend_process
 };
 
 
@@ -101,68 +101,43 @@ const mt_provider_t  *mt_providers[] = {
 
 
 /*
- * jansson allocates every value separately: in the worker it allocates
- * from an arena instead, emptied before each request is parsed (nothing
- * of the last one is alive then), and falls back to malloc when full.
+ * Two parsers per process, their buffers kept from one request to the
+ * next: one for the body, one for JSON inside a string of the body (an
+ * SNS Message, a Mailjet Payload), parsed while the body is in use.
  */
 
-static u_char      *mt_arena_start;
-static u_char      *mt_arena_pos;
-static u_char      *mt_arena_end;
+static mt_json_parser_t  *mt_wh_parser[2];
 
-static EVP_MD      *mt_hash_md;
-static EVP_MD_CTX  *mt_hash_ctx;
-
-
-static void *
-mt_json_malloc(size_t size)
-{
-    u_char  *p;
-
-    size = (size + 15) & ~(size_t) 15;
-
-    if ((size_t) (mt_arena_end - mt_arena_pos) >= size) {
-        p = mt_arena_pos;
-        mt_arena_pos += size;
-        return p;
-    }
-
-    return malloc(size);
-}
-
-
-static void
-mt_json_free(void *p)
-{
-    if ((u_char *) p >= mt_arena_start && (u_char *) p < mt_arena_end) {
-        return;
-    }
-
-    free(p);
-}
+static EVP_MD            *mt_hash_md;
+static EVP_MD_CTX        *mt_hash_ctx;
 
 
 int
-mt_json_arena(size_t size)
+mt_wh_json_init(void)
 {
-    mt_arena_start = malloc(size);
-    if (mt_arena_start == NULL) {
-        return -1;
+    size_t  i;
+
+    for (i = 0; i < 2; i++) {
+        if (mt_wh_parser[i] == NULL) {
+            mt_wh_parser[i] = mt_json_parser_create();
+
+            if (mt_wh_parser[i] == NULL) {
+                return -1;
+            }
+        }
     }
-
-    mt_arena_pos = mt_arena_start;
-    mt_arena_end = mt_arena_start + size;
-
-    json_set_alloc_funcs(mt_json_malloc, mt_json_free);
 
     return 0;
 }
 
 
+/* after a request: a large body's buffers go back */
+
 void
-mt_json_arena_reset(void)
+mt_wh_json_trim(void)
 {
-    mt_arena_pos = mt_arena_start;
+    mt_json_parser_trim(mt_wh_parser[0]);
+    mt_json_parser_trim(mt_wh_parser[1]);
 }
 
 
@@ -171,20 +146,15 @@ mt_json_arena_reset(void)
 void
 mt_wh_cleanup(void)
 {
-    mt_gen_json_cleanup();
-
     EVP_MD_free(mt_hash_md);
     EVP_MD_CTX_free(mt_hash_ctx);
     mt_hash_md = NULL;
     mt_hash_ctx = NULL;
 
-    if (mt_arena_start) {
-        json_set_alloc_funcs(malloc, free);
-        free(mt_arena_start);
-        mt_arena_start = NULL;
-        mt_arena_pos = NULL;
-        mt_arena_end = NULL;
-    }
+    mt_json_parser_destroy(mt_wh_parser[0]);
+    mt_json_parser_destroy(mt_wh_parser[1]);
+    mt_wh_parser[0] = NULL;
+    mt_wh_parser[1] = NULL;
 }
 
 
@@ -347,11 +317,11 @@ mt_wh_process_unsigned(mt_wh_t *wh, mt_rc_t (*normalize)(mt_wh_t *wh))
  */
 
 mt_rc_t
-mt_wh_each_event(mt_wh_t *wh, int (*valid)(json_t *obj),
-    mt_rc_t (*event)(mt_wh_t *wh, json_t *obj, mt_event_t *ev))
+mt_wh_each_event(mt_wh_t *wh, int (*valid)(mt_json_t obj),
+    mt_rc_t (*event)(mt_wh_t *wh, mt_json_t obj, mt_event_t *ev))
 {
-    json_t      *root;
     mt_rc_t      rc;
+    mt_json_t    root;
     mt_event_t   ev;
 
     rc = mt_wh_json_load(wh, wh->body, wh->body_len, &root);
@@ -359,11 +329,10 @@ mt_wh_each_event(mt_wh_t *wh, int (*valid)(json_t *obj),
         return rc;
     }
 
-    if (json_is_object(root)) {
+    if (mt_json_is_object(root)) {
         if (!valid(root)) {
             mt_str_set(&wh->detail, "event without a name");
-            rc = MT_ERR_PAYLOAD;
-            goto done;
+            return MT_ERR_PAYLOAD;
         }
 
         rc = event(wh, root, &ev);
@@ -372,22 +341,15 @@ mt_wh_each_event(mt_wh_t *wh, int (*valid)(json_t *obj),
             rc = mt_wh_emit(wh, &ev);
         }
 
-        goto done;
+        return rc;
     }
 
-    if (!json_is_array(root)) {
+    if (!mt_json_is_array(root)) {
         mt_str_set(&wh->detail, "neither an object nor an array");
-        rc = MT_ERR_PAYLOAD;
-        goto done;
+        return MT_ERR_PAYLOAD;
     }
 
-    rc = mt_wh_each_in_array(wh, root, valid, event);
-
-done:
-
-    json_decref(root);
-
-    return rc;
+    return mt_wh_each_in_array(wh, root, valid, event);
 }
 
 
@@ -397,30 +359,31 @@ done:
  */
 
 mt_rc_t
-mt_wh_each_in_array(mt_wh_t *wh, json_t *array, int (*valid)(json_t *obj),
-    mt_rc_t (*event)(mt_wh_t *wh, json_t *obj, mt_event_t *ev))
+mt_wh_each_in_array(mt_wh_t *wh, mt_json_t array,
+    int (*valid)(mt_json_t obj),
+    mt_rc_t (*event)(mt_wh_t *wh, mt_json_t obj, mt_event_t *ev))
 {
-    size_t       i;
-    json_t      *obj;
-    mt_rc_t      rc;
-    mt_event_t   ev;
+    mt_rc_t          rc;
+    mt_json_t        obj;
+    mt_event_t       ev;
+    mt_json_iter_t   it;
 
-    if (json_array_size(array) > MT_WH_MAX_EVENTS) {
+    if (mt_json_size(array) > MT_WH_MAX_EVENTS) {
         return MT_ERR_TOO_MANY;
     }
 
-    json_array_foreach(array, i, obj) {
+    mt_json_array_foreach(array, it, obj) {
         if (!valid(obj)) {
             mt_str_set(&wh->detail, "event without a name");
             return MT_ERR_PAYLOAD;
         }
     }
 
-    if (json_array_size(array) == 0) {
+    if (mt_json_size(array) == 0) {
         return MT_DECLINED;
     }
 
-    json_array_foreach(array, i, obj) {
+    mt_json_array_foreach(array, it, obj) {
         rc = event(wh, obj, &ev);
         if (rc != MT_OK) {
             return rc;
@@ -511,49 +474,83 @@ mt_wh_content_type_json(mt_wh_t *wh)
 /*
  * Invalid UTF-8 is repaired with U+FFFD rather than refused: the bytes
  * were authenticated already, and a bounce with a Latin-1 diagnostic
- * from some MTA must not be lost.
+ * from some MTA must not be lost.  simdjson checks UTF-8 as it parses,
+ * so a valid body costs one pass, and only a bad one is repaired (into
+ * the parser's own buffer) and parsed again.
  */
 
 mt_rc_t
-mt_wh_json_load(mt_wh_t *wh, const u_char *p, size_t len, json_t **root)
+mt_wh_json_load(mt_wh_t *wh, const u_char *p, size_t len, mt_json_t *root)
 {
-    size_t        i;
-    u_char       *fixed;
-    json_t       *j;
-    json_error_t  err;
+    u_char            *fixed;
+    mt_json_err_e      err;
+    mt_json_parser_t  *jp;
 
-    for (i = 0; i < len; i++) {
-        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n') {
-            break;
-        }
+    if (mt_wh_parser[0] == NULL && mt_wh_json_init() != 0) {
+        return MT_ERR_NOMEM;
     }
 
-    if (i == len) {
-        return MT_ERR_BODY_EMPTY;
+    jp = mt_wh_parser[0];
+
+    if (p == wh->body && wh->body_padded) {
+        err = mt_json_parse_padded(jp, p, len, root);
+
+    } else {
+        err = mt_json_parse(jp, p, len, root);
     }
 
-    if (!mt_utf8_valid(p, len)) {
-        fixed = mt_alloc(&wh->alloc, len * 3);
+    if (err == MT_JSON_ERR_UTF8) {
+        fixed = mt_json_buffer(jp, len * 3);
         if (fixed == NULL) {
             return MT_ERR_NOMEM;
         }
 
         len = mt_utf8_repair(fixed, p, len);
-        p = fixed;
+        err = mt_json_parse_padded(jp, fixed, len, root);
     }
 
-    j = json_loadb((const char *) p, len, JSON_ALLOW_NUL | JSON_DECODE_ANY,
-                   &err);
+    switch (err) {
 
-    if (j == NULL) {
-        mt_strdup(&wh->alloc, &wh->detail, (u_char *) err.text,
-                  strlen(err.text));
+    case MT_JSON_OK:
+        return MT_OK;
+
+    case MT_JSON_ERR_EMPTY:
+        return MT_ERR_BODY_EMPTY;
+
+    case MT_JSON_ERR_NOMEM:
+        return MT_ERR_NOMEM;
+
+    default:
+        wh->detail.data = (u_char *) mt_json_error(jp);
+        wh->detail.len = strlen(mt_json_error(jp));
         return MT_ERR_JSON;
     }
+}
 
-    *root = j;
 
-    return MT_OK;
+/*
+ * JSON inside a string of the body (valid UTF-8 already), parsed while
+ * the body's document is in use; the value lives until the next call.
+ */
+
+mt_rc_t
+mt_wh_json_load_inner(const u_char *p, size_t len, mt_json_t *root)
+{
+    if (mt_wh_parser[1] == NULL && mt_wh_json_init() != 0) {
+        return MT_ERR_NOMEM;
+    }
+
+    switch (mt_json_parse(mt_wh_parser[1], p, len, root)) {
+
+    case MT_JSON_OK:
+        return MT_OK;
+
+    case MT_JSON_ERR_NOMEM:
+        return MT_ERR_NOMEM;
+
+    default:
+        return MT_ERR_JSON;
+    }
 }
 
 
@@ -592,31 +589,52 @@ mt_wh_emit(mt_wh_t *wh, mt_event_t *ev)
 }
 
 
-/* a deterministic event id: 128 bits of SHA-256 over the fields, in hex */
+/*
+ * SHA-256 fetched once and a digest context kept for the process: an
+ * implicit fetch (EVP_sha256()) costs as much as hashing a small event.
+ * The context is left reset for the next user.
+ */
 
-mt_rc_t
-mt_wh_hash_id(mt_wh_t *wh, mt_str_t *id, const mt_str_t *fields, size_t n)
+void *
+mt_wh_sha256(void **ctx)
 {
-    size_t         i;
-    u_char        *p;
-    u_char         len[4], md[EVP_MAX_MD_SIZE];
-    mt_str_t       src;
-    EVP_MD_CTX    *ctx;
-    unsigned int   mdlen;
-
-    /* fetched once: the implicit fetch costs as much as the hash */
-
     if (mt_hash_ctx == NULL) {
         mt_hash_md = EVP_MD_fetch(NULL, "SHA256", NULL);
         mt_hash_ctx = EVP_MD_CTX_new();
 
         if (mt_hash_md == NULL || mt_hash_ctx == NULL) {
             mt_wh_cleanup();
-            return MT_ERR_NOMEM;
+            return NULL;
         }
     }
 
-    ctx = mt_hash_ctx;
+    if (ctx != NULL) {
+        *ctx = mt_hash_ctx;
+    }
+
+    return mt_hash_md;
+}
+
+
+/*
+ * A deterministic event id: 128 bits of SHA-256 over the provider's name
+ * and NUL, then each field as a 32-bit big-endian length and its bytes,
+ * in hex.  The bytes are laid out first and hashed in one update: one
+ * EVP_DigestUpdate() per field cost more than the hash of a small event.
+ */
+
+mt_rc_t
+mt_wh_hash_id(mt_wh_t *wh, mt_str_t *id, const mt_str_t *fields, size_t n)
+{
+    size_t         i, len, total;
+    u_char        *p, *msg;
+    u_char         buf[1024], md[EVP_MAX_MD_SIZE];
+    mt_str_t       src;
+    unsigned int   mdlen;
+
+    if (mt_wh_sha256(NULL) == NULL) {
+        return MT_ERR_NOMEM;
+    }
 
     /* the name and its NUL (both names are C strings): one namespace each */
 
@@ -627,27 +645,38 @@ mt_wh_hash_id(mt_wh_t *wh, mt_str_t *id, const mt_str_t *fields, size_t n)
         src.len = strlen((char *) src.data);
     }
 
-    if (EVP_DigestInit_ex(ctx, mt_hash_md, NULL) != 1
-        || EVP_DigestUpdate(ctx, src.data, src.len + 1) != 1)
-    {
-        return MT_ERR_INTERNAL;
-    }
+    len = src.len + 1;
+    total = len + 4 * n;
 
     for (i = 0; i < n; i++) {
-        len[0] = (u_char) (fields[i].len >> 24);
-        len[1] = (u_char) (fields[i].len >> 16);
-        len[2] = (u_char) (fields[i].len >> 8);
-        len[3] = (u_char) fields[i].len;
+        total += fields[i].len;
+    }
 
-        if (EVP_DigestUpdate(ctx, len, 4) != 1
-            || (fields[i].len
-                && EVP_DigestUpdate(ctx, fields[i].data, fields[i].len) != 1))
-        {
-            return MT_ERR_INTERNAL;
+    msg = (total <= sizeof(buf)) ? buf : mt_alloc(&wh->alloc, total);
+    if (msg == NULL) {
+        return MT_ERR_NOMEM;
+    }
+
+    p = msg;
+    memcpy(p, src.data, len);
+    p += len;
+
+    for (i = 0; i < n; i++) {
+        *p++ = (u_char) (fields[i].len >> 24);
+        *p++ = (u_char) (fields[i].len >> 16);
+        *p++ = (u_char) (fields[i].len >> 8);
+        *p++ = (u_char) fields[i].len;
+
+        if (fields[i].len) {
+            memcpy(p, fields[i].data, fields[i].len);
+            p += fields[i].len;
         }
     }
 
-    if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1) {
+    if (EVP_DigestInit_ex(mt_hash_ctx, mt_hash_md, NULL) != 1
+        || EVP_DigestUpdate(mt_hash_ctx, msg, total) != 1
+        || EVP_DigestFinal_ex(mt_hash_ctx, md, &mdlen) != 1)
+    {
         return MT_ERR_INTERNAL;
     }
 
@@ -666,37 +695,34 @@ mt_wh_hash_id(mt_wh_t *wh, mt_str_t *id, const mt_str_t *fields, size_t n)
 }
 
 
-u_char *
-mt_wh_sprintf_int(mt_wh_t *wh, mt_str_t *dst, int64_t v)
-{
-    int     n;
-    u_char  *p;
-
-    p = mt_alloc(&wh->alloc, 24);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    n = snprintf((char *) p, 24, "%lld", (long long) v);
-
-    dst->data = p;
-    dst->len = n;
-
-    return p;
-}
-
+/*
+ * A string as it is, or an integer printed exactly (Mailjet's 64-bit
+ * ids); anything else is empty.
+ */
 
 mt_str_t
-mt_json_str(json_t *obj, const char *key)
+mt_json_str_value(mt_wh_t *wh, mt_json_t v)
 {
-    json_t    *v;
+    u_char    *p;
     mt_str_t   s = mt_null_string;
 
-    v = json_object_get(obj, key);
+    switch (mt_json_type(v)) {
 
-    if (json_is_string(v)) {
-        s.data = (u_char *) json_string_value(v);
-        s.len = json_string_length(v);
+    case MT_JSON_STRING:
+        return mt_json_string(v);
+
+    case MT_JSON_INT:
+    case MT_JSON_UINT:
+        p = mt_alloc(&wh->alloc, 24);
+
+        if (p != NULL) {
+            s = mt_json_scalar(v, p, 24);
+        }
+
+        break;
+
+    default:
+        break;
     }
 
     return s;
@@ -704,49 +730,99 @@ mt_json_str(json_t *obj, const char *key)
 
 
 /*
- * A string as it is, or an integer printed exactly (Mailjet's 64-bit
- * ids); anything else is empty.
+ * The application's id (the id_field) in a custom-data member that is
+ * an object, or a string holding one (Mailjet's Payload, Brevo's
+ * X-Mailin-custom); empty when absent or not JSON.  A string from the
+ * inner document is copied: the next event parses over it.
  */
 
-mt_str_t
-mt_json_str_value(mt_wh_t *wh, json_t *v)
+mt_rc_t
+mt_wh_custom_id(mt_wh_t *wh, mt_json_t custom, mt_str_t *mid)
 {
-    mt_str_t  s = mt_null_string;
+    int        inner;
+    mt_str_t   s;
+    mt_json_t  v;
 
-    if (json_is_string(v)) {
-        s.data = (u_char *) json_string_value(v);
-        s.len = json_string_length(v);
+    mid->len = 0;
+    mid->data = NULL;
 
-    } else if (json_is_integer(v)) {
-        mt_wh_sprintf_int(wh, &s, (int64_t) json_integer_value(v));
+    if (wh->conf->id_field.len == 0) {
+        return MT_OK;
     }
 
-    return s;
+    inner = !mt_json_is_object(custom);
+
+    if (inner) {
+        s = mt_json_string(custom);
+
+        if (s.len < 2 || s.data[0] != '{'
+            || mt_wh_json_load_inner(s.data, s.len, &custom) != MT_OK)
+        {
+            return MT_OK;
+        }
+    }
+
+    v = mt_json_getn(custom, wh->conf->id_field.data, wh->conf->id_field.len);
+    s = mt_json_str_value(wh, v);
+
+    if (inner && mt_json_is_string(v) && s.len
+        && mt_strdup(&wh->alloc, &s, s.data, s.len) == NULL)
+    {
+        return MT_ERR_NOMEM;
+    }
+
+    *mid = s;
+
+    return MT_OK;
 }
 
 
 /* a string as it is, a number printed into buf; anything else is empty */
 
 mt_str_t
-mt_json_scalar(json_t *v, u_char *buf, size_t size)
+mt_json_scalar(mt_json_t v, u_char *buf, size_t size)
 {
     int       n;
+    double    d;
+    int64_t   i;
+    uint64_t  u;
     mt_str_t  s = mt_null_string;
 
-    if (json_is_string(v)) {
-        s.data = (u_char *) json_string_value(v);
-        s.len = json_string_length(v);
+    switch (mt_json_type(v)) {
+
+    case MT_JSON_STRING:
+        return mt_json_string(v);
+
+    /* integers as "%lld" and "%llu" print them, without snprintf() */
+
+    case MT_JSON_INT:
+        (void) mt_json_int64(v, &i);
+
+        if (size < MT_INT64_LEN) {
+            return s;
+        }
+
+        s.data = buf;
+        s.len = mt_sprint_i64(buf, i) - buf;
         return s;
-    }
 
-    if (json_is_integer(v)) {
-        n = snprintf((char *) buf, size, "%lld",
-                     (long long) json_integer_value(v));
+    case MT_JSON_UINT:
+        (void) mt_json_uint64(v, &u);
 
-    } else if (json_is_real(v)) {
-        n = snprintf((char *) buf, size, "%.17g", json_real_value(v));
+        if (size < MT_INT64_LEN) {
+            return s;
+        }
 
-    } else {
+        s.data = buf;
+        s.len = mt_sprint_u64(buf, u) - buf;
+        return s;
+
+    case MT_JSON_DOUBLE:
+        (void) mt_json_double(v, &d);
+        n = snprintf((char *) buf, size, "%.17g", d);
+        break;
+
+    default:
         return s;
     }
 
@@ -762,27 +838,30 @@ mt_json_scalar(json_t *v, u_char *buf, size_t size)
 /* tags: a string as it is, or an array's non-empty strings joined by "," */
 
 mt_rc_t
-mt_json_join(mt_wh_t *wh, json_t *v, mt_str_t *out)
+mt_json_join(mt_wh_t *wh, mt_json_t v, mt_str_t *out)
 {
-    size_t   i, len;
-    u_char  *p;
-    json_t  *e;
+    size_t           len;
+    u_char          *p;
+    mt_str_t         s;
+    mt_json_t        e;
+    mt_json_iter_t   it;
 
-    if (json_is_string(v)) {
-        out->data = (u_char *) json_string_value(v);
-        out->len = json_string_length(v);
+    if (mt_json_is_string(v)) {
+        *out = mt_json_string(v);
         return MT_OK;
     }
 
-    if (!json_is_array(v)) {
+    if (!mt_json_is_array(v)) {
         return MT_OK;
     }
 
     len = 0;
 
-    json_array_foreach(v, i, e) {
-        if (json_is_string(e) && json_string_length(e)) {
-            len += json_string_length(e) + 1;
+    mt_json_array_foreach(v, it, e) {
+        s = mt_json_string(e);
+
+        if (s.len) {
+            len += s.len + 1;
         }
     }
 
@@ -797,14 +876,16 @@ mt_json_join(mt_wh_t *wh, json_t *v, mt_str_t *out)
 
     out->data = p;
 
-    json_array_foreach(v, i, e) {
-        if (json_is_string(e) && json_string_length(e)) {
+    mt_json_array_foreach(v, it, e) {
+        s = mt_json_string(e);
+
+        if (s.len) {
             if (p != out->data) {
                 *p++ = ',';
             }
 
-            memcpy(p, json_string_value(e), json_string_length(e));
-            p += json_string_length(e);
+            memcpy(p, s.data, s.len);
+            p += s.len;
         }
     }
 
@@ -817,22 +898,22 @@ mt_json_join(mt_wh_t *wh, json_t *v, mt_str_t *out)
 /* an integer, a real without fraction loss, or a decimal string */
 
 int
-mt_json_int(json_t *obj, const char *key, int64_t *v)
+mt_json_int(mt_json_t obj, const char *key, int64_t *v)
 {
-    json_t    *j;
     double     d;
     int64_t    n;
     mt_str_t   s;
+    mt_json_t  j;
 
-    j = key ? json_object_get(obj, key) : obj;
+    j = key ? mt_json_get(obj, key) : obj;
 
-    if (json_is_integer(j)) {
-        *v = (int64_t) json_integer_value(j);
-        return 0;
-    }
+    switch (mt_json_type(j)) {
 
-    if (json_is_real(j)) {
-        d = json_real_value(j);
+    case MT_JSON_INT:
+        return mt_json_int64(j, v);
+
+    case MT_JSON_DOUBLE:
+        (void) mt_json_double(j, &d);
 
         if (d != d || d > 9.2e18 || d < -9.2e18) {
             return -1;
@@ -840,11 +921,9 @@ mt_json_int(json_t *obj, const char *key, int64_t *v)
 
         *v = (int64_t) d;
         return 0;
-    }
 
-    if (json_is_string(j)) {
-        s.data = (u_char *) json_string_value(j);
-        s.len = json_string_length(j);
+    case MT_JSON_STRING:
+        s = mt_json_string(j);
 
         if (s.len && s.data[0] == '-') {
             n = mt_atoi64(s.data + 1, s.len - 1);
@@ -863,9 +942,10 @@ mt_json_int(json_t *obj, const char *key, int64_t *v)
 
         *v = n;
         return 0;
-    }
 
-    return -1;
+    default:
+        return -1;
+    }
 }
 
 
@@ -875,29 +955,31 @@ mt_json_int(json_t *obj, const char *key, int64_t *v)
  */
 
 int64_t
-mt_json_time_ms(json_t *v)
+mt_json_time_ms(mt_json_t v)
 {
     double     d;
     size_t     i;
     int64_t    sec, ms, scale;
     mt_str_t   s;
 
-    if (json_is_integer(v)) {
-        sec = (int64_t) json_integer_value(v);
+    switch (mt_json_type(v)) {
+
+    case MT_JSON_INT:
+        (void) mt_json_int64(v, &sec);
         return (sec > 0 && sec < 100000000000LL) ? sec * 1000 : 0;
-    }
 
-    if (json_is_real(v)) {
-        d = json_real_value(v);
+    case MT_JSON_DOUBLE:
+        (void) mt_json_double(v, &d);
         return (d > 0 && d < 1e11) ? (int64_t) (d * 1000.0 + 0.5) : 0;
-    }
 
-    if (!json_is_string(v)) {
+    case MT_JSON_STRING:
+        break;
+
+    default:
         return 0;
     }
 
-    s.data = (u_char *) json_string_value(v);
-    s.len = json_string_length(v);
+    s = mt_json_string(v);
 
     for (i = 0; i < s.len && s.data[i] >= '0' && s.data[i] <= '9'; i++) {
         /* void */

@@ -13,8 +13,7 @@
 
 #include "mt_core.h"
 #include "mt_event.h"
-
-#include <jansson.h>
+#include "mt_json.h"
 
 
 /* the largest batch accepted (Mandrill documents 1000) */
@@ -57,6 +56,7 @@ struct mt_wh_s {
     mt_str_t            content_type;
     const u_char       *body;
     size_t              body_len;
+    unsigned            body_padded:1;  /* MT_JSON_PADDING bytes follow */
     int64_t             now_ms;
 
     /* a request header by lowercase name; empty if absent */
@@ -119,15 +119,16 @@ extern const mt_provider_t  *mt_providers[];
 mt_rc_t mt_sendgrid_key(mt_str_t *raw, void **data, char *err, size_t len);
 void mt_sendgrid_key_free(void *data);
 mt_rc_t mt_sendgrid_process(mt_wh_t *wh);
+mt_rc_t mt_mailgun_key(mt_str_t *raw, void **data, char *err, size_t len);
 mt_rc_t mt_mailgun_process(mt_wh_t *wh);
 mt_rc_t mt_ses_process(mt_wh_t *wh);
 mt_rc_t mt_postmark_process(mt_wh_t *wh);
 mt_rc_t mt_sparkpost_process(mt_wh_t *wh);
+mt_rc_t mt_mandrill_key(mt_str_t *raw, void **data, char *err, size_t len);
 mt_rc_t mt_mandrill_process(mt_wh_t *wh);
 mt_rc_t mt_mailjet_process(mt_wh_t *wh);
 mt_rc_t mt_brevo_process(mt_wh_t *wh);
 mt_rc_t mt_resend_key(mt_str_t *raw, void **data, char *err, size_t len);
-void mt_resend_key_free(void *data);
 mt_rc_t mt_resend_process(mt_wh_t *wh);
 mt_rc_t mt_generic_process(mt_wh_t *wh);
 
@@ -148,9 +149,9 @@ mt_rc_t mt_resend_normalize(mt_wh_t *wh);
 mt_rc_t mt_generic_normalize(mt_wh_t *wh);
 
 
-/* jansson from an arena, for a process that parses one body at a time */
-int mt_json_arena(size_t size);
-void mt_json_arena_reset(void);
+/* the per-process JSON parsers: made, trimmed after a request, freed */
+int mt_wh_json_init(void);
+void mt_wh_json_trim(void);
 void mt_wh_cleanup(void);
 
 
@@ -160,27 +161,37 @@ const char *mt_wh_src_name(mt_wh_conf_t *conf);
 mt_rc_t mt_wh_check_credential(mt_wh_t *wh);
 mt_rc_t mt_wh_process_unsigned(mt_wh_t *wh,
     mt_rc_t (*normalize)(mt_wh_t *wh));
-mt_rc_t mt_wh_each_event(mt_wh_t *wh, int (*valid)(json_t *obj),
-    mt_rc_t (*event)(mt_wh_t *wh, json_t *obj, mt_event_t *ev));
-mt_rc_t mt_wh_each_in_array(mt_wh_t *wh, json_t *array,
-    int (*valid)(json_t *obj),
-    mt_rc_t (*event)(mt_wh_t *wh, json_t *obj, mt_event_t *ev));
+mt_rc_t mt_wh_each_event(mt_wh_t *wh, int (*valid)(mt_json_t obj),
+    mt_rc_t (*event)(mt_wh_t *wh, mt_json_t obj, mt_event_t *ev));
+mt_rc_t mt_wh_each_in_array(mt_wh_t *wh, mt_json_t array,
+    int (*valid)(mt_json_t obj),
+    mt_rc_t (*event)(mt_wh_t *wh, mt_json_t obj, mt_event_t *ev));
 mt_rc_t mt_wh_check_time(mt_wh_t *wh, int64_t ts);
 int mt_wh_content_type_is(mt_wh_t *wh, const char *type);
 int mt_wh_content_type_json(mt_wh_t *wh);
 mt_rc_t mt_wh_json_load(mt_wh_t *wh, const u_char *p, size_t len,
-    json_t **root);
+    mt_json_t *root);
+mt_rc_t mt_wh_json_load_inner(const u_char *p, size_t len, mt_json_t *root);
 mt_rc_t mt_wh_emit(mt_wh_t *wh, mt_event_t *ev);
+void *mt_wh_sha256(void **ctx);
 mt_rc_t mt_wh_hash_id(mt_wh_t *wh, mt_str_t *id, const mt_str_t *fields,
     size_t n);
-u_char *mt_wh_sprintf_int(mt_wh_t *wh, mt_str_t *dst, int64_t v);
 
-mt_str_t mt_json_str(json_t *obj, const char *key);
-mt_str_t mt_json_str_value(mt_wh_t *wh, json_t *v);
-mt_str_t mt_json_scalar(json_t *v, u_char *buf, size_t size);
-mt_rc_t mt_json_join(mt_wh_t *wh, json_t *v, mt_str_t *out);
-int mt_json_int(json_t *obj, const char *key, int64_t *v);
-int64_t mt_json_time_ms(json_t *v);
+/* JSON values as the providers read them (mt_webhook.c) */
+
+/* a member's string, or { 0, NULL } */
+static inline mt_str_t
+mt_json_str(mt_json_t obj, const char *key)
+{
+    return mt_json_string(mt_json_get(obj, key));
+}
+
+mt_str_t mt_json_str_value(mt_wh_t *wh, mt_json_t v);
+mt_str_t mt_json_scalar(mt_json_t v, u_char *buf, size_t size);
+mt_rc_t mt_json_join(mt_wh_t *wh, mt_json_t v, mt_str_t *out);
+int mt_json_int(mt_json_t obj, const char *key, int64_t *v);
+mt_rc_t mt_wh_custom_id(mt_wh_t *wh, mt_json_t custom, mt_str_t *mid);
+int64_t mt_json_time_ms(mt_json_t v);
 int64_t mt_time_iso8601_ms(const u_char *p, size_t len);
 
 void mt_smtp_parse(mt_str_t *text, mt_str_t *status, int *code);

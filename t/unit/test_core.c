@@ -13,6 +13,7 @@
 #include "mt_event.h"
 #include "mt_classify.h"
 #include "mt_wh_test.h"
+#include "mt_hmac.h"
 
 
 static mt_str_t
@@ -237,11 +238,30 @@ test_event(void)
 }
 
 
+/* a JSON value from its text, parsed as a body is */
+
+static mt_json_t
+V(const char *text)
+{
+    wh_test_t  t;
+    mt_json_t  v;
+
+    memset(&t, 0, sizeof(t));
+    t.wh.alloc.alloc = wh_test_alloc;
+    t.wh.alloc.data = &t;
+
+    if (mt_wh_json_load(&t.wh, (u_char *) text, strlen(text), &v) != MT_OK) {
+        diag("cannot parse %s", text);
+        v = mt_json_none;
+    }
+
+    return v;
+}
+
+
 static void
 test_times(void)
 {
-    json_t  *j;
-
     is_int(mt_time_iso8601_ms((u_char *) "2017-08-05T00:41:02.669Z", 24),
            1501893662669LL, "ISO 8601 with ms");
     is_int(mt_time_iso8601_ms((u_char *) "2014-08-01T13:28:10.2735393-04:00",
@@ -255,29 +275,17 @@ test_times(void)
            "month 13");
     is_int(mt_time_iso8601_ms((u_char *) "yesterday", 9), 0, "not a time");
 
-    j = json_real(1534110422.389832);
-    is_int(mt_json_time_ms(j), 1534110422390LL, "float seconds");
-    json_decref(j);
-
-    j = json_integer(1513299569);
-    is_int(mt_json_time_ms(j), 1513299569000LL, "integer seconds");
-    json_decref(j);
-
-    j = json_string("1460989507");
-    is_int(mt_json_time_ms(j), 1460989507000LL, "seconds as a string");
-    json_decref(j);
-
-    j = json_string("1534110422.5");
-    is_int(mt_json_time_ms(j), 1534110422500LL, "fractional string");
-    json_decref(j);
-
-    j = json_string("2023-10-01T20:01:01.598Z");
-    is_int(mt_json_time_ms(j), 1696190461598LL, "ISO string");
-    json_decref(j);
-
-    j = json_true();
-    is_int(mt_json_time_ms(j), 0, "not a time");
-    json_decref(j);
+    is_int(mt_json_time_ms(V("1534110422.389832")), 1534110422390LL,
+           "float seconds");
+    is_int(mt_json_time_ms(V("1513299569")), 1513299569000LL,
+           "integer seconds");
+    is_int(mt_json_time_ms(V("\"1460989507\"")), 1460989507000LL,
+           "seconds as a string");
+    is_int(mt_json_time_ms(V("\"1534110422.5\"")), 1534110422500LL,
+           "fractional string");
+    is_int(mt_json_time_ms(V("\"2023-10-01T20:01:01.598Z\"")),
+           1696190461598LL, "ISO string");
+    is_int(mt_json_time_ms(V("true")), 0, "not a time");
 }
 
 
@@ -334,11 +342,13 @@ test_smtp(void)
 static void
 test_wh_helpers(void)
 {
+    size_t        i;
     wh_test_t     t;
     mt_wh_conf_t  conf;
     mt_wh_key_t   keys[2];
-    mt_str_t      id1, id2, f[2];
-    json_t       *root;
+    mt_str_t      id1, id2, f[3];
+    mt_json_t     root;
+    const char   *text;
 
     memset(&t, 0, sizeof(t));
     memset(&conf, 0, sizeof(conf));
@@ -445,7 +455,6 @@ test_wh_helpers(void)
     {
         is_str(mt_json_str(root, "a"), "caf\xef\xbf\xbd",
                "invalid UTF-8 repaired, not refused");
-        json_decref(root);
 
     } else {
         ok(0, "invalid UTF-8 repaired, not refused");
@@ -455,12 +464,97 @@ test_wh_helpers(void)
                         &root)
         == MT_OK)
     {
-        is_str(mt_json_str_value(&t.wh, json_object_get(root, "n")),
+        is_str(mt_json_str_value(&t.wh, mt_json_get(root, "n")),
                "19421777396190490", "an integer beyond 2^53 stays exact");
-        json_decref(root);
 
     } else {
         ok(0, "big integer");
+    }
+
+    /* bad input: each refused with a detail that names it */
+
+    is_int(mt_wh_json_load(&t.wh, (u_char *) "[\"\\udc00\"]", 10, &root),
+           MT_ERR_JSON, "a lone surrogate escape");
+    ok(t.wh.detail.len && memmem(t.wh.detail.data, t.wh.detail.len,
+                                 "surrogate", 9) != NULL,
+       "named in the detail");
+    is_int(mt_wh_json_load(&t.wh, (u_char *) "{\"n\":18446744073709551616}",
+                           26, &root),
+           MT_ERR_JSON, "an integer of 65 bits");
+    ok(t.wh.detail.len && memmem(t.wh.detail.data, t.wh.detail.len,
+                                 "64-bit", 6) != NULL,
+       "named in the detail");
+
+    text = "{\"n\":18446744073709551615,\"m\":-9223372036854775808}";
+
+    if (mt_wh_json_load(&t.wh, (u_char *) text, strlen(text), &root)
+        == MT_OK)
+    {
+        is_str(mt_json_str_value(&t.wh, mt_json_get(root, "n")),
+               "18446744073709551615", "2^64 - 1 stays exact");
+        is_str(mt_json_str_value(&t.wh, mt_json_get(root, "m")),
+               "-9223372036854775808", "-2^63 stays exact");
+
+    } else {
+        ok(0, "64-bit integers");
+        ok(0, "64-bit integers");
+    }
+
+    {
+        char    deep[2 * 65 + 1];
+        size_t  i;
+
+        for (i = 0; i < 65; i++) {
+            deep[i] = '[';
+            deep[2 * 65 - 1 - i] = ']';
+        }
+
+        is_int(mt_wh_json_load(&t.wh, (u_char *) deep, 2 * 65, &root),
+               MT_ERR_JSON, "65 levels of nesting");
+        ok(t.wh.detail.len && memmem(t.wh.detail.data, t.wh.detail.len,
+                                     "deeper than 64", 14) != NULL,
+           "named in the detail");
+    }
+
+    text = "{\"a\":\"first\",\"a\":\"last\"}";
+
+    if (mt_wh_json_load(&t.wh, (u_char *) text, strlen(text), &root)
+        == MT_OK)
+    {
+        is_str(mt_json_str(root, "a"), "first",
+               "a key there twice: the first wins");
+
+    } else {
+        ok(0, "duplicate keys");
+    }
+
+    /* HMAC keys made ready once (RFC 4231, test case 2), parts in order */
+
+    {
+        u_char      md[64], hex[129];
+        size_t      n;
+        mt_str_t    parts[3];
+        mt_hmac_t  *h;
+
+        h = mt_hmac_create("SHA256", (u_char *) "Jefe", 4);
+        ok(h != NULL, "hmac: a key");
+
+        parts[0] = S("what do ya");
+        parts[1] = S("");
+        parts[2] = S(" want for nothing?");
+
+        for (i = 0; i < 2; i++) {
+            n = mt_hmac(h, parts, 3, md);
+            mt_hex_encode(hex, md, n);
+            is_str(((mt_str_t) { 2 * n, hex }),
+                   "5bdcc146bf60754e6a042426089575c7"
+                   "5a003f089d2739839dec58b964ec3843",
+                   "hmac: RFC 4231 case 2, use %d", (int) i + 1);
+        }
+
+        mt_hmac_free(h);
+        ok(mt_hmac_create("NOSUCHDIGEST", (u_char *) "k", 1) == NULL,
+           "hmac: an unknown digest");
     }
 
     /* hash ids */
@@ -479,6 +573,24 @@ test_wh_helpers(void)
     f[1] = S("bc");
     mt_wh_hash_id(&t.wh, &id2, f, 2);
     ok(memcmp(id1.data, id2.data, 32) == 0, "hash ids are deterministic");
+
+    /* the layout of the hashed bytes is the dedupe key: it must not move */
+
+    is_str(id1, "d99b76a7a4447a329693b0920c41b40c",
+           "hash id: SHA-256 of \"postmark\\0\", then length and bytes");
+
+    {
+        u_char  big[3000];
+
+        memset(big, 'x', sizeof(big));
+        f[0].data = big;
+        f[0].len = sizeof(big);
+        f[1] = S("");
+        f[2] = S("y");
+        mt_wh_hash_id(&t.wh, &id2, f, 3);
+        is_str(id2, "a9c47a69ed40dd61d07ef6da2a6eab6c",
+               "hash id: fields larger than the stack buffer");
+    }
 
     conf.provider = MT_SRC_MAILJET;
     mt_wh_hash_id(&t.wh, &id2, f, 2);

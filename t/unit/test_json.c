@@ -87,8 +87,22 @@ test_parse(void)
            "parse: a 23-digit integer");
     is_int(parse("[1e400]", &root), MT_JSON_ERR_NUMBER,
            "parse: a double beyond its range");
-    ok(mt_json_error(jp) != NULL && strstr(mt_json_error(jp), "number"),
+    ok(strstr(mt_json_error(jp), "64-bit range") != NULL,
        "parse: the error names the cause (%s)", mt_json_error(jp));
+
+    parse("[\"\\ud800\"]", &root);
+    ok(strstr(mt_json_error(jp), "lone surrogate") != NULL,
+       "parse: a lone surrogate, named (%s)", mt_json_error(jp));
+    parse("[\"a\xff\"]", &root);
+    is_str(((mt_str_t) { strlen(mt_json_error(jp)),
+                         (u_char *) mt_json_error(jp) }),
+           "not UTF-8", "parse: not UTF-8, named");
+    parse("[\"a\tb\"]", &root);
+    ok(strstr(mt_json_error(jp), "control character") != NULL,
+       "parse: a control character, named (%s)", mt_json_error(jp));
+    parse("[{\"a\":", &root);
+    ok(strstr(mt_json_error(jp), "structure") != NULL,
+       "parse: a truncated document, named (%s)", mt_json_error(jp));
 
     is_int(parse("\"open\"", &root), MT_JSON_OK, "parse: a bare string");
     is_str(mt_json_string(root), "open", "parse: its value");
@@ -119,6 +133,9 @@ test_depth(void)
                                                         : MT_JSON_ERR_DEPTH,
                "depth: %zu nested arrays", n);
     }
+
+    ok(strstr(mt_json_error(jp), "deeper than 64") != NULL,
+       "depth: named (%s)", mt_json_error(jp));
 
     is_int(mt_json_parse(jp, (u_char *) p, MT_JSON_MAX_DEPTH + 1, &root),
            MT_JSON_ERR_SYNTAX, "depth: unclosed arrays");
@@ -241,7 +258,7 @@ test_values(void)
        && mt_json_size(mt_json_get(root, "o")) == 0, "an empty object");
     is_str(mt_json_raw(mt_json_get(root, "o")), "{}", "empty object: raw");
 
-    /* none propagates, like a NULL json_t * did */
+    /* none propagates: a member of nothing is nothing */
 
     v = mt_json_get(mt_json_get(root, "nope"), "deeper");
     ok(mt_json_is_none(v), "none: a member of nothing is nothing");
@@ -284,6 +301,36 @@ test_objects(void)
            "get: past a nested container");
     ok(mt_json_is_none(mt_json_get(root, "x")),
        "get: a nested key is not a member");
+
+    {
+        mt_json_t  all[5];
+
+        static const mt_str_t  want[] = {
+            mt_string("last"), mt_string("nope"), mt_string(""),
+            mt_string("deep"), { 3, (u_char *) "k\0x" }
+        };
+
+        mt_json_get_all(root, want, 5, all);
+        is_str(mt_json_raw(all[0]), "3", "get_all: a key");
+        ok(mt_json_is_none(all[1]), "get_all: a missing key");
+        is_str(mt_json_string(all[2]), "empty", "get_all: the empty key");
+        ok(mt_json_eq(all[3], mt_json_get(root, "deep")),
+           "get_all: the same value as get");
+        is_str(mt_json_string(all[4]), "nul", "get_all: a key with NUL");
+
+        mt_json_get_all(mt_json_get(root, "last"), want, 2, all);
+        ok(mt_json_is_none(all[0]) && mt_json_is_none(all[1]),
+           "get_all: of a number, nothing");
+
+        mt_json_get_all(doc("{\"a\":1,\"b\":2,\"a\":3}"), want, 0, all);
+        root = doc("{\"a\":1,\"b\":2,\"a\":3}");
+        mt_json_get_all(root, (mt_str_t[]) { mt_string("a") }, 1, all);
+        is_str(mt_json_raw(all[0]), "1", "get_all: the first of two");
+
+        root = doc("{\"k\\u0000x\":\"nul\",\"\":\"empty\",\"a/b\":1,"
+                   "\"\\u00e9\":2,\"deep\":{\"deeper\":[10,{\"x\":[true]}]},"
+                   "\"last\":3}");
+    }
 
     keys.data = buf;
     keys.len = 0;
@@ -343,6 +390,20 @@ test_arrays(void)
 
     is_str(mt_json_raw(mt_json_pointer(root, (u_char *) "/2", 2)),
            "[3,[4]]", "array: raw text of a nested array");
+
+    is_str(mt_json_raw(mt_json_at(root, 0)), "1", "at: the first");
+    is_str(mt_json_raw(mt_json_at(root, 3)), "{\"five\":5}",
+           "at: past a nested array");
+    is_str(mt_json_raw(mt_json_at(root, 7)), "null", "at: the last");
+    ok(mt_json_is_none(mt_json_at(root, 8)), "at: past the end");
+    ok(mt_json_is_none(mt_json_at(mt_json_at(root, 3), 0)),
+       "at: an object has no elements");
+    ok(mt_json_eq(mt_json_at(root, 4), mt_json_pointer(root, (u_char *) "/4",
+                                                       2)),
+       "eq: the same value found two ways");
+    ok(!mt_json_eq(mt_json_at(root, 4), mt_json_at(root, 5)),
+       "eq: two values differ");
+    ok(mt_json_is_none(mt_json_none), "mt_json_none is none");
 
 }
 
@@ -437,11 +498,17 @@ test_reuse(void)
 int
 main(void)
 {
+    mt_json_t  root;
+
     jp = mt_json_parser_create();
     if (jp == NULL) {
         printf("Bail out! no parser\n");
         return 1;
     }
+
+    /* a fresh parser has no buffer yet: an empty body is still empty */
+
+    is_int(parse("", &root), MT_JSON_ERR_EMPTY, "empty, first of all");
 
     test_parse();
     test_depth();

@@ -9,6 +9,7 @@
 
 #include "mt_tap.h"
 #include "mt_wh_test.h"
+#include "mt_hmac.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -178,6 +179,8 @@ test_auth(mt_wh_conf_t *conf)
     memset(keys, 0, sizeof(keys));
     mt_str_set(&keys[0].raw, "key-old");
     mt_str_set(&keys[1].raw, MG_KEY "\n");
+    mt_mailgun_key(&keys[0].raw, &keys[0].data, b, sizeof(b));
+    mt_mailgun_key(&keys[1].raw, &keys[1].data, b, sizeof(b));
     c2.keys = keys;
     c2.nkeys = 2;
     rc = run(&c2, MG_JSON, signed_body(MG_KEY, NOW, ed));
@@ -185,6 +188,9 @@ test_auth(mt_wh_conf_t *conf)
 
     rc = run(&c2, MG_JSON, signed_body("key-old", NOW, ed));
     is_int(rc, MT_OK, "auth: the first key verifies");
+
+    mt_hmac_key_free(keys[0].data);
+    mt_hmac_key_free(keys[1].data);
 
     /* parent-signature: a subaccount event signed by the primary account */
 

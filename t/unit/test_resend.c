@@ -9,6 +9,7 @@
 
 #include "mt_tap.h"
 #include "mt_wh_test.h"
+#include "mt_hmac.h"
 #include "mt_base64.h"
 
 #include <openssl/evp.h>
@@ -163,7 +164,7 @@ test_vector(void)
     is_int(rc, MT_OK, "vector secret: an event verifies and is queued");
     is_str(T.events[0].id, VEC_ID, "vector secret: id is svix-id");
 
-    mt_resend_key_free(key.data);
+    mt_hmac_key_free(key.data);
 }
 
 
@@ -179,13 +180,13 @@ test_keys(void)
     data = NULL;
     rc = mt_resend_key(&raw, &data, err, sizeof(err));
     ok(rc == MT_OK && data != NULL, "key: base64 without the prefix");
-    mt_resend_key_free(data);
+    mt_hmac_key_free(data);
 
     mt_str_set(&raw, "  whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n");
     data = NULL;
     rc = mt_resend_key(&raw, &data, err, sizeof(err));
     ok(rc == MT_OK && data != NULL, "key: surrounding whitespace");
-    mt_resend_key_free(data);
+    mt_hmac_key_free(data);
 
     mt_str_set(&raw, "whsec_MfKQ9r8GKYqrTwjUPD8I*PZIo2LaLaSw");
     data = NULL;
@@ -204,7 +205,7 @@ test_keys(void)
     rc = mt_resend_key(&raw, &data, err, sizeof(err));
     ok(rc != MT_OK, "key: empty");
 
-    mt_resend_key_free(NULL);
+    mt_hmac_key_free(NULL);
     ok(1, "key: freeing NULL is fine");
 }
 
@@ -303,7 +304,7 @@ test_auth(mt_wh_conf_t *conf)
     rc = wh_run(&T, conf, RS_JSON, body, strlen(body), NOW);
     is_int(rc, MT_OK, "rotation: (the one secret alone too)");
 
-    mt_resend_key_free(key2.data);
+    mt_hmac_key_free(key2.data);
 
     wh_conf(&c2, &key2, MT_SRC_RESEND, secret2_str);
     wh_reset(&T);
@@ -313,7 +314,7 @@ test_auth(mt_wh_conf_t *conf)
     rc = wh_run(&T, &c2, RS_JSON, body, strlen(body), NOW);
     is_int(rc, MT_ERR_SIGNATURE, "forged: another secret fails");
     is_int(T.nevents, 0, "forged: nothing emitted");
-    mt_resend_key_free(key2.data);
+    mt_hmac_key_free(key2.data);
 
     /* headers: missing, mixed sets, names in any case */
 
@@ -674,7 +675,7 @@ main(void)
     test_fields(&conf);
     test_table(&conf);
 
-    mt_resend_key_free(key.data);
+    mt_hmac_key_free(key.data);
     wh_free(&T);
 
     return done_testing();

@@ -60,8 +60,24 @@ typedef struct {
     const char     *signature;      /* instead of signing */
     const char     *sign_message;   /* sign this Message instead */
     int             sign_subject;   /* sign a Subject the body lacks */
-    size_t          flags;          /* json_dumps flags */
+    unsigned        flags;          /* ENV_* below */
 } env_t;
+
+
+/* how the envelope is written: indented, \uXXXX for non-ASCII, \/ */
+#define ENV_INDENT    1
+#define ENV_ASCII     2
+#define ENV_SLASH     4
+
+
+/* a JSON object written member by member, as SNS's would be */
+typedef struct {
+    char           *data;
+    size_t          len;
+    size_t          size;
+    unsigned        flags;
+    unsigned        n;
+} jw_t;
 
 
 static wh_test_t      t;
@@ -297,6 +313,127 @@ put(u_char **p, const char *key, const char *v, size_t len)
 }
 
 
+static void
+jw_add(jw_t *w, const char *s, size_t n)
+{
+    if (w->len + n + 1 > w->size) {
+        w->size = (w->len + n + 1) * 2;
+        w->data = realloc(w->data, w->size);
+    }
+
+    memcpy(w->data + w->len, s, n);
+    w->len += n;
+    w->data[w->len] = '\0';
+}
+
+
+/* a code point as \uXXXX, a pair of them above U+FFFF */
+
+static void
+jw_escape(jw_t *w, unsigned long c)
+{
+    char  buf[32];
+
+    if (c > 0xffff) {
+        c -= 0x10000;
+        snprintf(buf, sizeof(buf), "\\u%04lX\\u%04lX", 0xd800 + (c >> 10),
+                 0xdc00 + (c & 0x3ff));
+
+    } else {
+        snprintf(buf, sizeof(buf), "\\u%04lX", c);
+    }
+
+    jw_add(w, buf, strlen(buf));
+}
+
+
+static void
+jw_str(jw_t *w, const char *s, size_t n)
+{
+    size_t          i, k;
+    unsigned long   c;
+    const u_char   *p;
+
+    p = (const u_char *) s;
+    jw_add(w, "\"", 1);
+
+    for (i = 0; i < n; i++) {
+        switch (p[i]) {
+        case '"':  jw_add(w, "\\\"", 2); continue;
+        case '\\': jw_add(w, "\\\\", 2); continue;
+        case '\n': jw_add(w, "\\n", 2); continue;
+        case '\r': jw_add(w, "\\r", 2); continue;
+        case '\t': jw_add(w, "\\t", 2); continue;
+        case '/':
+            jw_add(w, (w->flags & ENV_SLASH) ? "\\/" : "/",
+                   (w->flags & ENV_SLASH) ? 2 : 1);
+            continue;
+        }
+
+        if (p[i] < 0x20) {
+            jw_escape(w, p[i]);
+            continue;
+        }
+
+        if (p[i] < 0x80 || !(w->flags & ENV_ASCII)) {
+            jw_add(w, s + i, 1);
+            continue;
+        }
+
+        /* valid UTF-8 in the tests: its code point */
+
+        k = (p[i] >= 0xf0) ? 3 : (p[i] >= 0xe0) ? 2 : 1;
+        c = p[i] & (0x3f >> k);
+
+        while (k-- && i + 1 < n) {
+            c = (c << 6) | (p[++i] & 0x3f);
+        }
+
+        jw_escape(w, c);
+    }
+
+    jw_add(w, "\"", 1);
+}
+
+
+/* "key": value; a NULL value is null */
+
+static void
+jw_member(jw_t *w, const char *key, const char *v, size_t n)
+{
+    jw_add(w, w->n++ ? "," : "{", 1);
+
+    if (w->flags & ENV_INDENT) {
+        jw_add(w, "\n  ", 3);
+    }
+
+    jw_str(w, key, strlen(key));
+    jw_add(w, ":", 1);
+
+    if (v == NULL) {
+        jw_add(w, "null", 4);
+
+    } else {
+        jw_str(w, v, n);
+    }
+}
+
+
+#define jw_set(w, key, v)  jw_member(w, key, v, strlen(v))
+
+
+static char *
+jw_end(jw_t *w, size_t *len)
+{
+    jw_add(w, (w->flags & ENV_INDENT) ? "\n}" : "}",
+           (w->flags & ENV_INDENT) ? 2 : 1);
+
+    *len = w->len;
+
+    return w->data;
+}
+
+
 /* the envelope, signed as SNS signs it; malloc()ed */
 
 static char *
@@ -306,7 +443,7 @@ build(env_t *e, size_t *len)
     char         *body, *sig;
     u_char       *tbs, *p;
     size_t        mlen, smlen;
-    json_t       *o;
+    jw_t          o;
     const char   *type, *mid, *topic, *ts, *smsg;
     const EVP_MD *md;
 
@@ -319,37 +456,37 @@ build(env_t *e, size_t *len)
     smlen = e->sign_message ? strlen(smsg) : mlen;
     confirm = strcmp(type, "Notification") != 0;
 
-    o = json_object();
+    memset(&o, 0, sizeof(jw_t));
+    o.flags = e->flags;
 
-    json_object_set_new(o, "Type", json_string(type));
-    json_object_set_new(o, "MessageId", json_string(mid));
+    jw_set(&o, "Type", type);
+    jw_set(&o, "MessageId", mid);
 
     if (confirm) {
-        json_object_set_new(o, "Token", json_string(e->token ? e->token
-                                         : "2336412f37fb687f5d51e6e2425a8a58"));
+        jw_set(&o, "Token", e->token ? e->token
+                                     : "2336412f37fb687f5d51e6e2425a8a58");
     }
 
-    json_object_set_new(o, "TopicArn", json_string(topic));
+    jw_set(&o, "TopicArn", topic);
 
     if (e->subject == SUBJECT_NULL) {
-        json_object_set_new(o, "Subject", json_null());
+        jw_member(&o, "Subject", NULL, 0);
 
     } else if (e->subject) {
-        json_object_set_new(o, "Subject", json_string(e->subject));
+        jw_set(&o, "Subject", e->subject);
     }
 
-    json_object_set_new(o, "Message", json_stringn(e->message, mlen));
+    jw_member(&o, "Message", e->message, mlen);
 
     if (confirm) {
-        json_object_set_new(o, "SubscribeURL",
-                            json_string(e->subscribe_url ? e->subscribe_url
-                                                         : SUB_URL));
+        jw_set(&o, "SubscribeURL", e->subscribe_url ? e->subscribe_url
+                                                    : SUB_URL);
     }
 
-    json_object_set_new(o, "Timestamp", json_string(ts));
+    jw_set(&o, "Timestamp", ts);
 
     if (e->version) {
-        json_object_set_new(o, "SignatureVersion", json_string(e->version));
+        jw_set(&o, "SignatureVersion", e->version);
     }
 
     /* the string to sign */
@@ -385,35 +522,31 @@ build(env_t *e, size_t *len)
     put(&p, "Type", type, strlen(type));
 
     if (e->signature) {
-        json_object_set_new(o, "Signature", json_string(e->signature));
+        jw_set(&o, "Signature", e->signature);
 
     } else if (e->key) {
         md = e->md ? e->md
              : (e->version && strcmp(e->version, "1") == 0) ? EVP_sha1()
                                                            : EVP_sha256();
         sig = sign_b64(e->key, md, tbs, p - tbs);
-        json_object_set_new(o, "Signature", json_string(sig));
+        jw_set(&o, "Signature", sig);
         free(sig);
     }
 
     free(tbs);
 
     if (e->cert_url) {
-        json_object_set_new(o, e->cert_key ? e->cert_key : "SigningCertURL",
-                            json_string(e->cert_url));
+        jw_set(&o, e->cert_key ? e->cert_key : "SigningCertURL", e->cert_url);
     }
 
     if (!confirm) {
-        json_object_set_new(o, "UnsubscribeURL",
-            json_string("https://sns.us-east-1.amazonaws.com/"
-                        "?Action=Unsubscribe&SubscriptionArn=" TOPIC
-                        ":c7fe3a54-ab0e-4ec2-88e0-db410a0f2bee"));
+        jw_set(&o, "UnsubscribeURL",
+               "https://sns.us-east-1.amazonaws.com/"
+               "?Action=Unsubscribe&SubscriptionArn=" TOPIC
+               ":c7fe3a54-ab0e-4ec2-88e0-db410a0f2bee");
     }
 
-    body = json_dumps(o, e->flags | JSON_COMPACT);
-    json_decref(o);
-
-    *len = strlen(body);
+    body = jw_end(&o, len);
 
     return body;
 }
@@ -938,7 +1071,7 @@ test_good(void)
         char    *body, *crlf, *p, *s;
         size_t   len;
 
-        e.flags = JSON_INDENT(2);
+        e.flags = ENV_INDENT;
         body = build(&e, &len);
         crlf = malloc(len * 2 + 1);
 
@@ -1098,7 +1231,7 @@ test_encoding(void)
     reset();
     env_init(&e, m, "2");
     e.subject = "Gr\xc3\xbc\xc3\x9f" "e \xf0\x9f\x93\xa7 \"q\"\n/";
-    e.flags = JSON_ENSURE_ASCII | JSON_ESCAPE_SLASH;
+    e.flags = ENV_ASCII | ENV_SLASH;
     {
         char    *body;
         size_t   len;
@@ -1257,7 +1390,7 @@ test_cert_urls(void)
 
     reset();
     env_init(&e, m, "2");
-    e.flags = JSON_ESCAPE_SLASH;
+    e.flags = ENV_SLASH;
     is_int(run(&e), MT_OK, "SigningCertURL with \\/ escapes, decoded");
 
     reset();

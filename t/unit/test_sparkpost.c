@@ -192,6 +192,20 @@ test_transport(void)
                "\"event_id\":\"1\"}}},{\"msys\":{\"message_event\":"
                "{\"type\":7}}}]"), MT_ERR_PAYLOAD, "bad second element");
     is_int(t.nevents, 0, "bad second element: nothing emitted");
+
+    /* a class there twice: the first wins, as for every key */
+
+    is_int(run("[{\"msys\":{\"message_event\":{\"type\":\"delivery\","
+               "\"event_id\":\"dup-1\"},\"message_event\":{\"type\":"
+               "\"bounce\",\"event_id\":\"dup-2\"}}}]"), MT_OK,
+           "a class twice: ok");
+    is_int(t.nevents, 1, "a class twice: one event");
+    is_str(t.events[0].id, "dup-1", "a class twice: the first");
+
+    is_int(run("[{\"msys\":{\"message_event\":{\"type\":\"delivery\","
+               "\"event_id\":\"dup-3\"},\"message_event\":{\"event_id\":"
+               "\"dup-4\"}}}]"), MT_OK,
+           "a class twice, the second without a type: not looked at");
 }
 
 

@@ -1,9 +1,10 @@
 package MailTrack::Load;
 
 # Helpers for the loader's tests: run mail-track (and spool-gen), query
-# SQLite with the sqlite3 shell and PostgreSQL with psql, start and stop
-# a PostgreSQL server of our own (t/lib/pg-server.sh), always stopped at
-# the end, even when the test dies.
+# SQLite with the sqlite3 shell, PostgreSQL with psql and ClickHouse over
+# HTTP, start and stop a PostgreSQL server and ClickHouse servers of our
+# own (t/lib/pg-server.sh, t/lib/ch-server.sh), always stopped at the
+# end, even when the test dies.
 
 use strict;
 use warnings;
@@ -15,9 +16,11 @@ use Cwd qw(abs_path);
 use POSIX qw(:sys_wait_h);
 use Time::HiRes ();
 use Test::Nginx::Util qw(slurp spew);
+use MailTrack::Msgpack qw(mp);
 
 our @EXPORT = qw(tool run bg wait_err slurp spew sq pg_start pg_url pg_sql
-                 pg_createdb gen files_in $root $tmp);
+                 pg_createdb ch_start ch_url ch_sql ch_https gen files_in
+                 suppression_records $root $tmp);
 
 our $root = abs_path("$FindBin::Bin/..");
 our $tool = $ENV{MAIL_TRACK_TOOL} || "$root/build/mail-track";
@@ -170,8 +173,88 @@ sub pg_createdb {
     pg_sql('postgres', "CREATE DATABASE $db");
 }
 
+# records that suppress, or not: soft@example.com bounces soft 3 times in
+# 3 days (3/7d suppresses it), twice@example.com twice 30 days apart (it
+# does not), hard@example.com bounces hard, then complains
+sub suppression_records {
+    my @r;
+    for my $i (0 .. 2) {
+        push @r, mp([v => 1, id => "sb$i", ts => 1764000000000 + $i * 86400000,
+                     rt => 1764000000000, src => 'sendgrid', type => 'bounced',
+                     mid => "m-s$i", rcpt => 'Soft@Example.COM', bounce => 'soft']);
+    }
+    push @r, mp([v => 1, id => 'sb9', ts => 1764000000000, rt => 1764000000000,
+                 src => 'ses', type => 'bounced', mid => 'm-t',
+                 rcpt => 'twice@example.com', bounce => 'soft']);
+    push @r, mp([v => 1, id => 'sb10', ts => 1764000000000 + 30 * 86400000,
+                 rt => 1764000000000, src => 'ses', type => 'bounced',
+                 mid => 'm-t2', rcpt => 'twice@example.com', bounce => 'soft']);
+    push @r, mp([v => 1, id => 'hb1', ts => 1764000000005, rt => 1764000000005,
+                 src => 'mailgun', type => 'bounced', mid => 'm-h',
+                 rcpt => 'Name <Hard@Example.com>', bounce => 'hard']);
+    push @r, mp([v => 1, id => 'cp1', ts => 1764000000009, rt => 1764000000009,
+                 src => 'postmark', type => 'complained', mid => 'm-h',
+                 rcpt => 'hard@example.com']);
+    return @r;
+}
+
+# N ClickHouse servers (default 2), the shards of the cluster "mt_test":
+# their HTTP ports
+my ($ch_dir, @ch_ports);
+
+sub ch_start {
+    my ($n) = @_;
+    return @ch_ports if @ch_ports;
+    $ch_dir = tempdir('mail-track-ch-XXXXXX', TMPDIR => 1);
+    chmod 0755, $ch_dir;
+    my $out = `$root/t/lib/ch-server.sh start $ch_dir @{[$n // 2]}`;
+    die "ClickHouse did not start\n" unless $? == 0;
+    @ch_ports = grep { /^\d+$/ } split /\n/, $out;
+    return @ch_ports;
+}
+
+# server i's HTTPS port (from 1), and the CA file that trusts it
+sub ch_https {
+    my ($i) = @_;
+    my $p = slurp("$ch_dir/$i/https_port");
+    chomp $p;
+    return ($p, "$ch_dir/ca.crt");
+}
+
+sub ch_stop {
+    return unless $ch_dir;
+    system("$root/t/lib/ch-server.sh", 'stop', $ch_dir);
+    system('rm', '-rf', $ch_dir);
+    undef $ch_dir;
+}
+
+# clickhouse://default:mt-secret@127.0.0.1:PORT[,...]/DB
+sub ch_url {
+    my ($db, %o) = @_;
+    my $pw = exists $o{password} ? $o{password} : 'mt-secret';
+    my $user = $o{user} // 'default';
+    my @p = $o{ports} ? @{ $o{ports} } : ($ch_ports[0]);
+    my $auth = $o{nouser} ? '' : "$user:$pw\@";
+    return "clickhouse://$auth" . join(',', map { "127.0.0.1:$_" } @p) . "/$db";
+}
+
+# a statement on a server (the first unless port =>): its TSV, chomped
+sub ch_sql {
+    my ($db, $sql, %o) = @_;
+    my $port = $o{port} // $ch_ports[0];
+    require HTTP::Tiny;
+    my $r = HTTP::Tiny->new(timeout => 60)->post(
+        "http://127.0.0.1:$port/?database=$db",
+        { content => $sql,
+          headers => { Authorization => 'Basic ZGVmYXVsdDptdC1zZWNyZXQ=' } });
+    die "ClickHouse: $r->{status} $r->{content}: $sql\n" unless $r->{success};
+    my $s = $r->{content};
+    $s =~ s/\n\z//;
+    return $s;
+}
+
 # stopped whatever happens to the test
-END { pg_stop() }
-$SIG{INT} = $SIG{TERM} = sub { pg_stop(); exit 1 };
+END { pg_stop(); ch_stop() }
+$SIG{INT} = $SIG{TERM} = sub { pg_stop(); ch_stop(); exit 1 };
 
 1;

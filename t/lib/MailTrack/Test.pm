@@ -29,11 +29,16 @@ use Test::Nginx::Util qw(
 my %Live;        # refaddr => weak ref, stopped at END
 my %Servroots;   # servroots to remove at END when all tests passed
 my %Valgrind;    # servroot => 1 when nginx ran under valgrind
+my %Asan;        # servroot => 1 when nginx ran with the sanitizers
 
 # TEST_NGINX_USE_VALGRIND: nginx (master, workers, reloads) runs under
 # valgrind, one log per process; errors make the test file fail at END.
 my $UseValgrind = $ENV{TEST_NGINX_USE_VALGRIND};
 my $Slow = $UseValgrind ? 60 : 10;
+
+# TEST_NGINX_USE_ASAN: the module is built with the sanitizers; their
+# reports (servroot/asan/) make the test file fail at END.
+my $UseAsan = $ENV{TEST_NGINX_USE_ASAN};
 
 my @PARTS = qw(main_config post_main_config http_config config workers
                master log_level worker_connections env server_name
@@ -62,13 +67,23 @@ sub new {
     $self->{server} = Test::Nginx::Util::Server->new(servroot => $sr,
                                                      port => $port);
     if ($UseValgrind) {
+        # children too: a binary upgrade execs nginx again
         $self->{server}{wrap} = [Test::Nginx::Util::Server::valgrind_cmd(
-            $UseValgrind, "$sr/logs/valgrind.%p.log")];
+            $UseValgrind, "$sr/logs/valgrind.%p.log"),
+            '--trace-children=yes'];
         $Valgrind{$sr} = 1;
     }
     $self->{server}->kill_stale;
     remove_tree(grep { !m{/\.lock$} } glob("$sr/* $sr/.[!.]*"));
     $self->{server}->prepare;
+    if ($UseAsan) {
+        File::Path::make_path("$sr/asan");
+        $self->{server}{env} = Test::Nginx::Util::Server::asan_env(
+            $UseAsan, "$sr/asan");
+        $self->{server}{signal_env} = Test::Nginx::Util::Server::asan_env(
+            $UseAsan, "$sr/asan", no_leaks => 1);
+        $Asan{$sr} = 1;
+    }
     $Servroots{$sr} = $$ unless $a{servroot};
     weaken($Live{ refaddr $self } = $self);
     return $self;
@@ -113,7 +128,12 @@ sub conf_text {
         workers            => $self->{workers},
         worker_connections => $self->{worker_connections},
         log_level          => $self->{log_level},
-        env                => $self->{env},
+        # a binary upgrade starts nginx with only the variables "env"
+        # names: the sanitizers' must reach the new master
+        env                => [@{ $self->{env} },
+                               $UseAsan ? qw(LD_PRELOAD ASAN_OPTIONS
+                                             LSAN_OPTIONS UBSAN_OPTIONS)
+                                        : ()],
         server_name        => $self->{server_name},
         no_root_location   => $self->{no_root_location},
         map { $_ => expand_env($self->{$_}, $self->{name}) }
@@ -173,6 +193,8 @@ sub _wait_workers {
 # its stderr plus the new error.log text).  A started nginx is stopped.
 sub start_fails {
     my ($self) = @_;
+    # a refused start leaves nginx's start-up pool behind (see asan_env)
+    local $self->{server}{env} = $self->{server}{signal_env} if $UseAsan;
     my ($ok, undef, $out) = $self->_try_start;
     $self->{server}->stop(signal => 'TERM') if $ok;
     return (!$ok, $out);
@@ -205,6 +227,55 @@ sub reload {
         sleep 0.01;
     }
     return $self;
+}
+
+# Binary upgrade as an operator does it: USR2 starts a new master from
+# the same binary (nginx.pid is its pid, nginx.pid.oldbin the old one's),
+# then WINCH lets the old workers finish and QUIT ends the old master.
+# Waits for each step; returns the new master's pid.
+sub upgrade {
+    my ($self) = @_;
+    my $srv = $self->{server};
+    my $old = $srv->master_pid or croak 'nginx is not running';
+    my @old = $srv->worker_pids;
+    my $pos = $self->_log_size;
+    kill 'USR2', $old;
+
+    my ($new, @new);
+    my $deadline = time + $Slow;
+    while (1) {
+        my $p = $srv->read_pid;
+        if ($p && $p != $old && Test::Nginx::Util::is_running($p)) {
+            $new = $p;
+            @new = Test::Nginx::Util::child_pids($new);
+            last if @new >= $self->{workers};
+        }
+        my $log = $self->_log_since($pos);
+        croak "upgrade failed:\n" . _excerpt($log) if $log =~ /\[emerg\]/;
+        croak "upgrade: no new master with workers after ${Slow}s:\n"
+            . _excerpt($log) if time > $deadline;
+        sleep 0.01;
+    }
+    $srv->{pid} = $new;
+
+    kill 'WINCH', $old;
+    _wait_gone($Slow, 'upgrade: old workers', @old);
+    kill 'QUIT', $old;
+    _wait_gone($Slow, 'upgrade: old master', $old);
+    return $new;
+}
+
+sub _wait_gone {
+    my ($secs, $what, @pids) = @_;
+    my $deadline = time + $secs;
+    while (grep { Test::Nginx::Util::is_running($_) } @pids) {
+        if (time > $deadline) {
+            warn "$what still running after ${secs}s\n";
+            return 0;
+        }
+        sleep 0.01;
+    }
+    return 1;
 }
 
 # Graceful stop (SIGQUIT), waits for the master and all workers.
@@ -334,6 +405,14 @@ END {
         my $err = _valgrind_errors($sr) or next;
         print STDERR "# valgrind reported errors:\n",
             map { "# $_\n" } split /\n/, $err;
+        $status ||= 99;
+        delete $Servroots{$sr};
+    }
+    for my $sr (sort keys %Asan) {
+        my $err = Test::Nginx::Util::Server::asan_reports("$sr/asan",
+            "$sr/logs/error.log", "$sr/logs/stderr.log") or next;
+        print STDERR "# AddressSanitizer or UndefinedBehaviorSanitizer "
+            . "reported errors:\n", map { "# $_\n" } split /\n/, $err;
         $status ||= 99;
         delete $Servroots{$sr};
     }

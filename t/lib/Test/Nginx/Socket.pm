@@ -48,6 +48,7 @@ our $NoLongString   = 0;
 our $Timeout        = $ENV{TEST_NGINX_TIMEOUT} || 3;
 our $Sleep          = $ENV{TEST_NGINX_SLEEP} || 0.015;
 our $UseValgrind    = $ENV{TEST_NGINX_USE_VALGRIND};
+our $UseAsan        = $ENV{TEST_NGINX_USE_ASAN};
 our $NoClean        = $ENV{TEST_NGINX_NO_CLEAN};
 our @LoadModules    = split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} || '');
 our (@EnvToNginx, @BlockPreprocessors, @CleanupHandlers);
@@ -87,6 +88,15 @@ sub _export_env {
                         : reserve_port(1984 + name_hash($tag) % 2000);
     $Nginx = Test::Nginx::Util::Server->new(servroot => $ServRoot,
                                             port => $ServerPort);
+    if ($UseAsan) {
+        my $dir = "$ServRoot/asan";
+        File::Path::make_path($dir);
+        unlink glob("$dir/*");
+        $Nginx->{env} = Test::Nginx::Util::Server::asan_env($UseAsan,
+                                                            $dir);
+        $Nginx->{signal_env} = Test::Nginx::Util::Server::asan_env(
+            $UseAsan, $dir, no_leaks => 1);
+    }
     _export_env();
 }
 
@@ -216,11 +226,12 @@ sub run_test ($) {
     }
 
     if (defined $block->shutdown_error_log
-        || defined $block->no_shutdown_error_log || $valgrind)
+        || defined $block->no_shutdown_error_log || $valgrind || $UseAsan)
     {
         $Nginx->stop;
         _check_shutdown_log($block);
         _check_valgrind($block) if $valgrind;
+        _check_asan($block) if $UseAsan;
     }
 }
 
@@ -278,6 +289,9 @@ sub _run_must_die {
     my ($block) = @_;
     my $name = $block->name;
     my $expect = _scalar($block, 'must_die');
+    # a refused start leaves nginx's start-up pool behind: errors count,
+    # leaks cannot
+    local $Nginx->{env} = $Nginx->{signal_env} if $UseAsan;
     for my $rep (0 .. $RepeatEach - 1) {
         spew($_, '') for $Nginx->stderr_file, $Nginx->error_log_file;
         my ($ok, $why, $code) = $Nginx->start;
@@ -291,6 +305,7 @@ sub _run_must_die {
         my $text = join '', map { defined $_ ? $_ : '' }
             slurp($Nginx->stderr_file), slurp($Nginx->error_log_file);
         _check_error_log($block, $rep, [split /^/, $text]);
+        _check_asan($block) if $UseAsan;
     }
 }
 
@@ -666,6 +681,16 @@ sub _check_valgrind {
         || Test::Nginx::Util::Server::valgrind_bad($log);
     return unless $bad;
     Test::More::fail($block->name . ' - valgrind reported errors');
+    Test::More::diag($log);
+}
+
+sub _check_asan {
+    my ($block) = @_;
+    my $log = Test::Nginx::Util::Server::asan_reports("$ServRoot/asan",
+        $Nginx->error_log_file, $Nginx->stderr_file);
+    return unless length $log;
+    Test::More::fail($block->name . ' - AddressSanitizer or '
+                     . 'UndefinedBehaviorSanitizer reported errors');
     Test::More::diag($log);
 }
 

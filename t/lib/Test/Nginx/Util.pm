@@ -561,7 +561,8 @@ for my $f (qw(slurp spew is_running child_pids run_cmd)) {
 }
 
 # new(servroot => DIR, port => N, binary => PATH, valgrind => OPTS,
-#     wrap => [command prefix for a daemonised start])
+#     wrap => [command prefix for a daemonised start],
+#     env => {environment of nginx}, signal_env => {that of nginx -s})
 sub new {
     my ($class, %a) = @_;
     my $self = bless { %a }, $class;
@@ -662,6 +663,101 @@ sub valgrind_bad {
                       |Process\ terminating)\b/x;
 }
 
+# TEST_NGINX_USE_ASAN: the module is built with -fsanitize=address,
+# undefined.  The environment for every nginx process: ASan's reports go
+# to DIR/asan.<pid>, the first error ends the process (exit code 99),
+# leaks are looked for when a process exits.  UBSan (gcc's, next to ASan)
+# always writes to stderr, which nginx sends to its error log.  An nginx
+# binary without libasan (Debian's) gets it through LD_PRELOAD: the value
+# of TEST_NGINX_USE_ASAN when it names a file, else gcc's libasan.so.
+# no_leaks => 1: for a process that does not end cleanly by design (nginx
+# -s, a refused configuration): stock nginx leaves its start-up pool.
+my $AsanLib;
+
+sub asan_env {
+    my ($use, $dir, %o) = @_;
+    my $lsan = $INC{'Test/Nginx/Util.pm'};
+    $lsan =~ s{Util\.pm$}{lsan.suppress};
+    my %env = (
+        ASAN_OPTIONS => join(':', grep { length }
+            $ENV{ASAN_OPTIONS} || '',
+            "log_path=$dir/asan", 'halt_on_error=1', 'exitcode=99',
+            'detect_leaks=' . ($o{no_leaks} ? 0 : 1),
+            # nginx has no frame pointers: full stacks need the slow
+            # unwinder, or a leak's stack ends at ngx_alloc
+            'fast_unwind_on_malloc=0'),
+        LSAN_OPTIONS => join(':', grep { length }
+            $ENV{LSAN_OPTIONS} || '', "suppressions=$lsan"),
+        UBSAN_OPTIONS => join(':', grep { length }
+            $ENV{UBSAN_OPTIONS} || '', 'halt_on_error=1',
+            'print_stacktrace=1'),
+    );
+    $AsanLib = _asan_lib($use) unless defined $AsanLib;
+    # the modules too: nginx unloads them as a process exits, and a leak
+    # in a module that is gone would be reported without its stack
+    my @pre = grep { length } $AsanLib,
+        split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} || '');
+    $env{LD_PRELOAD} = join ' ', @pre if @pre;
+    return \%env;
+}
+
+sub _asan_lib {
+    my ($use) = @_;
+    return $use if $use =~ m{/};
+    my (undef, $ldd) = run_cmd('ldd', $Test::Nginx::Util::NginxBinary);
+    return '' if $ldd =~ /libasan/;
+    my (undef, $lib) = run_cmd($ENV{CC} || 'gcc',
+                               '-print-file-name=libasan.so');
+    chomp $lib;
+    die "TEST_NGINX_USE_ASAN: no libasan.so to preload\n"
+        unless $lib =~ m{^/} && -e $lib;
+    return $lib;
+}
+
+# What in a sanitizer's report is a failure: any ASan or UBSan error, and
+# a direct leak.  A report of indirect leaks alone is stock nginx's worker
+# exit (the connections and events of ngx_event_process_init point at
+# each other once the cycle pool is gone); valgrind's
+# --errors-for-leak-kinds=definite leaves those out too.
+sub asan_bad {
+    my ($log) = @_;
+    # nginx's start-up pool, made in main() and left when the
+    # configuration is refused: this exact stack and no other
+    my $pool = join '', map { ".*\\b$_\\b.*\\n" }
+        qw(__interceptor_posix_memalign ngx_memalign ngx_create_pool),
+        'in main', '__libc_start_call_main', '__libc_start_main_impl',
+        'in _start';
+    $log =~ s/^Direct leak of 1024 byte.*\n$pool//mg;
+    return $log =~ /ERROR: (?:AddressSanitizer|UndefinedBehaviorSanitizer)/
+        || $log =~ /^\S+:\d+:\d+: runtime error: /m
+        || $log =~ /^Direct leak of/m
+        || $log =~ /ERROR: LeakSanitizer: (?!detected memory leaks)/;
+}
+
+# The failing reports not looked at before: ASan's files in DIR (renamed
+# *.seen once read) and UBSan's lines in the LOGS (error.log, stderr),
+# each with the stack printed under it.
+sub asan_reports {
+    my ($dir, @logs) = @_;
+    my $out = '';
+    for my $f (sort glob("$dir/asan.*")) {
+        next if $f =~ /\.seen$/;
+        my $log = slurp($f);
+        rename $f, "$f.seen";
+        next unless defined $log && asan_bad($log);
+        $out .= "== $f\n$log";
+    }
+    for my $f (@logs) {
+        my $log = slurp($f);
+        next unless defined $log;
+        my $start = qr/\S+:\d+:\d+: runtime error: |==\d+==ERROR: /;
+        while ($log =~ /^((?:$start).*\n(?:[ \t0].*\n){0,40})/mg) {
+            $out .= "== $f\n$1";
+        }
+    }
+    return $out;
+}
+
 # Start nginx.  Returns (1) or (0, $reason, $exit_code).
 # Daemonised by default: the launcher's exit status tells whether the
 # configuration was accepted.  With valgrind, nginx runs in the
@@ -684,6 +780,8 @@ sub start {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>', '/dev/null';
         open STDERR, '>>', $self->stderr_file;
+        @ENV{ keys %{ $self->{env} } } = values %{ $self->{env} }
+            if $self->{env};
         exec { $cmd[0] } @cmd or do {
             print STDERR "cannot exec $cmd[0]: $!\n";
             POSIX::_exit(127);
@@ -804,6 +902,8 @@ sub worker_pids {
 # nginx -s SIGNAL with our prefix/conf.  Returns ($ok, $output).
 sub signal {
     my ($self, $sig) = @_;
+    my $env = $self->{signal_env} || $self->{env} || {};
+    local @ENV{ keys %$env } = values %$env;
     my ($st, $out) = run_cmd($self->_cmd('-s', $sig));
     return ($st == 0, $out);
 }
