@@ -10,6 +10,7 @@
 #
 #   bench/callgrind.sh [measure...]          (default: all of them)
 #   CG_REQUESTS=2000 CG_WARMUP=200 CG_MESSAGES=10000 bench/callgrind.sh
+#   CG_SEAL=1 bench/callgrind.sh pixel       (spool files sealed: seal=)
 #
 # Profiles of each measure are kept in bench/out/callgrind-*/ for
 # callgrind_annotate.
@@ -42,7 +43,8 @@ cleanup() {
 trap cleanup EXIT
 
 bench_keys
-bench_conf "$root/n" "$port" off 256m "master_process off; daemon off;"
+bench_conf "$root/n" "$port" off 256m "master_process off; daemon off;" \
+    "${CG_SEAL:+seal=$root/seal.pub}"
 
 valgrind --tool=callgrind --callgrind-out-file="$root/cg.out" \
     "$nginx" -p "$root/n/" -c conf/nginx.conf > "$root/valgrind.log" 2>&1 &
@@ -117,6 +119,7 @@ ratio() {
     echo "instructions per request in user space (callgrind), $requests"
     echo "requests after $warmup (a twentieth of that for SendGrid), one"
     echo "connection, $messages message statuses in the zone"
+    echo "${CG_SEAL:+(spool files sealed: seal=)}"
     echo
     echo "| measure | instructions | ratio |"
     echo "|---|---|---|"

@@ -21,6 +21,9 @@ b64url() {
 bench_keys() {
     "$tool" keygen "$root/keys.txt" > /dev/null
 
+    # sealed spool files (seal=): the edge gets the public key
+    "$tool" keygen --seal "$root/seal.key" "$root/seal.pub"
+
     # SendGrid signs with ECDSA P-256: the module gets the public key
     openssl ecparam -name prime256v1 -genkey -noout -out "$root/sg.ec.pem" \
         2>/dev/null
@@ -57,9 +60,9 @@ peer_token() {
 }
 
 
-# bench_conf DIR PORT FSYNC ZONE_SIZE [MAIN_DIRECTIVES]
+# bench_conf DIR PORT FSYNC ZONE_SIZE [MAIN_DIRECTIVES] [SPOOL_PARAMETERS]
 bench_conf() {
-    local dir=$1 port=$2 fsync=$3 zone=$4 main=${5:-}
+    local dir=$1 port=$2 fsync=$3 zone=$4 main=${5:-} spool=${6:-}
 
     mkdir -p "$dir/conf" "$dir/logs" "$dir/spool" "$dir/temp"
 
@@ -87,7 +90,7 @@ http {
     keepalive_requests 1000000;
 
     mail_track_zone zone=mt:$zone;
-    mail_track_spool $dir/spool flush=1s max_size=64m max_age=5s fsync=$fsync;
+    mail_track_spool $dir/spool flush=1s max_size=64m max_age=5s fsync=$fsync $spool;
     mail_track_keys $root/keys.txt;
 
     # the classic way of counting opens: a pixel and a log line

@@ -4,7 +4,8 @@
 # access log of the same facts and against a Lua pixel; the click against
 # "return 302" and a Lua click; the status API against empty_gif with
 # 100,000 messages in the zone; SendGrid against a Lua webhook; Mailgun;
-# the pixel with fsync=on against fsync=off.  wrk -t1 -c64, one worker.
+# the pixel with fsync=on against fsync=off; the pixel with sealed spool
+# files (seal=) against plain ones.  wrk -t1 -c64, one worker.
 #
 # Each group of measures runs one after the other, in the opposite order
 # every other round (A B, B A, ...); a ratio is taken within each round
@@ -23,6 +24,7 @@ conns=${BENCH_CONNECTIONS:-64}
 messages=${BENCH_MESSAGES:-100000}
 port_a=${BENCH_PORT:-18080}
 port_b=$((port_a + 1))
+port_c=$((port_a + 2))
 
 root=$(mktemp -d /tmp/mail-track-bench-XXXXXX)
 out=$top/bench/out
@@ -33,7 +35,7 @@ report=$out/bench-$(date +%Y%m%d-%H%M%S).md
 . "$top/bench/lib.sh"
 
 cleanup() {
-    for d in a b; do
+    for d in a b c; do
         if [ -f "$root/$d/logs/nginx.pid" ]; then
             "$nginx" -p "$root/$d/" -c conf/nginx.conf -s stop 2>/dev/null || true
         fi
@@ -46,15 +48,17 @@ cleanup() {
 bench_keys
 bench_conf "$root/a" "$port_a" off 1024m
 bench_conf "$root/b" "$port_b" on 1024m
+bench_conf "$root/c" "$port_c" off 1024m "" "seal=$root/seal.pub"
 
 # Debian's Lua module and ours in one configuration
 "$nginx" -t -q -p "$root/a/" -c conf/nginx.conf
 "$nginx" -p "$root/a/" -c conf/nginx.conf
 "$nginx" -p "$root/b/" -c conf/nginx.conf
+"$nginx" -p "$root/c/" -c conf/nginx.conf
 sleep 0.5
 
 declare -A worker
-for d in a b; do
+for d in a b c; do
     worker[$d]=$(pgrep -P "$(cat "$root/$d/logs/nginx.pid")" | head -1)
 done
 
@@ -69,6 +73,7 @@ hz=$(getconf CLK_TCK)
 load() {
     local key=$1 d=$2 s=$3 n=${4:-0} port=$port_a
     [ "$d" = b ] && port=$port_b
+    [ "$d" = c ] && port=$port_c
     # shellcheck disable=SC2046
     env MT_REQUESTS="$n" MT_MID_PREFIX=st- MT_MESSAGES="$messages" \
         $(bench_env "$key") \
@@ -140,10 +145,13 @@ groups=(
     "return302:a click:a lua_click:a"
     "sendgrid:a lua_sendgrid:a mailgun:a mailersend:a"
     "pixel_fsync_off:a pixel_fsync_on:b sendgrid_durable:b"
+    "pixel_seal_off:a pixel_seal_on:c"
 )
 
 bench_path[pixel_fsync_off]=${bench_path[pixel]}
 bench_path[pixel_fsync_on]=${bench_path[pixel]}
+bench_path[pixel_seal_off]=${bench_path[pixel]}
+bench_path[pixel_seal_on]=${bench_path[pixel]}
 
 for i in $(seq 1 "$rounds"); do
     echo "round $i" >&2
@@ -210,7 +218,7 @@ fsync_p99=$(ratio pixel_fsync_on pixel_fsync_off p99)
     echo "|---|---|---|---|"
     for k in empty_gif log_gif lua_pixel pixel status return302 lua_click \
              click lua_sendgrid sendgrid mailgun mailersend pixel_fsync_off \
-             pixel_fsync_on sendgrid_durable; do
+             pixel_fsync_on sendgrid_durable pixel_seal_off pixel_seal_on; do
         echo "| $k | $(med "$k") | $(medp "$k") | $(medc "$k") |"
     done
     echo
@@ -231,6 +239,7 @@ fsync_p99=$(ratio pixel_fsync_on pixel_fsync_off p99)
     row "generic (MailerSend profile) / Mailgun" mailersend mailgun 0.9
     echo "| p99 pixel fsync=on / off | $fsync_p99 | | ≤ 1.2 | $(verdict "$fsync_p99" 1.2 "<=") |"
     echo "| p99 SendGrid, ack durable, fsync=on | $(medp sendgrid_durable) ms | | reported | |"
+    row "pixel seal= / plain" pixel_seal_on pixel_seal_off 0.95
     echo
     echo "\"by CPU\" is the baseline's worker CPU time per request over the"
     echo "module's: the ratio of throughputs if the worker were the only limit."
@@ -238,14 +247,15 @@ fsync_p99=$(ratio pixel_fsync_on pixel_fsync_off p99)
     echo
     for pr in "pixel log_gif" "pixel empty_gif" "pixel lua_pixel" \
               "click return302" "click lua_click" "status empty_gif" \
-              "sendgrid lua_sendgrid" "mailgun pixel" "mailersend mailgun"; do
+              "sendgrid lua_sendgrid" "mailgun pixel" "mailersend mailgun" \
+              "pixel_seal_on pixel_seal_off"; do
         set -- $pr
         echo "- $1 / $2: $(ratios "$1" "$2" rps)"
     done
     echo "- p99 pixel_fsync_on / pixel_fsync_off: $(ratios pixel_fsync_on pixel_fsync_off p99)"
 } | tee "$report"
 
-for d in a b; do
+for d in a b c; do
     if grep -E '\[(alert|emerg|crit)\]' "$root/$d/logs/error.log" >&2; then
         echo "bench: alerts in the error log of instance $d" >&2
     fi

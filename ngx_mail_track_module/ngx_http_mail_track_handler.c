@@ -772,11 +772,13 @@ ngx_http_mail_track_zone_get(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_mail_track_record(ngx_http_request_t *r, mt_event_t *ev)
 {
-    ssize_t                      len;
-    uint64_t                     seq;
-    ngx_http_mail_track_ctx_t   *ctx;
-    ngx_http_mail_track_zone_t  *zone;
-    u_char                       rec[MT_RECORD_MAX];
+    ssize_t                          len;
+    uint64_t                         seq;
+    mt_privacy_buf_t                 pb;
+    ngx_http_mail_track_ctx_t       *ctx;
+    ngx_http_mail_track_zone_t      *zone;
+    ngx_http_mail_track_loc_conf_t  *mlcf;
+    u_char                           rec[MT_RECORD_MAX];
 
     zone = ngx_http_mail_track_zone_get(r);
 
@@ -788,6 +790,15 @@ ngx_http_mail_track_record(ngx_http_request_t *r, mt_event_t *ev)
     ctx->event = ev->type;
     ctx->mid.data = ngx_pstrdup(r->pool, (ngx_str_t *) &ev->mid);
     ctx->mid.len = ctx->mid.data ? ev->mid.len : 0;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mail_track_module);
+
+    if (mlcf->minimise && mt_privacy_apply(&mlcf->privacy, ev, &pb) != MT_OK)
+    {
+        ngx_http_mail_track_set_result(r, ctx, mt_rc_name(MT_ERR_INTERNAL));
+        ngx_http_mail_track_refused(r, ev->src, MT_ERR_INTERNAL, NULL);
+        return NGX_DECLINED;
+    }
 
     len = mt_event_encode(ev, rec, sizeof(rec));
 

@@ -25,6 +25,11 @@ static char *ngx_http_mail_track_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static char *ngx_http_mail_track_keys(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_http_mail_track_keyring_cleanup(void *data);
+static char *ngx_http_mail_track_rcpt_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void ngx_http_mail_track_rcpt_key_cleanup(void *data);
+static char *ngx_http_mail_track_privacy_merge(ngx_conf_t *cf,
+    ngx_http_mail_track_loc_conf_t *conf);
 static char *ngx_http_mail_track_set_handler(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_mail_track_webhook(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -43,6 +48,30 @@ static ngx_conf_enum_t  ngx_http_mail_track_ip_modes[] = {
     { ngx_string("full"), NGX_HTTP_MAIL_TRACK_IP_FULL },
     { ngx_string("truncate"), NGX_HTTP_MAIL_TRACK_IP_TRUNCATE },
     { ngx_string("off"), NGX_HTTP_MAIL_TRACK_IP_OFF },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_mail_track_rcpt_modes[] = {
+    { ngx_string("full"), MT_PRIV_FULL },
+    { ngx_string("hash"), MT_PRIV_HASH },
+    { ngx_string("off"), MT_PRIV_OFF },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_mail_track_ua_modes[] = {
+    { ngx_string("full"), MT_PRIV_FULL },
+    { ngx_string("class"), MT_PRIV_CLASS },
+    { ngx_string("off"), MT_PRIV_OFF },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_mail_track_url_modes[] = {
+    { ngx_string("full"), MT_PRIV_FULL },
+    { ngx_string("host"), MT_PRIV_HOST },
+    { ngx_string("off"), MT_PRIV_OFF },
     { ngx_null_string, 0 }
 };
 
@@ -99,6 +128,34 @@ static ngx_command_t  ngx_http_mail_track_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_mail_track_loc_conf_t, ip),
       &ngx_http_mail_track_ip_modes },
+
+    { ngx_string("mail_track_rcpt"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mail_track_loc_conf_t, rcpt),
+      &ngx_http_mail_track_rcpt_modes },
+
+    { ngx_string("mail_track_rcpt_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_mail_track_rcpt_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mail_track_ua"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mail_track_loc_conf_t, ua),
+      &ngx_http_mail_track_ua_modes },
+
+    { ngx_string("mail_track_url"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mail_track_loc_conf_t, url),
+      &ngx_http_mail_track_url_modes },
 
     { ngx_string("mail_track_log_level"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -553,6 +610,66 @@ done:
 }
 
 
+/*
+ * A key file for the configuration: refused when others may read it
+ * (the group is the operator's: an application's or a loader's).
+ */
+
+char *
+ngx_http_mail_track_read_secret(ngx_conf_t *cf, ngx_str_t *path, size_t max,
+    const char *what, ngx_str_t *out)
+{
+    ngx_err_t        err;
+    ngx_file_info_t  fi;
+    u_char           mode[5];
+
+    if (ngx_file_info(path->data, &fi) != NGX_FILE_ERROR
+        && (fi.st_mode & S_IROTH))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s file \"%V\" is readable by others (mode "
+                           "%s): chmod o-rwx it", what, path,
+                           ngx_http_mail_track_mode_text(mode, fi.st_mode));
+        return NGX_CONF_ERROR;
+    }
+
+    switch (ngx_http_mail_track_read_file(path, max, cf->temp_pool, cf->log,
+                                          out, &err))
+    {
+    case NGX_OK:
+        return NGX_CONF_OK;
+
+    case NGX_DECLINED:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s file \"%V\" is larger than %uz bytes", what,
+                           path, max);
+        return NGX_CONF_ERROR;
+
+    default:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, err,
+                           "cannot read %s file \"%V\"", what, path);
+        return NGX_CONF_ERROR;
+    }
+}
+
+
+/* a file mode as four octal digits: nginx's formats have no octal */
+
+u_char *
+ngx_http_mail_track_mode_text(u_char *buf, ngx_uint_t mode)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < 4; i++) {
+        buf[i] = (u_char) ('0' + ((mode >> (9 - 3 * i)) & 7));
+    }
+
+    buf[4] = '\0';
+
+    return buf;
+}
+
+
 int64_t
 ngx_http_mail_track_now_ms(void)
 {
@@ -626,6 +743,10 @@ ngx_http_mail_track_create_loc_conf(ngx_conf_t *cf)
 
     conf->keyring = NGX_CONF_UNSET_PTR;
     conf->ip = NGX_CONF_UNSET_UINT;
+    conf->rcpt = NGX_CONF_UNSET_UINT;
+    conf->ua = NGX_CONF_UNSET_UINT;
+    conf->url = NGX_CONF_UNSET_UINT;
+    conf->rcpt_key = NGX_CONF_UNSET_PTR;
     conf->log_level = NGX_CONF_UNSET_UINT;
     conf->wh_keys = NGX_CONF_UNSET_PTR;
     conf->wh_auth = NGX_CONF_UNSET;
@@ -646,6 +767,15 @@ ngx_http_mail_track_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->keyring, prev->keyring, NULL);
     ngx_conf_merge_uint_value(conf->ip, prev->ip, NGX_HTTP_MAIL_TRACK_IP_FULL);
+    ngx_conf_merge_uint_value(conf->rcpt, prev->rcpt, MT_PRIV_FULL);
+    ngx_conf_merge_uint_value(conf->ua, prev->ua, MT_PRIV_FULL);
+    ngx_conf_merge_uint_value(conf->url, prev->url, MT_PRIV_FULL);
+    ngx_conf_merge_ptr_value(conf->rcpt_key, prev->rcpt_key, NULL);
+
+    if (ngx_http_mail_track_privacy_merge(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_ERR);
     ngx_conf_merge_str_value(conf->click_fallback, prev->click_fallback, "");
 
@@ -684,7 +814,6 @@ ngx_http_mail_track_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_mail_track_loc_conf_t  *mlcf = conf;
 
     char                 msg[256];
-    ngx_err_t            err;
     ngx_str_t           *value, path, text;
     mt_keyring_t        *kr;
     ngx_pool_cleanup_t  *cln;
@@ -700,19 +829,9 @@ ngx_http_mail_track_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    switch (ngx_http_mail_track_read_file(&path, 1024 * 1024, cf->temp_pool,
-                                          cf->log, &text, &err)) {
-    case NGX_OK:
-        break;
-
-    case NGX_DECLINED:
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "key file \"%V\" is larger than 1m", &path);
-        return NGX_CONF_ERROR;
-
-    default:
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, err,
-                           "cannot read key file \"%V\"", &path);
+    if (ngx_http_mail_track_read_secret(cf, &path, 1024 * 1024, "key", &text)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -751,6 +870,128 @@ static void
 ngx_http_mail_track_keyring_cleanup(void *data)
 {
     mt_keyring_free(data);
+}
+
+
+/* mail_track_rcpt_key FILE: "mail-track keygen --hash", never rotated */
+
+static char *
+ngx_http_mail_track_rcpt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mail_track_loc_conf_t  *mlcf = conf;
+
+    ngx_str_t           *value, path, text;
+    mt_rcpt_hasher_t    *h;
+    ngx_pool_cleanup_t  *cln;
+    u_char               key[MT_RCPT_KEY_LEN];
+
+    if (mlcf->rcpt_key != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_mail_track_read_secret(cf, &path, 4096, "hash key", &text)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (mt_rcpt_key_parse(text.data, text.len, key) != 0) {
+        ngx_explicit_memzero(text.data, text.len);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid hash key \"%V\": expected one line of "
+                           "base64, %d bytes (mail-track keygen --hash)",
+                           &path, MT_RCPT_KEY_LEN);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_explicit_memzero(text.data, text.len);
+
+    h = ngx_pcalloc(cf->pool, sizeof(mt_rcpt_hasher_t));
+    if (h == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_mail_track_rcpt_key_cleanup;
+    cln->data = h;
+
+    if (mt_rcpt_hasher_init(h, key, MT_RCPT_KEY_LEN) != 0) {
+        ngx_explicit_memzero(key, sizeof(key));
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "HMAC-SHA256 is not available from OpenSSL");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_explicit_memzero(key, sizeof(key));
+
+    mlcf->rcpt_key = h;
+
+    (void) cmd;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_mail_track_rcpt_key_cleanup(void *data)
+{
+    mt_rcpt_hasher_free(data);
+}
+
+
+/*
+ * mail_track_rcpt, _ua, _url and _ip (for what providers report): what
+ * every source's events keep.  A location with all of them full costs
+ * the requests nothing.
+ */
+
+static char *
+ngx_http_mail_track_privacy_merge(ngx_conf_t *cf,
+    ngx_http_mail_track_loc_conf_t *conf)
+{
+    mt_privacy_t  *p;
+
+    if (conf->rcpt == MT_PRIV_HASH && conf->rcpt_key == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mail_track_rcpt hash\" requires "
+                           "\"mail_track_rcpt_key\"");
+        return NGX_CONF_ERROR;
+    }
+
+    p = &conf->privacy;
+
+    p->rcpt = conf->rcpt;
+    p->ua = conf->ua;
+    p->url = conf->url;
+    p->hasher = conf->rcpt_key;
+
+    switch (conf->ip) {
+    case NGX_HTTP_MAIL_TRACK_IP_TRUNCATE:
+        p->ip = MT_PRIV_TRUNCATE;
+        break;
+    case NGX_HTTP_MAIL_TRACK_IP_OFF:
+        p->ip = MT_PRIV_OFF;
+        break;
+    default:
+        p->ip = MT_PRIV_FULL;
+    }
+
+    conf->minimise = (p->rcpt != MT_PRIV_FULL || p->ua != MT_PRIV_FULL
+                      || p->url != MT_PRIV_FULL
+                      || (p->ip != MT_PRIV_FULL && conf->provider != NULL));
+
+    return NGX_CONF_OK;
 }
 
 

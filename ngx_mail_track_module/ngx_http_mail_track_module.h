@@ -17,6 +17,8 @@
 #include "mt_event.h"
 #include "mt_token.h"
 #include "mt_webhook.h"
+#include "mt_seal.h"
+#include "mt_privacy.h"
 
 
 #define NGX_HTTP_MAIL_TRACK_IP_FULL       0
@@ -35,6 +37,9 @@ typedef struct {
     ngx_msec_t                  max_age;
     ngx_flag_t                  fsync;
     ngx_uint_t                  durable;   /* durable acks in use */
+    ngx_uint_t                  mode;      /* of new files; 0: auto */
+    ngx_str_t                   seal_file;
+    mt_seal_key_t              *seal;      /* a public key, or NULL */
 #if (NGX_THREADS)
     ngx_thread_pool_t          *thread_pool;
 #endif
@@ -57,6 +62,12 @@ typedef struct {
 typedef struct {
     mt_keyring_t               *keyring;
     ngx_uint_t                  ip;
+    ngx_uint_t                  rcpt;
+    ngx_uint_t                  ua;
+    ngx_uint_t                  url;
+    mt_rcpt_hasher_t           *rcpt_key;
+    ngx_uint_t                  minimise;      /* a switch is not full */
+    mt_privacy_t                privacy;       /* built in merge */
     ngx_uint_t                  log_level;
     ngx_str_t                   click_fallback;
     ngx_str_t                   token_handler;  /* needs mail_track_keys */
@@ -97,6 +108,9 @@ void ngx_http_mail_track_set_result(ngx_http_request_t *r,
 int64_t ngx_http_mail_track_now_ms(void);
 ngx_int_t ngx_http_mail_track_read_file(ngx_str_t *path, size_t max,
     ngx_pool_t *pool, ngx_log_t *log, ngx_str_t *out, ngx_err_t *err);
+char *ngx_http_mail_track_read_secret(ngx_conf_t *cf, ngx_str_t *path,
+    size_t max, const char *what, ngx_str_t *out);
+u_char *ngx_http_mail_track_mode_text(u_char *buf, ngx_uint_t mode);
 
 
 #endif /* _NGX_HTTP_MAIL_TRACK_MODULE_H_INCLUDED_ */

@@ -14,6 +14,11 @@
 #include "mt_spool.h"
 
 
+static char *ngx_http_mail_track_spool_seal(ngx_conf_t *cf,
+    ngx_http_mail_track_spool_conf_t *scf);
+static void ngx_http_mail_track_spool_seal_cleanup(void *data);
+static ngx_int_t ngx_http_mail_track_spool_perms(ngx_cycle_t *cycle,
+    ngx_http_mail_track_spool_conf_t *scf);
 static ngx_int_t ngx_http_mail_track_spool_probe(ngx_cycle_t *cycle,
     ngx_str_t *path, ngx_core_conf_t *ccf, ngx_err_t *err);
 
@@ -136,6 +141,24 @@ ngx_http_mail_track_spool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "seal=", 5) == 0
+            && value[i].len > 5)
+        {
+            scf->seal_file.data = value[i].data + 5;
+            scf->seal_file.len = value[i].len - 5;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "mode=0600") == 0) {
+            scf->mode = 0600;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "mode=0640") == 0) {
+            scf->mode = 0640;
+            continue;
+        }
+
 #if (NGX_THREADS)
         if (ngx_strncmp(value[i].data, "thread_pool=", 12) == 0) {
             pool.data = value[i].data + 12;
@@ -145,6 +168,12 @@ ngx_http_mail_track_spool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 #endif
 
         goto invalid;
+    }
+
+    if (scf->seal_file.len
+        && ngx_http_mail_track_spool_seal(cf, scf) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
 #if (NGX_THREADS)
@@ -168,6 +197,79 @@ invalid:
 
 
 /*
+ * seal=FILE: the X25519 public key the files are sealed for.  A private
+ * key is refused: the edge must not be able to read what it wrote.
+ */
+
+static char *
+ngx_http_mail_track_spool_seal(ngx_conf_t *cf,
+    ngx_http_mail_track_spool_conf_t *scf)
+{
+    char                 msg[256];
+    ngx_err_t            err;
+    ngx_str_t            text;
+    mt_seal_key_t       *k;
+    ngx_pool_cleanup_t  *cln;
+
+    if (ngx_conf_full_name(cf->cycle, &scf->seal_file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    switch (ngx_http_mail_track_read_file(&scf->seal_file, 64 * 1024,
+                                          cf->temp_pool, cf->log, &text,
+                                          &err))
+    {
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "seal key \"%V\" is larger than 64k: not a "
+                           "key", &scf->seal_file);
+        return NGX_CONF_ERROR;
+
+    default:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, err,
+                           "cannot read seal key \"%V\"", &scf->seal_file);
+        return NGX_CONF_ERROR;
+    }
+
+    k = ngx_pcalloc(cf->pool, sizeof(mt_seal_key_t));
+    if (k == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_mail_track_spool_seal_cleanup;
+    cln->data = k;
+
+    if (mt_seal_key_parse(k, text.data, text.len, 0, msg, sizeof(msg)) != 0)
+    {
+        ngx_explicit_memzero(text.data, text.len);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid seal key \"%V\": %s", &scf->seal_file,
+                           msg);
+        return NGX_CONF_ERROR;
+    }
+
+    scf->seal = k;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_mail_track_spool_seal_cleanup(void *data)
+{
+    mt_seal_key_free(data);
+}
+
+
+/*
  * At start and on reload, in the master: create a missing spool
  * directory as nginx does its temp paths, and refuse to start unless the
  * worker user can create files in it.
@@ -182,6 +284,17 @@ ngx_http_mail_track_spool_check_dir(ngx_cycle_t *cycle,
     ngx_core_conf_t  *ccf;
 
     ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    /* whoever may change a link may send the records elsewhere */
+
+    if (ngx_link_info(scf->path.data, &fi) != NGX_FILE_ERROR
+        && ngx_is_link(&fi))
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "mail_track_spool \"%V\" is a symbolic link: "
+                      "give the directory itself", &scf->path);
+        return NGX_ERROR;
+    }
 
     if (ngx_file_info(scf->path.data, &fi) == NGX_FILE_ERROR) {
         err = ngx_errno;
@@ -217,6 +330,10 @@ ngx_http_mail_track_spool_check_dir(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
+    if (ngx_http_mail_track_spool_perms(cycle, scf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_mail_track_spool_probe(cycle, &scf->path, ccf, &err)
         != NGX_OK)
     {
@@ -225,6 +342,58 @@ ngx_http_mail_track_spool_check_dir(ngx_cycle_t *cycle,
                       "\"%s\"", &scf->path,
                       ccf->username ? ccf->username : "(current)");
         return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The two layouts docs/privacy.md describes: the workers' own directory
+ * (no write access for group or others), or one shared with a loader's
+ * group, setgid so that every file gets that group (Debian's 2770).
+ * New files are 0600 in the first, 0640 in the second, unless mode=
+ * says otherwise.
+ */
+
+static ngx_int_t
+ngx_http_mail_track_spool_perms(ngx_cycle_t *cycle,
+    ngx_http_mail_track_spool_conf_t *scf)
+{
+    ngx_uint_t       mode;
+    ngx_file_info_t  fi;
+    u_char           text[5];
+
+    if (ngx_file_info(scf->path.data, &fi) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "mail_track_spool \"%V\" is not accessible",
+                      &scf->path);
+        return NGX_ERROR;
+    }
+
+    mode = fi.st_mode & 07777;
+
+    if (mode & S_IWOTH) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "mail_track_spool \"%V\" is writable by others "
+                      "(mode %s): anyone could replace the records; "
+                      "chmod o-w it", &scf->path,
+                      ngx_http_mail_track_mode_text(text, mode));
+        return NGX_ERROR;
+    }
+
+    if ((mode & S_IWGRP) && !(mode & S_ISGID)) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "mail_track_spool \"%V\" is writable by its group "
+                      "without the setgid bit (mode %s): a directory "
+                      "shared with a loader's group is 2770 (chmod g+s), "
+                      "else chmod g-w it", &scf->path,
+                      ngx_http_mail_track_mode_text(text, mode));
+        return NGX_ERROR;
+    }
+
+    if (scf->mode == 0) {
+        scf->mode = (mode & S_ISGID) ? 0640 : 0600;
     }
 
     return NGX_OK;

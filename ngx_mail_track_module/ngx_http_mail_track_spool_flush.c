@@ -38,6 +38,7 @@
 
 typedef struct {
     mt_spool_flush_t            io;
+    mt_spool_crypt_t            crypt;
     mt_spool_recover_t          rv;
     ngx_uint_t                  recover;
     ngx_uint_t                  n;
@@ -60,8 +61,10 @@ typedef struct {
     ngx_log_t                         *log;
     ngx_event_t                        timer;
     ngx_event_t                        kick;
-    u_char                            *buf;
+    u_char                            *buf;        /* MT_SEAL_HEADROOM, */
+    u_char                            *data;       /* then the records */
     size_t                             buf_size;
+    mt_seal_ctx_t                      seal;
     ngx_http_mail_track_role_t         role;
     ngx_msec_t                         last_error;
     int                                part_fd;
@@ -70,6 +73,7 @@ typedef struct {
     ngx_uint_t                         exiting;
     ngx_uint_t                         hooks;
     ngx_http_mail_track_flush_t       *flush;
+    mt_seal_key_t                      key;        /* the zone's seal= */
 #if (NGX_THREADS)
     ngx_thread_task_t                 *task;
 #endif
@@ -80,6 +84,8 @@ static void ngx_http_mail_track_spool_publish(ngx_http_mail_track_spool_t *sp);
 static void ngx_http_mail_track_spool_timer(ngx_event_t *ev);
 static void ngx_http_mail_track_spool_kick(ngx_event_t *ev);
 static void ngx_http_mail_track_spool_follow(ngx_http_mail_track_spool_t *sp);
+static ngx_int_t ngx_http_mail_track_spool_key(
+    ngx_http_mail_track_spool_t *sp);
 static ngx_int_t ngx_http_mail_track_spool_prepare(
     ngx_http_mail_track_spool_t *sp, ngx_uint_t max, ngx_uint_t exiting);
 static void ngx_http_mail_track_spool_flush(ngx_http_mail_track_spool_t *sp);
@@ -128,10 +134,16 @@ ngx_http_mail_track_spool_flush_init(ngx_cycle_t *cycle,
                            NGX_HTTP_MAIL_TRACK_BATCH_MAX);
     sp->buf_size = ngx_max(sp->buf_size, MT_RECORD_MAX);
 
-    sp->buf = ngx_alloc(sp->buf_size, cycle->log);
+    /* room to seal a batch in place (seal=) */
+
+    sp->buf = ngx_alloc(MT_SEAL_HEADROOM + sp->buf_size + MT_SEAL_TAILROOM,
+                        cycle->log);
     if (sp->buf == NULL) {
         return NGX_ERROR;
     }
+
+    sp->data = sp->buf + MT_SEAL_HEADROOM;
+
 
 #if (NGX_THREADS)
     sp->task = ngx_thread_task_alloc(cycle->pool,
@@ -210,6 +222,12 @@ ngx_http_mail_track_spool_publish(ngx_http_mail_track_spool_t *sp)
     ss->flush = scf->flush;
     ss->fsync = scf->fsync;
     ss->sync_seal = scf->fsync || scf->durable;
+    ss->mode = scf->mode;
+    ss->seal = (scf->seal != NULL);
+
+    if (scf->seal) {
+        ngx_memcpy(ss->seal_pub, scf->seal->pub, MT_SEAL_KEY_LEN);
+    }
 
     ngx_shmtx_unlock(&sp->zone->shpool->mutex);
 
@@ -324,7 +342,7 @@ ngx_http_mail_track_spool_follow(ngx_http_mail_track_spool_t *sp)
         return;
     }
 
-    err = mt_spool_part_open((char *) path, 0, &fd);
+    err = mt_spool_part_open((char *) path, 0, 0, &fd);
 
     if (err == 0) {
         sp->part_fd = fd;
@@ -333,6 +351,42 @@ ngx_http_mail_track_spool_follow(ngx_http_mail_track_spool_t *sp)
         ngx_log_error(NGX_LOG_WARN, sp->log, err,
                       "mail_track spool: open() \"%s\" failed", path);
     }
+}
+
+
+/*
+ * The key of the newest configuration's seal=, which may be newer than
+ * this worker's own: what an older worker writes is sealed for it too.
+ */
+
+static ngx_int_t
+ngx_http_mail_track_spool_key(ngx_http_mail_track_spool_t *sp)
+{
+    ngx_http_mail_track_spool_sh_t  *ss;
+
+    ss = &sp->zone->sh->spool;
+
+    if (sp->seal.ctx == NULL && mt_seal_ctx_init(&sp->seal) != 0) {
+        ngx_log_error(NGX_LOG_ALERT, sp->log, 0,
+                      "mail_track spool: AES-256-GCM or HKDF is not "
+                      "available from OpenSSL, records stay queued");
+        return NGX_ERROR;
+    }
+
+    if (sp->key.pkey != NULL
+        && ngx_memcmp(sp->key.pub, ss->seal_pub, MT_SEAL_KEY_LEN) == 0)
+    {
+        return NGX_OK;
+    }
+
+    if (mt_seal_key_raw(&sp->key, ss->seal_pub) != 0) {
+        ngx_log_error(NGX_LOG_ALERT, sp->log, 0,
+                      "mail_track spool: the seal key cannot be used, "
+                      "records stay queued");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -350,7 +404,8 @@ ngx_http_mail_track_spool_prepare(ngx_http_mail_track_spool_t *sp,
     int64_t                          now;
     uint64_t                         end_seq, durable, sync_seq, head_seq,
                                      taken;
-    ngx_uint_t                       flags, part, moved, want, gap;
+    size_t                           over;
+    ngx_uint_t                       flags, part, moved, want, gap, sealed;
     mt_spool_flush_t                *io;
     ngx_http_mail_track_sh_t        *sh;
     ngx_http_mail_track_spool_sh_t  *ss;
@@ -418,6 +473,11 @@ ngx_http_mail_track_spool_prepare(ngx_http_mail_track_spool_t *sp,
 
     part = (ss->part_path[0] != '\0');
     moved = 0;
+    sealed = ss->seal;
+
+    if (sealed && ngx_http_mail_track_spool_key(sp) != NGX_OK) {
+        return NGX_DECLINED;
+    }
 
     if (part) {
         ngx_cpystrn(fl->path, ss->part_path, NGX_MAX_PATH);
@@ -426,23 +486,33 @@ ngx_http_mail_track_spool_prepare(ngx_http_mail_track_spool_t *sp,
 
         moved = (p == NULL || (size_t) (p - fl->path) != len
                  || ngx_strncmp(fl->path, fl->dir, len) != 0);
+
+        /* seal= set, cleared or given another key: a new file too */
+
+        moved = moved || ss->part_sealed != sealed
+                || (sealed && ngx_memcmp(ss->part_seal.header + 8,
+                                         sp->key.kid, MT_SEAL_KID_LEN) != 0);
     }
+
+    /* a sealed batch's chunk and (in a new file) the header */
+
+    over = sealed ? MT_SEAL_CHUNK_OVERHEAD : 0;
 
     flags = 0;
 
     if (part && !moved) {
-        room = (ss->max_size > ss->part_size)
-               ? (size_t) (ss->max_size - ss->part_size) : 0;
+        room = (ss->max_size > ss->part_size + (off_t) over)
+               ? (size_t) (ss->max_size - ss->part_size - (off_t) over) : 0;
 
         if (room && max) {
-            fl->n = ngx_http_mail_track_zone_take(sp->zone, sp->buf,
+            fl->n = ngx_http_mail_track_zone_take(sp->zone, sp->data,
                                                   ngx_min(limit, room), max,
                                                   &io->len, &fl->ring_bytes,
                                                   &flags, &taken);
 
             if (fl->n == 0) {
                 /* the next record is larger than the cap: it goes alone */
-                fl->n = ngx_http_mail_track_zone_take(sp->zone, sp->buf,
+                fl->n = ngx_http_mail_track_zone_take(sp->zone, sp->data,
                                                       ngx_min(room,
                                                               sp->buf_size),
                                                       1, &io->len,
@@ -472,21 +542,26 @@ ngx_http_mail_track_spool_prepare(ngx_http_mail_track_spool_t *sp,
         }
 
     } else if (part) {
-        /* the spool path changed on reload: seal the old part first */
+        /* the path or the seal changed on reload: seal the old part */
         io->seal = 1;
         io->committed = ss->part_size;
         fl->more = (head_seq < sh->tail_seq);
 
     } else if (max) {
-        fl->n = ngx_http_mail_track_zone_take(sp->zone, sp->buf,
+        if (sealed) {
+            over += MT_SEAL_HEADER_LEN;
+        }
+
+        fl->n = ngx_http_mail_track_zone_take(sp->zone, sp->data,
                                               ngx_min(limit,
-                                                      (size_t) ss->max_size),
+                                                      (size_t) ss->max_size
+                                                      - over),
                                               max, &io->len, &fl->ring_bytes,
                                               &flags, &taken);
 
         if (fl->n == 0 && head_seq < sh->tail_seq) {
             /* a record larger than the cap goes alone */
-            fl->n = ngx_http_mail_track_zone_take(sp->zone, sp->buf,
+            fl->n = ngx_http_mail_track_zone_take(sp->zone, sp->data,
                                                   sp->buf_size, 1,
                                                   &io->len, &fl->ring_bytes,
                                                   &flags, &taken);
@@ -506,6 +581,23 @@ ngx_http_mail_track_spool_prepare(ngx_http_mail_track_spool_t *sp,
             ngx_memcpy(p, ".part", sizeof(".part"));
         }
     }
+
+    if (fl->n && sealed) {
+        io->crypt = &fl->crypt;
+        fl->crypt.ctx = &sp->seal;
+        fl->crypt.key = &sp->key;
+
+        if (io->create) {
+            fl->crypt.counter = 0;
+
+        } else {
+            /* taken for good, even if the write fails (the role's) */
+            fl->crypt.file = ss->part_seal;
+            fl->crypt.counter = ss->part_seal.counter++;
+        }
+    }
+
+    io->mode = ss->mode;
 
     fl->first_seq = head_seq;
     end_seq = head_seq + fl->n;
@@ -534,7 +626,7 @@ ngx_http_mail_track_spool_prepare(ngx_http_mail_track_spool_t *sp,
     io->syncfs = (io->sync || io->sync_seal) && gap;
     io->seal_if_full = (fl->n == 1);
     io->dir_synced = !io->create && ss->part_dir_synced;
-    io->data = sp->buf;
+    io->data = sp->data;
 
     if (fl->path[0]) {
         p = ngx_cpystrn(fl->sealed_path, fl->path, NGX_MAX_PATH - 8);
@@ -742,6 +834,14 @@ ngx_http_mail_track_spool_done(ngx_http_mail_track_spool_t *sp)
             ss->part_first = fl->first_seq;
             ss->part_dir_synced = 0;
             ss->part_gen++;
+            ss->part_sealed = (io->crypt != NULL);
+
+            if (io->crypt) {
+                ss->part_seal = fl->crypt.file;
+            }
+
+        } else if (io->crypt) {
+            ss->part_seal.chunks = fl->crypt.file.chunks;
         }
 
         ss->part_size = io->size;
@@ -758,6 +858,8 @@ ngx_http_mail_track_spool_done(ngx_http_mail_track_spool_t *sp)
         ss->part_records = 0;
         ss->part_dir_synced = 0;
         ss->part_gen++;
+        ss->part_sealed = 0;
+        ngx_explicit_memzero(&ss->part_seal, sizeof(mt_seal_file_t));
     }
 
     /* a full disk: smaller batches at once, down to one record */
@@ -783,6 +885,8 @@ ngx_http_mail_track_spool_done(ngx_http_mail_track_spool_t *sp)
     gen = ss->part_gen;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_explicit_memzero(&fl->crypt.file, sizeof(mt_seal_file_t));
 
     if (io->nospace) {
         ngx_http_mail_track_count(zone,
@@ -996,6 +1100,8 @@ ngx_http_mail_track_spool_flush_exit(ngx_cycle_t *cycle)
     }
 
     ngx_free(sp->buf);
+    mt_seal_key_free(&sp->key);
+    mt_seal_ctx_free(&sp->seal);
     sp->zone = NULL;
 }
 

@@ -766,6 +766,7 @@ ngx_http_mail_track_wh_emit(mt_wh_t *wh, mt_event_t *ev)
     ngx_http_mail_track_zone_t      *zone;
     ngx_http_mail_track_wh_ctx_t    *whc;
     ngx_http_mail_track_loc_conf_t  *mlcf;
+    mt_privacy_buf_t                 pb;
     u_char                           hash[NGX_HTTP_MAIL_TRACK_HASH_LEN];
     u_char                           rec[MT_RECORD_MAX];
 
@@ -774,6 +775,11 @@ ngx_http_mail_track_wh_emit(mt_wh_t *wh, mt_event_t *ev)
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mail_track_module);
     zone = ngx_http_mail_track_zone_get(r);
+
+    if (mlcf->minimise && mt_privacy_apply(&mlcf->privacy, ev, &pb) != MT_OK)
+    {
+        return MT_ERR_INTERNAL;
+    }
 
     len = mt_event_encode(ev, rec, sizeof(rec));
     if (len < 0) {
@@ -1375,6 +1381,7 @@ ngx_http_mail_track_webhook_merge(ngx_conf_t *cf,
     wh->url.data = conf->wh_url.data;
     wh->url.len = conf->wh_url.len;
     wh->auth_off = (conf->wh_auth == 0);
+    wh->id_key = (conf->rcpt == MT_PRIV_HASH) ? conf->rcpt_key : NULL;
 
     /* the main conf is initialized before locations are merged */
 

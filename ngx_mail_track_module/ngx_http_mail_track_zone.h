@@ -10,10 +10,11 @@
 
 #include "ngx_http_mail_track_module.h"
 #include "mt_generic.h"
+#include "mt_seal.h"
 
 
 #define NGX_HTTP_MAIL_TRACK_MAGIC        0x4b52544d   /* "MTRK" */
-#define NGX_HTTP_MAIL_TRACK_LAYOUT       9
+#define NGX_HTTP_MAIL_TRACK_LAYOUT       10
 
 #define NGX_HTTP_MAIL_TRACK_HASH_LEN     16
 
@@ -83,6 +84,14 @@ typedef struct {
     ngx_uint_t                  part_dir_synced;
     uint64_t                    file_seq;
 
+    /*
+     * seal=: the current part's key and header, the count of its
+     * chunks and the next nonce counter, which a writer takes before
+     * each attempt (docs/spool-format.md); all zero for a plain part
+     */
+    ngx_uint_t                  part_sealed;
+    mt_seal_file_t              part_seal;
+
     ngx_uint_t                  recovered;     /* path scanned */
     ngx_msec_t                  recover_at;
 
@@ -91,6 +100,9 @@ typedef struct {
     ngx_msec_t                  flush;
     ngx_uint_t                  fsync;
     ngx_uint_t                  sync_seal;     /* durable acks in use */
+    ngx_uint_t                  mode;          /* of new files */
+    ngx_uint_t                  seal;          /* seal= is set, for: */
+    u_char                      seal_pub[MT_SEAL_KEY_LEN];
 
     u_char                      path[NGX_MAX_PATH + 1];
     u_char                      part_path[NGX_MAX_PATH + 1];

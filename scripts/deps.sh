@@ -12,7 +12,8 @@ build="nginx nginx-dev make gcc g++ libc6-dev pkg-config libmsgpack-dev
 fuzz="clang-14 libfuzzer-14-dev libclang-rt-14-dev"
 test="$build perl libtest-base-perl libipc-run-perl libtext-diff-perl
       libtest-longstring-perl procps curl prometheus
-      postgresql sqlite3 clickhouse-server clickhouse-client $fuzz"
+      postgresql sqlite3 clickhouse-server clickhouse-client $fuzz
+      python3 python3-cryptography"
 deb="$build debhelper dpkg-dev lowdown"
 
 case "${1:-build}" in

@@ -317,7 +317,7 @@ for my $db (@dbs) {
     chmod 0644, $key;
     $r = sup('check', 'dana@example.com', '--db', "sqlite:$tmp/keyed.sqlite", '--hash-key', $key);
     is $r->{rc}, 2, 'a key file others may read: exit 2';
-    like $r->{err}, qr/mode 0644 gives group or others access to the hash key/, '... said';
+    like $r->{err}, qr/mode 0644 lets others read the key/, '... said';
     chmod 0600, $key;
 
     spew("$tmp/bad.key", "not base64!\n");

@@ -31,6 +31,7 @@ static const mt_tool_command_t  mt_tool_commands[] = {
     { "token", mt_tool_token,
       "mint (open, click, unsubscribe) or decode a token" },
     { "spool", mt_tool_spool, "print spool records as JSON lines (cat)" },
+    { "hash", mt_tool_hash, "the hashed form of a recipient address" },
     { "load", mt_load, "load sealed spool files into the database" },
     { "db", mt_tool_db, "create or upgrade the database schema (init)" },
     { "status", mt_tool_status, "a message's status from the database" },
@@ -240,4 +241,44 @@ mt_tool_read_fd(int fd, const char *path, u_char **buf, size_t *len,
     *buf = p;
 
     return 0;
+}
+
+
+/*
+ * A key file: refused when others may read it (group is the operator's
+ * choice: a loader's group, say).  The buffer is the caller's to cleanse
+ * and free.
+ */
+
+int
+mt_tool_read_secret(const char *path, u_char **buf, size_t *len, size_t max)
+{
+    int          fd, rc;
+    struct stat  st;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1) {
+        mt_tool_error("%s: %s", path, strerror(errno));
+        return -1;
+    }
+
+    if (fstat(fd, &st) == -1) {
+        mt_tool_error("%s: fstat(): %s", path, strerror(errno));
+        (void) close(fd);
+        return -1;
+    }
+
+    if (st.st_mode & S_IROTH) {
+        mt_tool_error("%s: mode %04o lets others read the key; refusing "
+                      "to use it (run \"chmod o-rwx %s\" first)", path,
+                      (unsigned) (st.st_mode & 07777), path);
+        (void) close(fd);
+        return -1;
+    }
+
+    rc = mt_tool_read_fd(fd, path, buf, len, max);
+
+    (void) close(fd);
+
+    return rc;
 }

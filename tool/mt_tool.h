@@ -54,9 +54,10 @@ typedef int (*mt_spool_handler_pt)(void *data, const char *path,
     off_t offset, const msgpack_object *rec);
 
 /*
- * Called for a damaged stretch: what is "corrupt" or "truncated", offset
- * where the damaged record starts.  Without one the reader prints
- * "FILE: corrupt record at byte N" on stderr.
+ * Called for a damaged stretch: what it is ("corrupt record", "truncated
+ * record", or for a sealed file the chunk that failed and why), offset
+ * where it starts.  Without one the reader prints "FILE: WHAT at byte N"
+ * on stderr ("FILE: corrupt record at byte N").
  */
 typedef void (*mt_spool_damage_pt)(void *data, const char *path,
     off_t offset, const char *what);
@@ -71,12 +72,18 @@ int mt_tool_read_file(const char *path, u_char **buf, size_t *len,
     size_t max);
 int mt_tool_read_fd(int fd, const char *path, u_char **buf, size_t *len,
     size_t max);
+int mt_tool_read_secret(const char *path, u_char **buf, size_t *len,
+    size_t max);
 int mt_tool_is_help(const char *arg);
 int mt_tool_bad_option(const char *cmd, int c, char **argv);
 
 /* mt_tool_keys.c */
 int mt_tool_keygen(int argc, char **argv);
 int mt_tool_token(int argc, char **argv);
+
+/* mt_tool_seal.c, mt_tool_hash.c */
+int mt_tool_keygen_seal(const char *priv, const char *pub);
+int mt_tool_hash(int argc, char **argv);
 
 /* mt_tool_spool.c */
 int mt_tool_spool(int argc, char **argv);
@@ -106,6 +113,14 @@ int mt_spool_read_file(const char *path, mt_spool_handler_pt handler,
     void *data);
 int mt_spool_read_fd(int fd, const char *path, mt_spool_handler_pt handler,
     mt_spool_damage_pt damage, void *data);
+
+/*
+ * The private key that opens sealed (seal=) spool files, for every
+ * reader of this process: --seal-key.  0, or -1 (reported).
+ */
+int mt_spool_seal_key(const char *path);
+void mt_spool_seal_key_free(void);
+int mt_spool_cannot_open(int fd, const char *path);
 
 /* the sealed spool files of a directory, sorted by name */
 int mt_spool_list(const char *dir, char ***names, size_t *n);

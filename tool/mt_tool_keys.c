@@ -47,6 +47,7 @@ static void mt_tool_token_usage(FILE *f);
 
 
 static const struct option  mt_tool_keygen_options[] = {
+    { "seal",     no_argument,       NULL, 'S' },
     { "hash",     no_argument,       NULL, 'H' },
     { "help",     no_argument,       NULL, 'h' },
     { NULL, 0, NULL, 0 }
@@ -89,6 +90,7 @@ mt_tool_keygen_usage(FILE *f)
 {
     fprintf(f,
         "usage: " MT_TOOL_NAME " keygen FILE\n"
+        "       " MT_TOOL_NAME " keygen --seal PRIVATE_FILE PUBLIC_FILE\n"
         "       " MT_TOOL_NAME " keygen --hash FILE\n"
         "\n"
         "Appends a line \"KID BASE64_32_BYTES\" with 32 random bytes and a\n"
@@ -96,12 +98,19 @@ mt_tool_keygen_usage(FILE *f)
         "created with mode 0600 when missing, and prints the new KID.\n"
         "An existing FILE must not be accessible by group or others.\n"
         "\n"
+        "With --seal, a new X25519 key pair for sealed spool files, as\n"
+        "PEM: PRIVATE_FILE (mode 0600) for the readers (--seal-key),\n"
+        "PUBLIC_FILE for the edges (mail_track_spool ... seal=); neither\n"
+        "may exist.\n"
+        "\n"
         "With --hash, FILE is a new key for hashed recipients (one line,\n"
         "BASE64_32_BYTES, mode 0600; never an existing file: such a key is\n"
         "never replaced) and its key id is printed.\n"
         "\n"
         "options:\n"
-        "  --hash       a hash key for recipients (forget, suppressions)\n"
+        "  --seal       a seal key pair\n"
+        "  --hash       a hash key for recipients (mail_track_rcpt_key,\n"
+        "               hash, load, forget, suppressions)\n"
         "  -h, --help   this text\n");
 }
 
@@ -109,7 +118,7 @@ mt_tool_keygen_usage(FILE *f)
 int
 mt_tool_keygen(int argc, char **argv)
 {
-    int            c, fd, id, rc, created, hash;
+    int            c, fd, id, rc, created, seal, hash;
     u_char        *buf;
     size_t         len;
     const char    *path;
@@ -119,12 +128,16 @@ mt_tool_keygen(int argc, char **argv)
 
     optind = 1;
     opterr = 0;
+    seal = 0;
     hash = 0;
 
     while ((c = getopt_long(argc, argv, ":h", mt_tool_keygen_options, NULL))
            != -1)
     {
         switch (c) {
+        case 'S':
+            seal = 1;
+            break;
         case 'H':
             hash = 1;
             break;
@@ -134,6 +147,20 @@ mt_tool_keygen(int argc, char **argv)
         default:
             return mt_tool_bad_option("keygen", c, argv);
         }
+    }
+
+    if (seal && hash) {
+        return mt_tool_usage_error("keygen", "--seal and --hash do not go "
+                                   "together");
+    }
+
+    if (seal) {
+        if (argc - optind != 2) {
+            return mt_tool_usage_error("keygen", "--seal expects "
+                                       "PRIVATE_FILE and PUBLIC_FILE");
+        }
+
+        return mt_tool_keygen_seal(argv[optind], argv[optind + 1]);
     }
 
     if (argc - optind != 1) {

@@ -16,6 +16,7 @@
 
 
 #include "mt_tool_load.h"
+#include "mt_tool_query.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include <inttypes.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 
@@ -86,6 +88,8 @@ static const struct option  mt_load_options[] = {
     { "follow",   no_argument,       NULL, 'f' },
     { "wait",     no_argument,       NULL, 'w' },
     { "quiet",    no_argument,       NULL, 'q' },
+    { "seal-key", required_argument, NULL, 'K' },
+    { "hash-key", required_argument, NULL, 'k' },
     { "help",     no_argument,       NULL, 'h' },
     { NULL, 0, NULL, 0 }
 };
@@ -97,7 +101,7 @@ mt_load_usage(FILE *f)
     fprintf(f,
         "usage: " MT_TOOL_NAME " load SPOOL_DIR... --db URL [--follow] "
         "[--delete]\n"
-        "           [--wait] [--quiet]\n"
+        "           [--wait] [--quiet] [--seal-key FILE] [--hash-key FILE]\n"
         "\n"
         "Loads the sealed spool files (*.mtspool, oldest first) of each\n"
         "SPOOL_DIR into the database, exactly once, and moves each file\n"
@@ -118,6 +122,12 @@ mt_load_usage(FILE *f)
         "  --wait       wait for another loader's lock on a SPOOL_DIR\n"
         "               instead of exiting\n"
         "  --quiet      no progress line on a terminal\n"
+        "  --seal-key FILE  the X25519 private key (PEM) that files\n"
+        "               written with seal= are encrypted for\n"
+        "  --hash-key FILE  the key of mail_track_rcpt hash (or\n"
+        "               " MT_RCPT_KEY_ENV "): its id is recorded in the\n"
+        "               database with the first hashed recipient, so\n"
+        "               that lookups hash with it\n"
         "  -h, --help   this text\n"
         "\n"
         "Exit status: 0 all loaded; 1 a damaged file, a record that could\n"
@@ -134,9 +144,13 @@ mt_load(int argc, char **argv)
     int               c, rc;
     size_t            i;
     mt_load_t         ld;
+    const char       *seal_key, *hash_key;
+    mt_rcpt_key_t     key;
     struct sigaction  sa;
 
     memset(&ld, 0, sizeof(mt_load_t));
+    seal_key = NULL;
+    hash_key = getenv(MT_RCPT_KEY_ENV);
 
     optind = 1;
     opterr = 0;
@@ -159,6 +173,12 @@ mt_load(int argc, char **argv)
         case 'q':
             ld.quiet = 1;
             break;
+        case 'K':
+            seal_key = optarg;
+            break;
+        case 'k':
+            hash_key = optarg;
+            break;
         case 'h':
             return mt_load_usage(stdout);
         default:
@@ -172,6 +192,21 @@ mt_load(int argc, char **argv)
 
     if (optind == argc) {
         return mt_tool_usage_error("load", "expected SPOOL_DIR arguments");
+    }
+
+    if (hash_key != NULL && hash_key[0] != '\0') {
+        if (mt_rcpt_key_read(hash_key, &key) != 0) {
+            return MT_TOOL_ERROR;
+        }
+
+        /* the id is all the loader needs: it never hashes */
+
+        OPENSSL_cleanse(key.key, sizeof(key.key));
+        ld.rcpt_key_id = key.id;
+    }
+
+    if (seal_key != NULL && mt_spool_seal_key(seal_key) != 0) {
+        return MT_TOOL_ERROR;
     }
 
     ld.dirs = argv + optind;
@@ -239,6 +274,7 @@ mt_load(int argc, char **argv)
     free(ld.files);
     free(ld.ids);
     mt_tool_buf_free(&ld.tmp);
+    mt_spool_seal_key_free();
 
     return rc;
 }
@@ -551,6 +587,13 @@ mt_load_tx_once(mt_load_t *ld, mt_load_entry_t *e, size_t n)
         return rc;
     }
 
+    if (ld->rcpt_hashed && !ld->rcpt_known) {
+        rc = mt_rcpt_key_loaded(&ld->db, ld->rcpt_key_id);
+        if (rc != MT_DB_OK) {
+            return rc;
+        }
+    }
+
     for (i = 0; i < ld->nfiles; i++) {
         f = &ld->files[i];
 
@@ -570,6 +613,10 @@ mt_load_tx_once(mt_load_t *ld, mt_load_entry_t *e, size_t n)
     }
 
     /* committed: now the counts are true */
+
+    if (ld->rcpt_hashed) {
+        ld->rcpt_known = 1;
+    }
 
     for (i = 0; i < ld->nfiles; i++) {
         f = &ld->files[i];
@@ -609,6 +656,7 @@ mt_load_tx_reset(mt_load_t *ld)
     ld->nfiles = 0;
     ld->nev = 0;
     ld->cur = NULL;
+    ld->rcpt_hashed = 0;
 
     if (ld->nseen) {
         memset(ld->ids, 0, ld->nids * sizeof(uint64_t));
@@ -657,6 +705,27 @@ mt_load_file(mt_load_t *ld, mt_load_entry_t *e)
 
         mt_load_clear(ld);
         mt_tool_error("%s: %s", f->path, strerror(errno));
+        ld->failed = 1;
+        f->vanished = 1;
+        return MT_DB_OK;
+    }
+
+    /*
+     * sealed for a key not given (or in a newer version): not damaged,
+     * and not to be recorded as loaded; it stays for a loader that can
+     */
+
+    mt_load_clear(ld);
+
+    rc = mt_spool_cannot_open(fd, f->path);
+
+    if (rc != 0) {
+        if (rc == 1) {
+            fprintf(stderr, "%s: %s: left where it is\n", MT_TOOL_NAME,
+                    f->path);
+        }
+
+        (void) close(fd);
         ld->failed = 1;
         f->vanished = 1;
         return MT_DB_OK;
@@ -833,6 +902,12 @@ mt_load_record(void *data, const char *path, off_t offset,
     e->file_id = ld->cur->db.file_id;
     ld->ev[ld->nev++] = e;
 
+    if (e->ev.rcpt.len == MT_RCPT_HASH_HEX
+        && mt_rcpt_is_hash(e->ev.rcpt.data, e->ev.rcpt.len))
+    {
+        ld->rcpt_hashed = 1;
+    }
+
     if (ld->nev % MT_LOAD_DRAW_EVENTS == 0) {
         mt_load_draw(ld, 0);
     }
@@ -847,7 +922,7 @@ mt_load_damage(void *data, const char *path, off_t offset, const char *what)
     mt_load_t  *ld = data;
 
     mt_load_clear(ld);
-    fprintf(stderr, "%s: %s record at byte %" PRId64 "\n", path, what,
+    fprintf(stderr, "%s: %s at byte %" PRId64 "\n", path, what,
             (int64_t) offset);
 
     mt_load_damaged(ld, offset);

@@ -50,6 +50,9 @@ typedef struct {
     unsigned                    follow:1;
     unsigned                    wait:1;
     unsigned                    progress:1; /* a live line on a terminal */
+    unsigned                    rcpt_hashed:1; /* in the transaction */
+    unsigned                    rcpt_known:1;  /* the database's key set */
+    const char                 *rcpt_key_id;   /* --hash-key's, or NULL */
     unsigned                    shown:1;    /* the live line is drawn */
 
     /* the transaction in hand */

@@ -98,6 +98,15 @@ typedef struct {
 } mt_rcpt_arg_t;
 
 
+/* a hash key (keygen --hash) and its id, as the database records it */
+#define MT_RCPT_KEY_ID_HEX      16
+
+typedef struct {
+    u_char                      key[MT_RCPT_KEY_LEN];
+    char                        id[MT_RCPT_KEY_ID_HEX + 1];
+} mt_rcpt_key_t;
+
+
 /* mt_tool_out.c */
 int mt_out_format(const char *cmd, const char *arg, mt_out_format_e *fmt);
 void mt_out_init(mt_out_t *o, FILE *f, mt_out_format_e fmt,
@@ -126,6 +135,8 @@ int mt_sup_export(mt_db_t *db, const char *target, const char *list,
 
 /* mt_tool_rcptkey.c */
 int mt_rcpt_keygen(const char *path);
+int mt_rcpt_key_read(const char *path, mt_rcpt_key_t *k);
+int mt_rcpt_key_loaded(mt_db_t *db, const char *id);
 int mt_rcpt_arg(const char *cmd, const char *arg, mt_rcpt_arg_t *r);
 int mt_rcpt_key(mt_db_t *db, const char *path, int create,
     mt_rcpt_arg_t *r);

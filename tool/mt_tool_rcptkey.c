@@ -28,16 +28,8 @@
 
 
 #define MT_RCPT_KEY_FILE_MAX    4096
-#define MT_RCPT_KEY_ID_HEX      16
 
 
-typedef struct {
-    u_char                      key[MT_RCPT_KEY_LEN];
-    char                        id[MT_RCPT_KEY_ID_HEX + 1];
-} mt_rcpt_key_t;
-
-
-static int mt_rcpt_key_read(const char *path, mt_rcpt_key_t *k);
 static int mt_rcpt_key_decode(const u_char *p, size_t len, mt_rcpt_key_t *k);
 static int mt_rcpt_key_setting(mt_db_t *db, char *value, size_t size,
     const char *want);
@@ -218,10 +210,12 @@ mt_rcpt_key(mt_db_t *db, const char *path, int create, mt_rcpt_arg_t *r)
 
         snprintf(want, sizeof(want), "file:%s", k.id);
 
-        if (value[0] == '\0' && create) {
-            if (mt_rcpt_key_setting(db, value, sizeof(value), want) != 0) {
-                goto failed;
-            }
+        if (value[0] == '\0' && create
+            && mt_rcpt_key_setting(db, value, sizeof(value), want)
+               != MT_DB_OK)
+        {
+            mt_tool_error("%s: %s", db->url, db->err);
+            goto failed;
         }
 
         if (value[0] != '\0' && strcmp(value, want) != 0) {
@@ -264,7 +258,8 @@ mt_rcpt_key(mt_db_t *db, const char *path, int create, mt_rcpt_arg_t *r)
             rc = mt_rcpt_key_setting(db, value, sizeof(value), want);
             OPENSSL_cleanse(want, sizeof(want));
 
-            if (rc != 0) {
+            if (rc != MT_DB_OK) {
+                mt_tool_error("%s: %s", db->url, db->err);
                 goto failed;
             }
         }
@@ -301,7 +296,10 @@ failed:
 }
 
 
-/* the setting as it is after ours went in, unless another one was first */
+/*
+ * The setting as it is after ours went in, unless another one was first.
+ * MT_DB_OK, or the database's error (db->err).
+ */
 
 static int
 mt_rcpt_key_setting(mt_db_t *db, char *value, size_t size, const char *want)
@@ -312,90 +310,107 @@ mt_rcpt_key_setting(mt_db_t *db, char *value, size_t size, const char *want)
     params[0] = MT_RCPT_KEY_SETTING;
     params[1] = want;
 
-    rc = db->backend->query(db, "INSERT INTO mail_settings (name, value) "
-                            "VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-                            params, 2, NULL, NULL);
+    /* ClickHouse: the latest row of a log, no ON CONFLICT */
+
+    rc = (db->backend->setting != NULL)
+         ? db->backend->setting(db, MT_RCPT_KEY_SETTING, want)
+         : db->backend->query(db, "INSERT INTO mail_settings (name, value) "
+                              "VALUES ($1, $2) ON CONFLICT (name) "
+                              "DO NOTHING", params, 2, NULL, NULL);
 
     if (rc == MT_DB_OK) {
-        rc = mt_db_setting(db, MT_RCPT_KEY_SETTING, value, size) == 1
-             ? MT_DB_OK : MT_DB_ERROR;
+        rc = mt_db_setting(db, MT_RCPT_KEY_SETTING, value, size);
+
+        if (rc == 0) {
+            mt_db_error(db, "the setting \"" MT_RCPT_KEY_SETTING "\" did "
+                        "not stay");
+            rc = MT_DB_ERROR;
+
+        } else if (rc == 1) {
+            rc = MT_DB_OK;
+        }
     }
 
-    if (rc != MT_DB_OK) {
-        mt_tool_error("%s: %s", db->url, db->err);
-        return -1;
-    }
-
-    return 0;
+    return rc;
 }
 
 
-/* a key file: one line of base64, 32 bytes; nobody else may read it */
+/*
+ * The loader met records whose recipients the module hashed
+ * (mail_track_rcpt hash): the database must say which key made them,
+ * or a lookup of an address would hash it with another key, or none,
+ * and answer "not suppressed".  id: the --hash-key file's, or NULL.
+ * MT_DB_OK, or an error in db->err (nothing of the transaction stays).
+ */
 
-static int
+int
+mt_rcpt_key_loaded(mt_db_t *db, const char *id)
+{
+    int   rc;
+    char  value[128], want[128];
+
+    rc = mt_db_setting(db, MT_RCPT_KEY_SETTING, value, sizeof(value));
+    if (rc < 0) {
+        return rc;
+    }
+
+    if (rc == 0 && id != NULL) {
+        snprintf(want, sizeof(want), "file:%s", id);
+
+        rc = mt_rcpt_key_setting(db, value, sizeof(value), want);
+        if (rc != MT_DB_OK) {
+            return rc;
+        }
+
+    } else if (rc == 0) {
+        mt_db_error(db, "records carry recipients hashed by the module "
+                    "(mail_track_rcpt hash): give the loader its key "
+                    "(--hash-key FILE, or " MT_RCPT_KEY_ENV "), so that "
+                    "the database records which key made them");
+        return MT_DB_ERROR;
+    }
+
+    if (strncmp(value, "file:", 5) != 0) {
+        OPENSSL_cleanse(value, sizeof(value));
+        mt_db_error(db, "records carry recipients hashed by the module "
+                    "with a key file, but the database hashes addresses "
+                    "with a secret of its own (forget made it before)");
+        return MT_DB_ERROR;
+    }
+
+    if (id != NULL && strcmp(value + 5, id) != 0) {
+        mt_db_error(db, "the hash key given has id %s, but the database's "
+                    "hashed addresses were made with the key of id %s",
+                    id, value + 5);
+        return MT_DB_ERROR;
+    }
+
+    return MT_DB_OK;
+}
+
+
+/*
+ * A key file: one line of base64, 32 bytes (core/mt_rcpt.c reads it, as
+ * the module does); others may not read it.
+ */
+
+int
 mt_rcpt_key_read(const char *path, mt_rcpt_key_t *k)
 {
-    int           fd, rc, lines;
-    u_char       *buf, *p, *q, *end, *eol;
-    size_t        len;
-    struct stat   st;
+    int      rc;
+    u_char  *buf;
+    size_t   len;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd == -1) {
-        mt_tool_error("%s: %s", path, strerror(errno));
+    if (mt_tool_read_secret(path, &buf, &len, MT_RCPT_KEY_FILE_MAX) != 0) {
         return -1;
     }
 
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077)) {
-        mt_tool_error("%s: mode %04o gives group or others access to the "
-                      "hash key; refusing it (run \"chmod 600 %s\")", path,
-                      (unsigned) (st.st_mode & 07777), path);
-        (void) close(fd);
-        return -1;
-    }
-
-    rc = mt_tool_read_fd(fd, path, &buf, &len, MT_RCPT_KEY_FILE_MAX);
-
-    (void) close(fd);
+    rc = mt_rcpt_key_decode(buf, len, k);
 
     if (rc != 0) {
-        return -1;
-    }
-
-    /* the one line that is not blank or a comment */
-
-    lines = 0;
-    rc = -1;
-
-    for (p = buf, end = buf + len; p < end; p = eol + 1) {
-        eol = memchr(p, '\n', end - p);
-        if (eol == NULL) {
-            eol = end;
-        }
-
-        for (q = eol; q > p && (q[-1] == ' ' || q[-1] == '\t'
-                                 || q[-1] == '\r'); q--)
-        {
-            /* void */
-        }
-
-        while (p < q && (*p == ' ' || *p == '\t')) {
-            p++;
-        }
-
-        if (p == q || *p == '#') {
-            continue;
-        }
-
-        if (lines++ == 0) {
-            rc = mt_rcpt_key_decode(p, q - p, k);
-        }
-    }
-
-    if (lines != 1 || rc != 0) {
-        mt_tool_error("%s: expected one line of base64, 32 bytes (as "
-                      "\"mail-track keygen --hash FILE\" makes it)", path);
-        rc = -1;
+        mt_tool_error("%s: expected one line of base64, %d bytes (as "
+                      "\"mail-track keygen --hash FILE\" makes it)", path,
+                      MT_RCPT_KEY_LEN);
     }
 
     OPENSSL_cleanse(buf, len);
@@ -405,25 +420,16 @@ mt_rcpt_key_read(const char *path, mt_rcpt_key_t *k)
 }
 
 
+/* a key's text (a file's, or the database's secret) and its id */
+
 static int
 mt_rcpt_key_decode(const u_char *p, size_t len, mt_rcpt_key_t *k)
 {
-    u_char   raw[mt_base64_decoded_len(64)], hex[MT_RCPT_HASH_HEX + 1];
-    ssize_t  n;
+    u_char  hex[MT_RCPT_HASH_HEX + 1];
 
-    if (len > 64) {
+    if (mt_rcpt_key_parse(p, len, k->key) != 0) {
         return -1;
     }
-
-    n = mt_base64_decode(raw, p, len);
-
-    if (n != MT_RCPT_KEY_LEN) {
-        OPENSSL_cleanse(raw, sizeof(raw));
-        return -1;
-    }
-
-    memcpy(k->key, raw, MT_RCPT_KEY_LEN);
-    OPENSSL_cleanse(raw, sizeof(raw));
 
     /* the key's id: what the database records of a key file */
 

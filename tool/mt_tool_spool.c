@@ -11,11 +11,16 @@
  * gigabytes), then unpacked by msgpack-c.  After a corrupt stretch the
  * reader resynchronizes on the bytes every record of the module starts
  * with: a map header, the key "v", the value 1.
+ *
+ * A sealed file (seal=, docs/spool-format.md) is read chunk by chunk:
+ * each is checked and decrypted into the window, and the records in it
+ * are read as above; the first chunk that fails ends the file.
  */
 
 
 #include "mt_tool.h"
 #include "mt_base64.h"
+#include "mt_seal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,9 +29,11 @@
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <openssl/crypto.h>
 
 
 #define MT_SPOOL_POLL_MS        200
@@ -48,6 +55,16 @@ typedef struct {
     size_t                      len;
     off_t                       base;        /* file offset of buf[0] */
     unsigned                    eof:1;
+
+    /* a sealed file: the next chunk, where it is, what it must carry */
+    mt_spool_damage_pt          damage;
+    void                       *data;
+    mt_seal_file_t              seal;
+    off_t                       raw;
+    uint32_t                    index;
+    uint64_t                    min;
+    unsigned                    sealed:1;
+    unsigned                    damaged:1;
 } mt_spool_file_t;
 
 
@@ -72,6 +89,13 @@ static void mt_tool_json_key(mt_tool_buf_t *b, const msgpack_object *o,
 static void mt_spool_damage(mt_spool_damage_pt damage, void *data,
     const char *path, off_t offset, const char *what);
 static int mt_spool_fill(mt_spool_file_t *f);
+static int mt_spool_open_sealed(mt_spool_file_t *f);
+static int mt_spool_fill_sealed(mt_spool_file_t *f);
+static ssize_t mt_spool_pread(mt_spool_file_t *f, u_char *buf, size_t len,
+    off_t off);
+static int mt_spool_key_for(const u_char *head, char *buf, size_t size);
+static void mt_spool_chunk_failed(mt_spool_file_t *f, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
 static mt_spool_scan_e mt_spool_scan(const u_char *p, size_t avail,
     size_t *extent);
 static ssize_t mt_spool_find_start(const u_char *buf, size_t from,
@@ -93,9 +117,14 @@ static void mt_spool_usage(FILE *f);
 
 static volatile sig_atomic_t  mt_spool_stop;
 
+/* --seal-key: one for the whole process */
+static mt_seal_key_t          mt_spool_key;
+static mt_seal_ctx_t          mt_spool_seal_ctx;
+
 
 static const struct option  mt_spool_cat_options[] = {
     { "follow",   no_argument,       NULL, 'f' },
+    { "seal-key", required_argument, NULL, 'K' },
     { "help",     no_argument,       NULL, 'h' },
     { NULL, 0, NULL, 0 }
 };
@@ -433,6 +462,14 @@ mt_spool_read_fd(int fd, const char *path, mt_spool_handler_pt handler,
         return -1;
     }
 
+    f.damage = damage;
+    f.data = data;
+
+    if (mt_spool_open_sealed(&f) != 0) {
+        free(f.buf);
+        return f.damaged ? 1 : -1;
+    }
+
     msgpack_unpacked_init(&up);
 
     rc = 0;
@@ -497,7 +534,7 @@ mt_spool_read_fd(int fd, const char *path, mt_spool_handler_pt handler,
 
             next = mt_spool_find_start(f.buf, f.pos + 1, f.len, 1, &stop);
 
-            what = next >= 0 ? "corrupt" : "truncated";
+            what = next >= 0 ? "corrupt record" : "truncated record";
 
             mt_spool_damage(damage, data, path, f.base + f.pos, what);
 
@@ -524,7 +561,8 @@ mt_spool_read_fd(int fd, const char *path, mt_spool_handler_pt handler,
         }
 
         if (scan == MT_SPOOL_SCAN_BAD) {
-            mt_spool_damage(damage, data, path, f.base + f.pos, "corrupt");
+            mt_spool_damage(damage, data, path, f.base + f.pos,
+                            "corrupt record");
 
             corrupt = 1;
             resync = 1;
@@ -541,13 +579,19 @@ mt_spool_read_fd(int fd, const char *path, mt_spool_handler_pt handler,
     }
 
     msgpack_unpacked_destroy(&up);
+
+    if (f.sealed) {
+        OPENSSL_cleanse(f.buf, f.size);
+        OPENSSL_cleanse(&f.seal, sizeof(mt_seal_file_t));
+    }
+
     free(f.buf);
 
     if (rc != 0) {
         return rc;
     }
 
-    return corrupt;
+    return corrupt || f.damaged;
 }
 
 
@@ -560,8 +604,330 @@ mt_spool_damage(mt_spool_damage_pt damage, void *data, const char *path,
         return;
     }
 
-    fprintf(stderr, "%s: %s record at byte %" PRId64 "\n", path, what,
+    fprintf(stderr, "%s: %s at byte %" PRId64 "\n", path, what,
             (int64_t) offset);
+}
+
+
+int
+mt_spool_seal_key(const char *path)
+{
+    u_char  *pem;
+    size_t   len;
+    char     err[256];
+
+    mt_spool_seal_key_free();
+
+    if (mt_tool_read_secret(path, &pem, &len, 64 * 1024) != 0) {
+        return -1;
+    }
+
+    if (mt_seal_key_parse(&mt_spool_key, pem, len, 1, err, sizeof(err))
+        != 0)
+    {
+        mt_tool_error("%s: not a seal key: %s", path, err);
+        OPENSSL_cleanse(pem, len);
+        free(pem);
+        return -1;
+    }
+
+    OPENSSL_cleanse(pem, len);
+    free(pem);
+
+    if (mt_seal_ctx_init(&mt_spool_seal_ctx) != 0) {
+        mt_tool_error("AES-256-GCM or HKDF is not available from OpenSSL");
+        mt_spool_seal_key_free();
+        return -1;
+    }
+
+    return 0;
+}
+
+
+void
+mt_spool_seal_key_free(void)
+{
+    mt_seal_key_free(&mt_spool_key);
+    mt_seal_ctx_free(&mt_spool_seal_ctx);
+}
+
+
+/*
+ * Whether --seal-key opens a file of this (whole, known) header: 0, or
+ * -1 and why not in buf (no key given, or the key of another id).
+ */
+
+static int
+mt_spool_key_for(const u_char *head, char *buf, size_t size)
+{
+    char  kid[2 * MT_SEAL_KID_LEN + 1], own[2 * MT_SEAL_KID_LEN + 1];
+
+    mt_hex_encode((u_char *) kid, head + 8, MT_SEAL_KID_LEN);
+    kid[2 * MT_SEAL_KID_LEN] = '\0';
+
+    if (mt_spool_key.pkey == NULL) {
+        snprintf(buf, size, "sealed file (for key id %s) read without "
+                 "--seal-key", kid);
+        return -1;
+    }
+
+    if (memcmp(head + 8, mt_spool_key.kid, MT_SEAL_KID_LEN) != 0) {
+        mt_hex_encode((u_char *) own, mt_spool_key.kid, MT_SEAL_KID_LEN);
+        own[2 * MT_SEAL_KID_LEN] = '\0';
+
+        snprintf(buf, size, "sealed file for key id %s, not for "
+                 "--seal-key's key id %s", kid, own);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * For the loader, before a file counts as read: 1 when it is sealed for
+ * a key this process does not have, or in a newer version (reported:
+ * the file is not damaged, only not readable here), 0 otherwise (plain,
+ * its key, or damaged: the reader says how), -1 on a read error.
+ */
+
+int
+mt_spool_cannot_open(int fd, const char *path)
+{
+    ssize_t  n;
+    u_char   head[MT_SEAL_HEADER_LEN];
+    char     what[160];
+
+    do {
+        n = pread(fd, head, sizeof(head), 0);
+    } while (n == -1 && errno == EINTR);
+
+    if (n == -1) {
+        mt_tool_error("%s: pread(): %s", path, strerror(errno));
+        return -1;
+    }
+
+    switch (mt_seal_header_check(head, n)) {
+
+    case -1:
+        return 0;
+
+    case 1:
+        if (n < MT_SEAL_HEADER_LEN) {
+            return 0;
+        }
+
+        mt_tool_error("%s: sealed file of an unknown version (%u, suite "
+                      "%u): a newer mail-track reads it", path, head[6],
+                      head[7]);
+        return 1;
+    }
+
+    if (mt_spool_key_for(head, what, sizeof(what)) == 0) {
+        return 0;
+    }
+
+    mt_tool_error("%s: %s", path, what);
+
+    return 1;
+}
+
+
+/*
+ * A sealed file's header, and its key from --seal-key.  Returns 0 (f is
+ * sealed or plain), or -1 with f->damaged set when it cannot be read.
+ */
+
+static int
+mt_spool_open_sealed(mt_spool_file_t *f)
+{
+    ssize_t  n;
+    u_char   head[MT_SEAL_HEADER_LEN];
+    char     kid[2 * MT_SEAL_KID_LEN + 1], what[160];
+
+    n = mt_spool_pread(f, head, sizeof(head), 0);
+    if (n == -1) {
+        return -1;
+    }
+
+    switch (mt_seal_header_check(head, n)) {
+
+    case -1:
+        return 0;
+
+    case 1:
+        f->raw = 0;
+
+        if (n < MT_SEAL_HEADER_LEN) {
+            mt_spool_chunk_failed(f, "sealed file torn inside its header");
+        } else {
+            mt_spool_chunk_failed(f, "sealed file of an unknown version "
+                                  "(%u, suite %u)", head[6], head[7]);
+        }
+
+        return -1;
+    }
+
+    if (mt_spool_key_for(head, what, sizeof(what)) != 0) {
+        mt_spool_chunk_failed(f, "%s", what);
+        return -1;
+    }
+
+    mt_hex_encode((u_char *) kid, head + 8, MT_SEAL_KID_LEN);
+    kid[2 * MT_SEAL_KID_LEN] = '\0';
+
+    if (mt_seal_file_open(&mt_spool_seal_ctx, &mt_spool_key, head, &f->seal)
+        != 0)
+    {
+        mt_spool_chunk_failed(f, "sealed file (for key id %s) whose key "
+                              "cannot be derived", kid);
+        return -1;
+    }
+
+    f->sealed = 1;
+    f->raw = MT_SEAL_HEADER_LEN;
+
+    return 0;
+}
+
+
+/*
+ * The next chunk, decrypted after the unread bytes.  A chunk that fails
+ * is reported (its index, its byte, why) and ends the file: nothing
+ * after it can be trusted to be in its place.
+ */
+
+static int
+mt_spool_fill_sealed(mt_spool_file_t *f)
+{
+    u_char           *p;
+    ssize_t           n;
+    size_t            need;
+    mt_seal_rc_e      rc;
+    mt_seal_chunk_t   ch;
+    u_char            hdr[MT_SEAL_CHUNK_HDR_LEN], tag[MT_SEAL_TAG_LEN];
+
+    n = mt_spool_pread(f, hdr, sizeof(hdr), f->raw);
+    if (n == -1) {
+        return -1;
+    }
+
+    if (n == 0) {
+        f->eof = 1;
+        return 0;
+    }
+
+    if (n < MT_SEAL_CHUNK_HDR_LEN) {
+        mt_spool_chunk_failed(f, "chunk %u %s", f->index,
+                              mt_seal_rc_text(MT_SEAL_TORN));
+        return 0;
+    }
+
+    mt_seal_chunk_header(hdr, &ch);
+
+    rc = mt_seal_chunk_check(&ch, f->index, f->min);
+
+    if (rc != MT_SEAL_OK) {
+        mt_spool_chunk_failed(f, "chunk %u: %s", f->index,
+                              mt_seal_rc_text(rc));
+        return 0;
+    }
+
+    need = ch.len;
+
+    if (f->size - f->len < need) {
+        p = realloc(f->buf, f->len + need);
+        if (p == NULL) {
+            mt_tool_error("out of memory");
+            return -1;
+        }
+
+        f->buf = p;
+        f->size = f->len + need;
+    }
+
+    n = mt_spool_pread(f, f->buf + f->len, need,
+                       f->raw + MT_SEAL_CHUNK_HDR_LEN);
+    if (n == -1) {
+        return -1;
+    }
+
+    if ((size_t) n == need) {
+        n = mt_spool_pread(f, tag, sizeof(tag),
+                           f->raw + MT_SEAL_CHUNK_HDR_LEN + need);
+        if (n == -1) {
+            return -1;
+        }
+
+        rc = (n == MT_SEAL_TAG_LEN)
+             ? mt_seal_chunk_open(&mt_spool_seal_ctx, &f->seal, hdr,
+                                  f->buf + f->len, need, tag)
+             : MT_SEAL_TORN;
+
+    } else {
+        rc = MT_SEAL_TORN;
+    }
+
+    if (rc != MT_SEAL_OK) {
+        mt_spool_chunk_failed(f, "chunk %u%s%s", f->index,
+                              rc == MT_SEAL_TORN ? " " : ": ",
+                              mt_seal_rc_text(rc));
+        return 0;
+    }
+
+    f->len += need;
+    f->raw += MT_SEAL_CHUNK_OVERHEAD + need;
+    f->index++;
+    f->min = ch.counter + 1;
+
+    return 0;
+}
+
+
+static ssize_t
+mt_spool_pread(mt_spool_file_t *f, u_char *buf, size_t len, off_t off)
+{
+    ssize_t  n;
+    size_t   got;
+
+    for (got = 0; got < len; got += n) {
+        n = pread(f->fd, buf + got, len - got, off + got);
+
+        if (n == -1 && errno == EINTR) {
+            n = 0;
+            continue;
+        }
+
+        if (n == -1) {
+            mt_tool_error("%s: read(): %s", f->path, strerror(errno));
+            return -1;
+        }
+
+        if (n == 0) {
+            break;
+        }
+    }
+
+    return got;
+}
+
+
+/* the reading ends here; what was read before is good */
+
+static void
+mt_spool_chunk_failed(mt_spool_file_t *f, const char *fmt, ...)
+{
+    va_list  ap;
+    char     what[256];
+
+    va_start(ap, fmt);
+    (void) vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+
+    mt_spool_damage(f->damage, f->data, f->path, f->raw, what);
+
+    f->damaged = 1;
+    f->eof = 1;
 }
 
 
@@ -577,6 +943,10 @@ mt_spool_fill(mt_spool_file_t *f)
         f->base += f->pos;
         f->len -= f->pos;
         f->pos = 0;
+    }
+
+    if (f->sealed) {
+        return mt_spool_fill_sealed(f);
     }
 
     do {
@@ -925,17 +1295,21 @@ static void
 mt_spool_usage(FILE *f)
 {
     fprintf(f,
-        "usage: " MT_TOOL_NAME " spool cat [--follow] DIR|FILE...\n"
+        "usage: " MT_TOOL_NAME " spool cat [--follow] [--seal-key FILE] "
+        "DIR|FILE...\n"
         "\n"
         "Prints every record as one JSON object per line, keys in record\n"
         "order.  A DIR stands for its sealed *.mtspool files, sorted by\n"
         "name; a .part file is read only when named.  Corrupt or\n"
         "truncated stretches are reported on stderr and skipped; the exit\n"
-        "status is then 1.\n"
+        "status is then 1.  A file encrypted with seal= needs the private\n"
+        "key; a chunk of it that fails is reported and ends that file.\n"
         "\n"
         "options:\n"
         "  -f, --follow   then print the files sealed in each DIR as they\n"
         "                 appear, until SIGINT or SIGTERM\n"
+        "  --seal-key FILE  the X25519 private key (PEM) that files written\n"
+        "                 with seal= are encrypted for\n"
         "  -h, --help     this text\n");
 }
 
@@ -977,6 +1351,12 @@ mt_tool_spool(int argc, char **argv)
         switch (c) {
         case 'f':
             follow = 1;
+            break;
+        case 'K':
+            if (mt_spool_seal_key(optarg) != 0) {
+                return MT_TOOL_ERROR;
+            }
+
             break;
         case 'h':
             mt_spool_usage(stdout);
@@ -1053,6 +1433,7 @@ mt_tool_spool(int argc, char **argv)
 
     free(dirs);
     mt_tool_buf_free(&ctx.json);
+    mt_spool_seal_key_free();
 
     return rc;
 }

@@ -53,6 +53,38 @@ static const mt_ua_rule_t  mt_ua_rules[] = {
 };
 
 
+/*
+ * User agent families for mail_track_ua class, first match wins: the
+ * mail clients and the browsers built on another's engine before the
+ * engine's own name (Edge and Opera say "Chrome/", Chrome "Safari/").
+ */
+
+typedef struct {
+    const char  *needle;
+    const char  *family;
+} mt_ua_family_t;
+
+
+static const mt_ua_family_t  mt_ua_families[] = {
+    { "thunderbird", "thunderbird" },
+    { "microsoft outlook", "outlook" },
+    { "ms-office", "outlook" },
+    { "edg/", "edge" },
+    { "edge/", "edge" },
+    { "opr/", "opera" },
+    { "samsungbrowser", "samsung" },
+    { "yabrowser", "yandex" },
+    { "firefox/", "firefox" },
+    { "fxios", "firefox" },
+    { "crios", "chrome" },
+    { "chrome/", "chrome" },
+    { "safari/", "safari" },
+    { "applewebkit", "apple_mail" },
+    { "android", "android" },
+    { NULL, NULL }
+};
+
+
 /* only the start of a user agent is looked at */
 #define MT_UA_SCAN     512
 
@@ -334,4 +366,28 @@ mt_classify(mt_event_t *ev, mt_str_t *ip, mt_str_t *ua, unsigned flags)
         ev->why.data = (u_char *) rule->why;
         ev->why.len = strlen(rule->why);
     }
+}
+
+
+const char *
+mt_ua_family(const u_char *ua, size_t len)
+{
+    size_t                 i;
+    u_char                 low[MT_UA_SCAN];
+    const mt_ua_family_t  *f;
+
+    len = mt_min(len, MT_UA_SCAN);
+
+    for (i = 0; i < len; i++) {
+        low[i] = (ua[i] >= 'A' && ua[i] <= 'Z') ? (u_char) (ua[i] | 0x20)
+                                                : ua[i];
+    }
+
+    for (f = mt_ua_families; f->needle != NULL; f++) {
+        if (memmem(low, len, f->needle, strlen(f->needle)) != NULL) {
+            return f->family;
+        }
+    }
+
+    return "other";
 }

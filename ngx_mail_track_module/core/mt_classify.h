@@ -24,5 +24,11 @@
 void mt_classify(mt_event_t *ev, mt_str_t *ip, mt_str_t *ua,
     unsigned flags);
 
+/*
+ * The family of a user agent, a short name ("chrome", "apple_mail",
+ * "outlook", ...; "other"): what mail_track_ua class keeps of it.
+ */
+const char *mt_ua_family(const u_char *ua, size_t len);
+
 
 #endif /* _MT_CLASSIFY_H_INCLUDED_ */

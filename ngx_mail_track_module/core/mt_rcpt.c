@@ -7,8 +7,9 @@
 #include "mt_rcpt.h"
 #include "mt_base64.h"
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 
 static int mt_rcpt_space(u_char c);
@@ -147,13 +148,117 @@ mt_rcpt_is_hash(const u_char *p, size_t len)
 
 
 int
-mt_rcpt_hash(const u_char *key, size_t keylen, const u_char *addr,
-    size_t len, u_char *hex)
+mt_rcpt_key_parse(const u_char *text, size_t len, u_char *key)
 {
-    u_char    md[EVP_MAX_MD_SIZE];
-    unsigned  mdlen;
+    int            lines, rc;
+    u_char         raw[mt_base64_decoded_len(64)];
+    ssize_t        n;
+    const u_char  *p, *q, *end, *eol;
 
-    if (HMAC(EVP_sha256(), key, (int) keylen, addr, len, md, &mdlen) == NULL
+    lines = 0;
+    rc = -1;
+
+    for (p = text, end = text + len; p < end; p = eol + 1) {
+        eol = memchr(p, '\n', end - p);
+        if (eol == NULL) {
+            eol = end;
+        }
+
+        for (q = eol; q > p && (q[-1] == ' ' || q[-1] == '\t'
+                                 || q[-1] == '\r'); q--)
+        {
+            /* void */
+        }
+
+        while (p < q && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        if (p == q || *p == '#') {
+            continue;
+        }
+
+        if (lines++ == 0 && q - p <= 64) {
+            n = mt_base64_decode(raw, p, q - p);
+
+            if (n == MT_RCPT_KEY_LEN) {
+                memcpy(key, raw, MT_RCPT_KEY_LEN);
+                rc = 0;
+            }
+        }
+    }
+
+    OPENSSL_cleanse(raw, sizeof(raw));
+
+    return (lines == 1) ? rc : -1;
+}
+
+
+int
+mt_rcpt_hasher_init(mt_rcpt_hasher_t *h, const u_char *key, size_t keylen)
+{
+    EVP_MAC       *mac;
+    EVP_MAC_CTX   *ctx;
+    OSSL_PARAM     params[2];
+
+    h->mac = NULL;
+
+    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (mac == NULL) {
+        return -1;
+    }
+
+    ctx = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);
+
+    if (ctx == NULL) {
+        return -1;
+    }
+
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                 (char *) "SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+
+    if (EVP_MAC_init(ctx, key, keylen, params) != 1) {
+        EVP_MAC_CTX_free(ctx);
+        return -1;
+    }
+
+    h->mac = ctx;
+
+    return 0;
+}
+
+
+void
+mt_rcpt_hasher_free(mt_rcpt_hasher_t *h)
+{
+    EVP_MAC_CTX_free(h->mac);
+    h->mac = NULL;
+}
+
+
+/* the one computation of a hashed recipient */
+
+int
+mt_rcpt_hasher_hash(mt_rcpt_hasher_t *h, const u_char *addr, size_t len,
+    u_char *hex)
+{
+    u_char  md[EVP_MAX_MD_SIZE];
+    u_char  norm[MT_RCPT_NORM_MAX];
+    size_t  n, mdlen;
+
+    if (len > sizeof(norm)) {
+        return -1;
+    }
+
+    n = mt_rcpt_normalize(norm, addr, len);
+
+    /* the key set at init is used again */
+
+    if (EVP_MAC_init(h->mac, NULL, 0, NULL) != 1
+        || EVP_MAC_update(h->mac, norm, n) != 1
+        || EVP_MAC_final(h->mac, md, &mdlen, sizeof(md)) != 1
         || mdlen * 2 != MT_RCPT_HASH_HEX)
     {
         return -1;
@@ -162,4 +267,23 @@ mt_rcpt_hash(const u_char *key, size_t keylen, const u_char *addr,
     hex[mt_hex_encode(hex, md, mdlen)] = '\0';
 
     return 0;
+}
+
+
+int
+mt_rcpt_hash(const u_char *key, size_t keylen, const u_char *addr,
+    size_t len, u_char *hex)
+{
+    int               rc;
+    mt_rcpt_hasher_t  h;
+
+    if (mt_rcpt_hasher_init(&h, key, keylen) != 0) {
+        return -1;
+    }
+
+    rc = mt_rcpt_hasher_hash(&h, addr, len, hex);
+
+    mt_rcpt_hasher_free(&h);
+
+    return rc;
 }

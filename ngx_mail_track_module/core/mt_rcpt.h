@@ -44,14 +44,37 @@ int mt_rcpt_is_address(const u_char *addr, size_t len);
 int mt_rcpt_is_hash(const u_char *p, size_t len);
 
 /*
+ * A hash key file's text ("keygen --hash", mail_track_rcpt_key): the one
+ * line that is not blank or a "#" comment, base64 of MT_RCPT_KEY_LEN
+ * bytes.  0 or -1.
+ */
+int mt_rcpt_key_parse(const u_char *text, size_t len, u_char *key);
+
+/*
  * HMAC-SHA256(key, normalized address) as MT_RCPT_HASH_HEX lowercase
  * hex digits (and a NUL): what a record, a suppression or an erased
  * address carries instead of the address.  The whole 32 bytes are kept:
  * the value is a lookup key for every recipient ever seen, and a
- * shorter one would let two addresses meet.  Returns -1 on failure.
+ * shorter one would let two addresses meet.  The address is normalized
+ * here (normalizing a normalized address changes nothing); one that
+ * is longer than MT_RCPT_NORM_MAX bytes is not one.  -1 on failure.
+ *
+ * The one implementation for the module, "mail-track hash", the loader,
+ * "suppressions" and "forget": a hasher keys the HMAC once for many
+ * addresses (the module, per event); mt_rcpt_hash() is one address.
  */
+#define MT_RCPT_NORM_MAX        1024
+
+typedef struct {
+    void                       *mac;      /* EVP_MAC_CTX * */
+} mt_rcpt_hasher_t;
+
+int mt_rcpt_hasher_init(mt_rcpt_hasher_t *h, const u_char *key,
+    size_t keylen);
+void mt_rcpt_hasher_free(mt_rcpt_hasher_t *h);
+int mt_rcpt_hasher_hash(mt_rcpt_hasher_t *h, const u_char *addr,
+    size_t len, u_char *hex);
 int mt_rcpt_hash(const u_char *key, size_t keylen, const u_char *addr,
     size_t len, u_char *hex);
-
 
 #endif /* _MT_RCPT_H_INCLUDED_ */

@@ -30,6 +30,9 @@
 
 static int mt_spool_digits(const u_char *p, const u_char *end, uint64_t *v);
 static void mt_spool_rollback(mt_spool_flush_t *f, int err, const char *op);
+static int mt_spool_crypt_batch(mt_spool_flush_t *f, const u_char **p,
+    size_t *len);
+static int mt_spool_whole_sealed(int fd, off_t size, off_t *good);
 static void mt_spool_recover_file(mt_spool_recover_t *rv, int dfd,
     const char *name);
 static void mt_spool_log(mt_spool_recover_t *rv, int level, int err,
@@ -116,7 +119,7 @@ mt_spool_digits(const u_char *p, const u_char *end, uint64_t *v)
  */
 
 int
-mt_spool_part_open(const char *path, int create, int *fd)
+mt_spool_part_open(const char *path, int create, int mode, int *fd)
 {
     int          f, flags, err;
     struct stat  st;
@@ -127,7 +130,7 @@ mt_spool_part_open(const char *path, int create, int *fd)
         flags |= O_CREAT | O_EXCL;
     }
 
-    f = open(path, flags, 0644);
+    f = open(path, flags, mode ? mode : 0600);
     if (f == -1) {
         return errno;
     }
@@ -184,7 +187,7 @@ mt_spool_flush(mt_spool_flush_t *f)
     int           err, dfd, seal;
     off_t         committed;
     ssize_t       n;
-    size_t        left;
+    size_t        left, wlen;
     const u_char *p;
     struct stat   st;
 
@@ -204,6 +207,7 @@ mt_spool_flush(mt_spool_flush_t *f)
 
     committed = f->committed;
     seal = f->seal;
+    wlen = 0;
 
     if (f->path == NULL || f->path[0] == '\0') {
         goto sync;
@@ -215,10 +219,10 @@ mt_spool_flush(mt_spool_flush_t *f)
             f->fd = -1;
         }
 
-        err = mt_spool_part_open(f->path, 1, &f->fd);
+        err = mt_spool_part_open(f->path, 1, f->mode, &f->fd);
 
     } else if (f->fd == -1) {
-        err = mt_spool_part_open(f->path, 0, &f->fd);
+        err = mt_spool_part_open(f->path, 0, 0, &f->fd);
 
     } else {
         err = mt_spool_part_check(f->fd, f->path);
@@ -258,10 +262,23 @@ mt_spool_flush(mt_spool_flush_t *f)
             committed = st.st_size;
             f->committed = committed;
             f->size = committed;
+
+            if (f->crypt != NULL) {
+                /* a chunk after a hole would not read: a new file */
+                seal = 1;
+                goto seal;
+            }
         }
 
         p = f->data;
         left = f->len;
+
+        if (f->crypt != NULL && mt_spool_crypt_batch(f, &p, &left) != 0) {
+            mt_spool_rollback(f, EIO, "sealing the batch");
+            return;
+        }
+
+        wlen = left;
 
         while (left) {
             n = write(f->fd, p, left);
@@ -300,7 +317,12 @@ mt_spool_flush(mt_spool_flush_t *f)
 
     if (f->len) {
         f->written = 1;
-        f->size = committed + f->len;
+        f->size = committed + wlen;
+
+        if (f->crypt != NULL) {
+            f->crypt->file.chunks++;
+            f->crypt->file.counter = f->crypt->counter + 1;
+        }
     }
 
 seal:
@@ -375,6 +397,46 @@ sync:
     }
 
     f->synced = (f->sync || (f->sealed && f->sync_seal) || f->syncfs);
+}
+
+
+/*
+ * The batch as one chunk, in place; a new file's header before it.  On
+ * return p and len are what is to be written.
+ */
+
+static int
+mt_spool_crypt_batch(mt_spool_flush_t *f, const u_char **p, size_t *len)
+{
+    u_char           *data;
+    mt_spool_crypt_t  *s;
+
+    s = f->crypt;
+    data = (u_char *) f->data;
+
+    if (f->create) {
+        if (mt_seal_file_new(s->ctx, s->key, NULL, &s->file) != 0) {
+            return -1;
+        }
+    }
+
+    if (mt_seal_chunk(s->ctx, &s->file, s->file.chunks, s->counter, data,
+                      f->len)
+        != 0)
+    {
+        return -1;
+    }
+
+    *p = data - MT_SEAL_CHUNK_HDR_LEN;
+    *len = f->len + MT_SEAL_CHUNK_OVERHEAD;
+
+    if (f->create) {
+        *p -= MT_SEAL_HEADER_LEN;
+        *len += MT_SEAL_HEADER_LEN;
+        memcpy((u_char *) *p, s->file.header, MT_SEAL_HEADER_LEN);
+    }
+
+    return 0;
 }
 
 
@@ -459,8 +521,29 @@ mt_spool_whole(int fd, off_t size, off_t *good)
     ssize_t          n;
     const u_char    *save;
     mt_mp_reader_t   r;
+    u_char           head[MT_SEAL_HEADER_LEN];
 
     *good = 0;
+
+    n = pread(fd, head, sizeof(head), 0);
+    if (n == -1) {
+        return errno;
+    }
+
+    switch (mt_seal_header_check(head, (size_t) n)) {
+
+    case 0:
+        return mt_spool_whole_sealed(fd, size, good);
+
+    case 1:
+        if (n < MT_SEAL_HEADER_LEN) {
+            /* torn inside its header: nothing in it */
+            return 0;
+        }
+
+        /* sealed by a newer writer: not ours to cut */
+        return EPROTONOSUPPORT;
+    }
 
     buf = malloc(MT_SPOOL_SCAN);
     if (buf == NULL) {
@@ -528,6 +611,64 @@ mt_spool_whole(int fd, off_t size, off_t *good)
     }
 
     free(buf);
+
+    return 0;
+}
+
+
+/*
+ * A sealed file's framing, without its key: chunk after chunk, each in
+ * its place, with a length a writer gives and an increasing counter;
+ * the first torn or odd one ends the whole part.  The tags can only be
+ * checked by a reader with the key.
+ */
+
+static int
+mt_spool_whole_sealed(int fd, off_t size, off_t *good)
+{
+    off_t            off, end;
+    ssize_t          n;
+    uint32_t         index;
+    uint64_t         min;
+    mt_seal_chunk_t  ch;
+    u_char           hdr[MT_SEAL_CHUNK_HDR_LEN];
+
+    off = MT_SEAL_HEADER_LEN;
+    index = 0;
+    min = 0;
+
+    while (off + MT_SEAL_CHUNK_HDR_LEN <= size) {
+        n = pread(fd, hdr, sizeof(hdr), off);
+
+        if (n == -1) {
+            if (errno == EINTR) {
+                continue;
+            }
+
+            return errno;
+        }
+
+        if (n != sizeof(hdr)) {
+            break;
+        }
+
+        mt_seal_chunk_header(hdr, &ch);
+
+        if (mt_seal_chunk_check(&ch, index, min) != MT_SEAL_OK) {
+            break;
+        }
+
+        end = off + MT_SEAL_CHUNK_OVERHEAD + (off_t) ch.len;
+
+        if (end > size) {
+            break;
+        }
+
+        *good = end;
+        off = end;
+        index++;
+        min = ch.counter + 1;
+    }
 
     return 0;
 }

@@ -14,6 +14,7 @@
 
 
 #include "mt_core.h"
+#include "mt_seal.h"
 
 
 #define MT_SPOOL_SUFFIX         ".mtspool"
@@ -43,6 +44,22 @@ typedef void (*mt_spool_log_pt)(void *data, int level, int err,
 
 
 /*
+ * A sealed spool file's part of a step.  data then has MT_SEAL_HEADROOM
+ * bytes before it and MT_SEAL_TAILROOM after it, and is sealed in place.
+ */
+typedef struct {
+    mt_seal_ctx_t          *ctx;
+    const mt_seal_key_t    *key;       /* the recipient's public key */
+
+    /* in: the part's (ignored with create); out: after the batch */
+    mt_seal_file_t          file;
+
+    /* in: this attempt's nonce counter, never used for another */
+    uint64_t                counter;
+} mt_spool_crypt_t;
+
+
+/*
  * One step of the writer: append a batch to the .part file, make it
  * durable, seal it.  The caller holds the writer role; nothing here
  * touches shared state, so it may run in a thread.
@@ -55,6 +72,8 @@ typedef struct {
     const u_char       *data;
     size_t              len;
     off_t               committed;     /* what earlier batches left */
+    mt_spool_crypt_t   *crypt;         /* seal=: encrypted, or NULL */
+    int                 mode;          /* of a new file, 0600 or 0640 */
 
     unsigned            create:1;      /* a new .part for this batch */
     unsigned            seal:1;        /* rename it after the batch */
@@ -105,7 +124,7 @@ typedef struct {
 
 
 int mt_spool_name_parse(const u_char *name, size_t len, mt_spool_name_t *sn);
-int mt_spool_part_open(const char *path, int create, int *fd);
+int mt_spool_part_open(const char *path, int create, int mode, int *fd);
 int mt_spool_part_check(int fd, const char *path);
 void mt_spool_flush(mt_spool_flush_t *f);
 int mt_spool_sync_dir(const char *dir);

@@ -10,6 +10,7 @@
 #include "mt_webhook.h"
 #include "mt_base64.h"
 #include "mt_hmac.h"
+#include "mt_rcpt.h"
 
 #include <stdio.h>
 #include <openssl/evp.h>
@@ -621,15 +622,19 @@ mt_wh_sha256(void **ctx)
  * and NUL, then each field as a 32-bit big-endian length and its bytes,
  * in hex.  The bytes are laid out first and hashed in one update: one
  * EVP_DigestUpdate() per field cost more than the hash of a small event.
+ * With hashed recipients it is HMAC-SHA256 with their key: the fields
+ * hold the address, and a plain hash would let anyone who guesses it
+ * check the guess against the record.
  */
 
 mt_rc_t
 mt_wh_hash_id(mt_wh_t *wh, mt_str_t *id, const mt_str_t *fields, size_t n)
 {
-    size_t         i, len, total;
+    size_t         i, len, total, maclen;
     u_char        *p, *msg;
     u_char         buf[1024], md[EVP_MAX_MD_SIZE];
     mt_str_t       src;
+    EVP_MAC_CTX   *mac;
     unsigned int   mdlen;
 
     if (mt_wh_sha256(NULL) == NULL) {
@@ -673,9 +678,20 @@ mt_wh_hash_id(mt_wh_t *wh, mt_str_t *id, const mt_str_t *fields, size_t n)
         }
     }
 
-    if (EVP_DigestInit_ex(mt_hash_ctx, mt_hash_md, NULL) != 1
-        || EVP_DigestUpdate(mt_hash_ctx, msg, total) != 1
-        || EVP_DigestFinal_ex(mt_hash_ctx, md, &mdlen) != 1)
+    mac = (wh->conf->id_key != NULL)
+          ? ((mt_rcpt_hasher_t *) wh->conf->id_key)->mac : NULL;
+
+    if (mac != NULL) {
+        if (EVP_MAC_init(mac, NULL, 0, NULL) != 1
+            || EVP_MAC_update(mac, msg, total) != 1
+            || EVP_MAC_final(mac, md, &maclen, sizeof(md)) != 1)
+        {
+            return MT_ERR_INTERNAL;
+        }
+
+    } else if (EVP_DigestInit_ex(mt_hash_ctx, mt_hash_md, NULL) != 1
+               || EVP_DigestUpdate(mt_hash_ctx, msg, total) != 1
+               || EVP_DigestFinal_ex(mt_hash_ctx, md, &mdlen) != 1)
     {
         return MT_ERR_INTERNAL;
     }

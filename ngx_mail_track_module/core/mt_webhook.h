@@ -43,6 +43,12 @@ typedef struct {
     size_t              ntopics;
     mt_str_t            src_name;     /* the records' src */
     void               *generic;      /* mt_gen_conf_t */
+
+    /*
+     * mail_track_rcpt hash: an mt_rcpt_hasher_t that keys the ids made
+     * of an event's fields, which hold the address
+     */
+    void               *id_key;
     unsigned            auth_off:1;   /* unsigned provider, no credential */
 } mt_wh_conf_t;
 

@@ -455,8 +455,9 @@ is $r->{status}, 200, 'the Mailgun webhook: 200' or diag $r->{content};
 my $file = wait_until(sub { (glob "$SPOOL/*.mtspool")[0] }, 20);
 ok $file, 'a sealed spool file' or diag `ls -la $SPOOL`;
 
-is owner($file), 'www-data:mail-track 644',
-    'owned www-data:mail-track, mode 0644, as docs/packaging.md says';
+is owner($file), 'www-data:mail-track 640',
+    'owned www-data:mail-track, mode 0640 (the setgid directory), as '
+    . 'docs/packaging.md says';
 
 my @recs = map { JSON::PP->new->decode($_) }
            split /\n/, `mail-track spool cat $SPOOL`;

@@ -657,6 +657,7 @@ main(void)
     test_fields(&conf);
     test_table(&conf);
 
+    key.free(key.data);
     wh_free(&T);
 
     return done_testing();

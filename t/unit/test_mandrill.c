@@ -294,6 +294,7 @@ test_signature(void)
     k = cli_key();
     is_int(strlen(k), 40, "fresh key from openssl rand");
 
+    keys[0].free(keys[0].data);
     wh_conf(&c, &keys[0], MT_SRC_MANDRILL, k);
     mt_str_set(&c.url, URL);
 
@@ -393,6 +394,9 @@ test_signature(void)
     is_int(run(form(sample), sample_sig), MT_OK,
            "2013 event, tolerance 300: still ok (nothing time-signed)");
     conf.tolerance = 0;
+
+    keys[0].free(keys[0].data);
+    keys[1].free(keys[1].data);
 }
 
 
@@ -677,6 +681,7 @@ main(void)
     test_table();
     release();
 
+    key.free(key.data);
     wh_free(&t);
 
     return done_testing();

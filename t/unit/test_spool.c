@@ -129,13 +129,13 @@ test_lock(void)
 
     a = b = -1;
 
-    err = mt_spool_part_open(path("h-1-1-1.part"), 1, &a);
+    err = mt_spool_part_open(path("h-1-1-1.part"), 1, 0600, &a);
     is_int(err, 0, "create a .part");
 
-    err = mt_spool_part_open(path("h-1-1-1.part"), 1, &b);
+    err = mt_spool_part_open(path("h-1-1-1.part"), 1, 0600, &b);
     is_int(err, EEXIST, "creating it again fails");
 
-    err = mt_spool_part_open(path("h-1-1-1.part"), 0, &b);
+    err = mt_spool_part_open(path("h-1-1-1.part"), 0, 0600, &b);
     is_int(err, 0, "another writer opens it, sharing the lock");
 
     c = open(path("h-1-1-1.part"), O_RDONLY);
@@ -147,13 +147,13 @@ test_lock(void)
 
     ok(flock(c, LOCK_EX | LOCK_NB) == 0, "and granted once they are gone");
 
-    err = mt_spool_part_open(path("h-1-1-1.part"), 0, &b);
+    err = mt_spool_part_open(path("h-1-1-1.part"), 0, 0600, &b);
     is_int(err, ENOENT, "a writer meeting the recovery lock: ENOENT");
 
     close(c);
 
     ok(symlink(path("h-1-1-1.part"), path("h-1-1-2.part")) == 0, "symlink");
-    err = mt_spool_part_open(path("h-1-1-2.part"), 0, &b);
+    err = mt_spool_part_open(path("h-1-1-2.part"), 0, 0600, &b);
     is_int(err, ELOOP, "a symlinked .part is not opened");
 
     unlink(path("h-1-1-1.part"));
