@@ -42,6 +42,7 @@ static int mt_db_tables_row(void *data, int ncols, const char **cols,
 static int mt_db_int_row(void *data, int ncols, const char **cols,
     const size_t *lens);
 static void mt_db_msg_int(mt_db_msg_values_t *r, int i, int64_t v);
+static void mt_db_msg_count(mt_db_msg_values_t *r, int i, int64_t v);
 static void mt_db_msg_text(mt_db_msg_values_t *r, int i, const char *p,
     size_t len);
 
@@ -747,18 +748,14 @@ mt_db_msg_values(const mt_db_msg_t *m, int64_t now, mt_db_msg_values_t *r)
     mt_db_msg_int(r, MT_DB_MSG_COMPLAINED_AT, st->complained_at);
     mt_db_msg_int(r, MT_DB_MSG_UNSUBSCRIBED_AT, st->unsubscribed_at);
 
-    r->type[MT_DB_MSG_OPENS] = MT_DB_INT;
-    r->num[MT_DB_MSG_OPENS] = st->opens;
-    r->type[MT_DB_MSG_OPENS_MACHINE] = MT_DB_INT;
-    r->num[MT_DB_MSG_OPENS_MACHINE] = st->opens_machine;
+    mt_db_msg_count(r, MT_DB_MSG_OPENS, st->opens);
+    mt_db_msg_count(r, MT_DB_MSG_OPENS_MACHINE, st->opens_machine);
 
     mt_db_msg_int(r, MT_DB_MSG_OPENS_FIRST, st->opens_first);
     mt_db_msg_int(r, MT_DB_MSG_OPENS_LAST, st->opens_last);
 
-    r->type[MT_DB_MSG_CLICKS] = MT_DB_INT;
-    r->num[MT_DB_MSG_CLICKS] = st->clicks;
-    r->type[MT_DB_MSG_CLICKS_MACHINE] = MT_DB_INT;
-    r->num[MT_DB_MSG_CLICKS_MACHINE] = st->clicks_machine;
+    mt_db_msg_count(r, MT_DB_MSG_CLICKS, st->clicks);
+    mt_db_msg_count(r, MT_DB_MSG_CLICKS_MACHINE, st->clicks_machine);
 
     mt_db_msg_int(r, MT_DB_MSG_CLICKS_FIRST, st->clicks_first);
     mt_db_msg_int(r, MT_DB_MSG_CLICKS_LAST, st->clicks_last);
@@ -793,9 +790,18 @@ static void
 mt_db_msg_int(mt_db_msg_values_t *r, int i, int64_t v)
 {
     if (v != 0) {
-        r->type[i] = MT_DB_INT;
-        r->num[i] = v;
+        mt_db_msg_count(r, i, v);
     }
+}
+
+
+/* a count: 0 is 0, never NULL */
+
+static void
+mt_db_msg_count(mt_db_msg_values_t *r, int i, int64_t v)
+{
+    r->type[i] = MT_DB_INT;
+    r->num[i] = v;
 }
 
 
