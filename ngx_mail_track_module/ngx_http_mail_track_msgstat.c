@@ -61,9 +61,14 @@ ngx_http_mail_track_msgstat_init(ngx_http_mail_track_zone_t *zone,
 static void
 ngx_http_mail_track_status_hash(mt_str_t *mid, uint64_t *hash)
 {
-    u_char  md[NGX_HTTP_MAIL_TRACK_HASH_LEN];
+    u_char           md[NGX_HTTP_MAIL_TRACK_HASH_LEN];
+    static uint64_t  seed;
 
-    mt_hash128("status", mid->data, mid->len, md);
+    if (seed == 0) {
+        seed = mt_hash128_seed("status");
+    }
+
+    mt_hash128_seeded(seed, mid->data, mid->len, md);
     ngx_memcpy(hash, md, 2 * sizeof(uint64_t));
 }
 
@@ -122,6 +127,42 @@ ngx_http_mail_track_msgstat_evict(ngx_http_mail_track_zone_t *zone,
 }
 
 
+/* the message id and its hash, before the lock; NGX_DECLINED: no id */
+
+ngx_int_t
+ngx_http_mail_track_status_key(mt_event_t *ev,
+    ngx_http_mail_track_status_key_t *key)
+{
+    mt_msgstate_key(ev, &key->mid);
+
+    if (key->mid.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_mail_track_status_hash(&key->mid, key->hash);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_mail_track_status_update(ngx_http_mail_track_zone_t *zone,
+    mt_event_t *ev)
+{
+    ngx_http_mail_track_status_key_t  key;
+
+    if (ngx_http_mail_track_status_key(ev, &key) != NGX_OK) {
+        return;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ngx_http_mail_track_status_update_locked(zone, ev, &key);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
 /*
  * The entry being updated stays off the LRU queue until it is done:
  * making room for its url or recipient cannot evict it (and free it
@@ -129,36 +170,23 @@ ngx_http_mail_track_msgstat_evict(ngx_http_mail_track_zone_t *zone,
  */
 
 void
-ngx_http_mail_track_status_update(ngx_http_mail_track_zone_t *zone,
-    mt_event_t *ev)
+ngx_http_mail_track_status_update_locked(ngx_http_mail_track_zone_t *zone,
+    mt_event_t *ev, ngx_http_mail_track_status_key_t *key)
 {
     unsigned                        flags;
-    uint64_t                        hash[2];
-    mt_str_t                        mid;
     mt_msgstate_str_t               s;
     ngx_http_mail_track_sh_t       *sh;
     ngx_http_mail_track_status_t   *st;
 
-    mt_msgstate_key(ev, &mid);
-
-    if (mid.len == 0) {
-        return;
-    }
-
     sh = zone->sh;
 
-    ngx_http_mail_track_status_hash(&mid, hash);
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    st = ngx_http_mail_track_status_find(sh, hash, &mid);
+    st = ngx_http_mail_track_status_find(sh, key->hash, &key->mid);
 
     if (st == NULL) {
-        st = ngx_http_mail_track_status_new(zone, hash, &mid,
+        st = ngx_http_mail_track_status_new(zone, key->hash, &key->mid,
                                   mt_utf8_cut(ev->rcpt.data, ev->rcpt.len,
                                               MT_MSGSTATE_RCPT_MAX));
         if (st == NULL) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
             return;
         }
 
@@ -179,8 +207,6 @@ ngx_http_mail_track_status_update(ngx_http_mail_track_zone_t *zone,
     }
 
     ngx_queue_insert_head(&sh->status_lru, &st->queue);
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
 }
 
 

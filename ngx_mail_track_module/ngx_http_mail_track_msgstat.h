@@ -33,13 +33,25 @@ struct ngx_http_mail_track_status_s {
 };
 
 
+/* a message id and its hash, taken before the zone is locked */
+typedef struct {
+    mt_str_t                            mid;
+    uint64_t                            hash[2];
+} ngx_http_mail_track_status_key_t;
+
+
 ngx_int_t ngx_http_mail_track_msgstat_init(ngx_http_mail_track_zone_t *zone,
     size_t room);
 void ngx_http_mail_track_msgstat_evict(ngx_http_mail_track_zone_t *zone,
     ngx_uint_t n);
 
+ngx_int_t ngx_http_mail_track_status_key(mt_event_t *ev,
+    ngx_http_mail_track_status_key_t *key);
 void ngx_http_mail_track_status_update(ngx_http_mail_track_zone_t *zone,
     mt_event_t *ev);
+void ngx_http_mail_track_status_update_locked(
+    ngx_http_mail_track_zone_t *zone, mt_event_t *ev,
+    ngx_http_mail_track_status_key_t *key);
 ngx_int_t ngx_http_mail_track_status_get(ngx_http_mail_track_zone_t *zone,
     ngx_str_t *mid, ngx_pool_t *pool, mt_msgstate_t *ms,
     mt_msgstate_str_t *s);

@@ -10,6 +10,7 @@
 
 
 #include "ngx_http_mail_track_queue.h"
+#include "ngx_http_mail_track_msgstat.h"
 
 
 static void ngx_http_mail_track_ring_write(ngx_http_mail_track_sh_t *sh,
@@ -112,6 +113,42 @@ ngx_http_mail_track_zone_append(ngx_http_mail_track_zone_t *zone, u_char *rec,
     }
 
     *seq = ngx_http_mail_track_queue_put_locked(sh, rec, len, flags);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A tracking event: its record queued and its message's state updated
+ * under one lock (the state only when the record got in).
+ */
+
+ngx_int_t
+ngx_http_mail_track_zone_append_event(ngx_http_mail_track_zone_t *zone,
+    u_char *rec, size_t len, mt_event_t *ev, uint64_t *seq)
+{
+    ngx_int_t                          has_key;
+    ngx_http_mail_track_sh_t          *sh;
+    ngx_http_mail_track_status_key_t   key;
+
+    sh = zone->sh;
+
+    has_key = ngx_http_mail_track_status_key(ev, &key);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (!ngx_http_mail_track_queue_fits(sh, len)) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    *seq = ngx_http_mail_track_queue_put_locked(sh, rec, len, 0);
+
+    if (has_key == NGX_OK) {
+        ngx_http_mail_track_status_update_locked(zone, ev, &key);
+    }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 

@@ -31,6 +31,9 @@ uint64_t ngx_http_mail_track_queue_put_locked(ngx_http_mail_track_sh_t *sh,
 
 ngx_int_t ngx_http_mail_track_zone_append(ngx_http_mail_track_zone_t *zone,
     u_char *rec, size_t len, ngx_uint_t flags, uint64_t *seq);
+ngx_int_t ngx_http_mail_track_zone_append_event(
+    ngx_http_mail_track_zone_t *zone, u_char *rec, size_t len,
+    mt_event_t *ev, uint64_t *seq);
 
 /* the spool writer's side of the ring */
 ngx_uint_t ngx_http_mail_track_zone_take(ngx_http_mail_track_zone_t *zone,

@@ -38,9 +38,9 @@ $main::config
 --- error_code eval
 [302, 200]
 --- response_headers eval
-["Location: https://example.com/a?b=1&c=%20d#frag\nCache-Control: no-store, no-cache, must-revalidate, max-age=0", ""]
+["Location: https://example.com/a?b=1&c=%20d#frag\nCache-Control: no-store, no-cache, must-revalidate, max-age=0\nContent-Length: 0\n!Content-Type", ""]
 --- response_body_like eval
-["", qr/type="clicked"\} 1\n/]
+[qr/^\z/, qr/type="clicked"\} 1\n/]
 --- no_error_log
 [error]
 

@@ -5,12 +5,21 @@
 
 
 #include "mt_base64.h"
+#include "mt_cpu.h"
+
+#if (MT_HAVE_AVX2)
+#include <immintrin.h>
+#endif
 
 
 static size_t mt_base64_encode_internal(u_char *dst, const u_char *src,
     size_t len, const char *alphabet, int pad);
 static ssize_t mt_base64_decode_internal(u_char *dst, const u_char *src,
     size_t len, const u_char *table);
+#if (MT_HAVE_AVX2)
+static size_t mt_base64url_decode_avx2(u_char *dst, const u_char *src,
+    size_t len);
+#endif
 
 
 static const char  mt_b64_std[] =
@@ -155,10 +164,27 @@ mt_base64_decode_internal(u_char *dst, const u_char *src, size_t len,
     }
 
     d = dst;
+    i = 0;
+
+#if (MT_HAVE_AVX2)
+
+    if (table == mt_b64_url_dec && len >= 32
+        && (mt_cpu_features() & MT_CPU_AVX2))
+    {
+        i = mt_base64url_decode_avx2(dst, src, len);
+
+        if (i == (size_t) -1) {
+            return -1;
+        }
+
+        d = dst + i / 4 * 3;
+    }
+
+#endif
 
     /* one pass: 77 marks a byte outside the alphabet, and 77 has bit 6 */
 
-    for (i = 0; i + 4 <= len; i += 4) {
+    for ( /* void */ ; i + 4 <= len; i += 4) {
         a = table[src[i]];
         b = table[src[i + 1]];
         c = table[src[i + 2]];
@@ -204,6 +230,121 @@ mt_base64_decode_internal(u_char *dst, const u_char *src, size_t len,
 
     return d - dst;
 }
+
+
+#if (MT_HAVE_AVX2)
+
+/*
+ * base64url, 32 characters into 24 bytes a step (the way of W. Mula and
+ * D. Lemire's vector decoders).  A character's low and high nibble pick
+ * a byte each from two tables whose bits meet only for a byte outside
+ * the alphabet; the high nibble gives what to add to make the value,
+ * '_' alone needing more.  The last whole groups of four are decoded by
+ * a step that ends with them, over bytes already written with the same
+ * values.  Returns the characters decoded, a multiple of 4, or -1 for a
+ * byte outside the alphabet; the plain code does the last two or three
+ * and their checks.
+ */
+
+MT_TARGET_AVX2
+static inline __m256i
+mt_base64url_step(u_char *dst, const u_char *src)
+{
+    __m256i  v, lo, hi, bad, add, out;
+
+    /*
+     * The high nibble's class: 0x01 for 0-1 and 8-f (no character),
+     * 0x02 for 2 ('-' only), 0x04 for 3 ('0'-'9'), 0x08 for 4 and 6
+     * (not '@', '`'), 0x10 for 5 (not '['-'^'), 0x20 for 7 (not '{'-DEL);
+     * the low nibble's entry has the bits of the classes it is not in.
+     */
+
+    const __m256i  lut_lo = _mm256_setr_epi8(
+        0x0b, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03,
+        0x03, 0x03, 0x07, 0x37, 0x37, 0x35, 0x37, 0x27,
+        0x0b, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03,
+        0x03, 0x03, 0x07, 0x37, 0x37, 0x35, 0x37, 0x27);
+
+    const __m256i  lut_hi = _mm256_setr_epi8(
+        0x01, 0x01, 0x02, 0x04, 0x08, 0x10, 0x08, 0x20,
+        0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01,
+        0x01, 0x01, 0x02, 0x04, 0x08, 0x10, 0x08, 0x20,
+        0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01);
+
+    /* '-' + 17 = 62, '0' + 4 = 52, 'A' - 65 = 0, 'a' - 71 = 26 */
+
+    const __m256i  lut_add = _mm256_setr_epi8(
+        0, 0, 17, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 17, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0);
+
+    /* the three bytes of each 32-bit group, most significant first */
+
+    const __m256i  pack = _mm256_setr_epi8(
+        2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1,
+        2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1);
+
+    const __m256i  nibble = _mm256_set1_epi8(0x0f);
+    const __m256i  under = _mm256_set1_epi8('_');
+    const __m256i  under_add = _mm256_set1_epi8(33);    /* '_' - 65 + 33 */
+    const __m256i  lanes = _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 7, 7);
+
+    v = _mm256_loadu_si256((const __m256i *) src);
+
+    lo = _mm256_and_si256(v, nibble);
+    hi = _mm256_and_si256(_mm256_srli_epi32(v, 4), nibble);
+
+    bad = _mm256_and_si256(_mm256_shuffle_epi8(lut_lo, lo),
+                           _mm256_shuffle_epi8(lut_hi, hi));
+
+    add = _mm256_add_epi8(_mm256_shuffle_epi8(lut_add, hi),
+              _mm256_and_si256(_mm256_cmpeq_epi8(v, under), under_add));
+
+    v = _mm256_add_epi8(v, add);
+
+    /* four 6-bit values a b c d: a * 64 + b, then ab * 4096 + cd */
+
+    v = _mm256_maddubs_epi16(v, _mm256_set1_epi32(0x01400140));
+    v = _mm256_madd_epi16(v, _mm256_set1_epi32(0x00011000));
+
+    out = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(v, pack), lanes);
+
+    _mm_storeu_si128((__m128i *) dst, _mm256_castsi256_si128(out));
+    _mm_storel_epi64((__m128i *) (dst + 16),
+                     _mm256_extracti128_si256(out, 1));
+
+    return bad;
+}
+
+
+MT_TARGET_AVX2
+static size_t
+mt_base64url_decode_avx2(u_char *dst, const u_char *src, size_t len)
+{
+    size_t   i, quads;
+    __m256i  bad;
+
+    quads = len / 4 * 4;
+    bad = _mm256_setzero_si256();
+
+    for (i = 0; i + 32 <= quads; i += 32) {
+        bad = _mm256_or_si256(bad, mt_base64url_step(dst + i / 4 * 3,
+                                                     src + i));
+    }
+
+    if (i < quads) {
+        bad = _mm256_or_si256(bad,
+                  mt_base64url_step(dst + (quads - 32) / 4 * 3,
+                                    src + quads - 32));
+    }
+
+    if (!_mm256_testz_si256(bad, bad)) {
+        return (size_t) -1;
+    }
+
+    return quads;
+}
+
+#endif
 
 
 #define mt_hex_row(h)                                                        \

@@ -8,48 +8,58 @@
 
 
 #include "mt_classify.h"
+#include "mt_cpu.h"
+
+#if (MT_HAVE_AVX2)
+#include <immintrin.h>
+#endif
 
 
 typedef struct {
     const char  *needle;
+    const char  *mark;         /* three bytes of it, for the prefilter */
     const char  *why;
     int          machine;
     int          clicks_only;
 } mt_ua_rule_t;
 
 
-/* matched case-insensitively anywhere in the User-Agent, first wins */
+/*
+ * Matched case-insensitively anywhere in the User-Agent, first wins.
+ * A mark is three bytes of the needle (lower case) that browsers' user
+ * agents do not have: "oxy", not "ome" of HeadlessChrome.
+ */
 
 static const mt_ua_rule_t  mt_ua_rules[] = {
     /* image proxies that fetch when a person opens: real opens */
-    { "googleimageproxy", "google_image_proxy", 0, 0 },
-    { "yahoomailproxy", "yahoo_mail_proxy", 0, 0 },
+    { "googleimageproxy", "oxy", "google_image_proxy", 0, 0 },
+    { "yahoomailproxy", "oxy", "yahoo_mail_proxy", 0, 0 },
 
     /* security gateways and link scanners */
-    { "barracuda", "scanner_barracuda", 1, 0 },
-    { "mimecast", "scanner_mimecast", 1, 0 },
-    { "proofpoint", "scanner_proofpoint", 1, 0 },
-    { "symantec", "scanner_symantec", 1, 0 },
-    { "trendmicro", "scanner_trendmicro", 1, 0 },
-    { "forcepoint", "scanner_forcepoint", 1, 0 },
-    { "safelinks", "scanner_safelinks", 1, 0 },
-    { "headlesschrome", "headless_browser", 1, 0 },
-    { "phantomjs", "headless_browser", 1, 0 },
-    { "python-requests", "http_library", 1, 0 },
-    { "python-urllib", "http_library", 1, 0 },
-    { "go-http-client", "http_library", 1, 0 },
-    { "curl/", "http_library", 1, 0 },
-    { "wget/", "http_library", 1, 0 },
-    { "libwww-perl", "http_library", 1, 0 },
-    { "java/", "http_library", 1, 0 },
-    { "okhttp", "http_library", 1, 0 },
-    { "apache-httpclient", "http_library", 1, 0 },
-    { "bot", "bot_user_agent", 1, 0 },
-    { "crawler", "bot_user_agent", 1, 0 },
-    { "spider", "bot_user_agent", 1, 0 },
-    { "preview", "link_preview", 1, 1 },
+    { "barracuda", "cud", "scanner_barracuda", 1, 0 },
+    { "mimecast", "mec", "scanner_mimecast", 1, 0 },
+    { "proofpoint", "oof", "scanner_proofpoint", 1, 0 },
+    { "symantec", "yma", "scanner_symantec", 1, 0 },
+    { "trendmicro", "dmi", "scanner_trendmicro", 1, 0 },
+    { "forcepoint", "rce", "scanner_forcepoint", 1, 0 },
+    { "safelinks", "fel", "scanner_safelinks", 1, 0 },
+    { "headlesschrome", "ssc", "headless_browser", 1, 0 },
+    { "phantomjs", "mjs", "headless_browser", 1, 0 },
+    { "python-requests", "yth", "http_library", 1, 0 },
+    { "python-urllib", "yth", "http_library", 1, 0 },
+    { "go-http-client", "o-h", "http_library", 1, 0 },
+    { "curl/", "rl/", "http_library", 1, 0 },
+    { "wget/", "wge", "http_library", 1, 0 },
+    { "libwww-perl", "bww", "http_library", 1, 0 },
+    { "java/", "va/", "http_library", 1, 0 },
+    { "okhttp", "okh", "http_library", 1, 0 },
+    { "apache-httpclient", "e-h", "http_library", 1, 0 },
+    { "bot", "bot", "bot_user_agent", 1, 0 },
+    { "crawler", "awl", "bot_user_agent", 1, 0 },
+    { "spider", "pid", "bot_user_agent", 1, 0 },
+    { "preview", "vie", "link_preview", 1, 1 },
 
-    { NULL, NULL, 0, 0 }
+    { NULL, NULL, NULL, 0, 0 }
 };
 
 
@@ -95,8 +105,15 @@ static const mt_ua_family_t  mt_ua_families[] = {
 
 static void mt_classify_init(void);
 static void mt_ua_trie(void);
+static void mt_ua_marks(void);
 static int mt_ip_in_apple(mt_str_t *ip);
 static uint32_t mt_ua_match(const u_char *ua, size_t n);
+#if (MT_HAVE_AVX2)
+static __m256i mt_ua_groups(const u_char *p, const u_char *lo,
+    const u_char *hi);
+static int mt_ua_marked_avx2(const u_char *ua, size_t n);
+static int mt_ua_mark_at(const u_char *p, uint32_t bits);
+#endif
 
 
 /*
@@ -123,6 +140,30 @@ static uint32_t  mt_ua_out[MT_UA_STATES];
 static unsigned  mt_ua_found;          /* the first state that ends a rule */
 static uint32_t  mt_ua_clicks_only;
 static int       mt_ua_ready;
+
+
+/*
+ * The prefilter (after Hyperscan's "Teddy"): a vector step tells, for
+ * 32 positions at once, whether the three bytes from there might be a
+ * mark: each byte's low and high nibble pick a set of mark groups from
+ * tables, and a position survives when the six sets have a group in
+ * common.  Survivors are checked against the marks themselves, and only
+ * a user agent with a mark is read by the automaton; every needle has
+ * its mark, so none is missed.  Bytes are compared with bit 5 set,
+ * which folds letters to lower case (and a few other bytes onto marks:
+ * the automaton then decides).
+ */
+#define MT_UA_MARK_SLOTS  64
+
+static u_char    mt_ua_nibbles[6][32];  /* byte 0 low, high, byte 1 ... */
+static uint32_t  mt_ua_mark_set[MT_UA_MARK_SLOTS];
+static int       mt_ua_prefilter;
+
+#define mt_ua_mark_key(a, b, c)                                               \
+    ((uint32_t) ((a) | 0x20) | (uint32_t) ((b) | 0x20) << 8                   \
+     | (uint32_t) ((c) | 0x20) << 16)
+
+#define mt_ua_mark_slot(key)  (((key) * 0x9e3779b1u) >> 26)
 
 
 /* the trie of the needles, its missing edges then made DFA steps */
@@ -230,6 +271,7 @@ mt_classify_init(void)
     mt_ua_ready = 1;
 
     mt_ua_trie();
+    mt_ua_marks();
 
     /* renumbered: the start state first, the states that end a rule last */
 
@@ -257,6 +299,175 @@ mt_classify_init(void)
 
         mt_ua_out[order[s]] = mt_ua_trie_out[s];
     }
+}
+
+
+/* a rule without its mark turns the prefilter off */
+
+static void
+mt_ua_marks(void)
+{
+    u_char       c;
+    unsigned     i, j, group;
+    uint32_t     key, slot;
+    const char  *mark;
+
+    mt_ua_prefilter = 1;
+
+    for (i = 0; mt_ua_rules[i].needle; i++) {
+        mark = mt_ua_rules[i].mark;
+
+        if (mark == NULL || strlen(mark) != 3
+            || strstr(mt_ua_rules[i].needle, mark) == NULL)
+        {
+            mt_ua_prefilter = 0;
+            return;
+        }
+
+        group = 1u << (i % 8);
+
+        for (j = 0; j < 3; j++) {
+            c = (u_char) mark[j];
+
+            if ((c | 0x20) != c) {
+                mt_ua_prefilter = 0;
+                return;
+            }
+
+            mt_ua_nibbles[2 * j][c & 0x0f] |= group;
+            mt_ua_nibbles[2 * j][16 + (c & 0x0f)] |= group;
+            mt_ua_nibbles[2 * j + 1][c >> 4] |= group;
+            mt_ua_nibbles[2 * j + 1][16 + (c >> 4)] |= group;
+        }
+
+        key = mt_ua_mark_key(mark[0], mark[1], mark[2]);
+
+        for (j = 0, slot = mt_ua_mark_slot(key);
+             mt_ua_mark_set[slot] != 0 && mt_ua_mark_set[slot] != key;
+             j++, slot = (slot + 1) % MT_UA_MARK_SLOTS)
+        {
+            if (j == MT_UA_MARK_SLOTS) {
+                mt_ua_prefilter = 0;
+                return;
+            }
+        }
+
+        mt_ua_mark_set[slot] = key;
+    }
+}
+
+
+#if (MT_HAVE_AVX2)
+
+/* the mark groups of each byte: those of its low and of its high nibble */
+
+MT_TARGET_AVX2
+static inline __m256i
+mt_ua_groups(const u_char *p, const u_char *lo, const u_char *hi)
+{
+    __m256i  v, nibble;
+
+    nibble = _mm256_set1_epi8(0x0f);
+
+    v = _mm256_or_si256(_mm256_loadu_si256((const __m256i *) p),
+                        _mm256_set1_epi8(0x20));
+
+    return _mm256_and_si256(
+               _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *) lo),
+                                   _mm256_and_si256(v, nibble)),
+               _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *) hi),
+                                   _mm256_and_si256(_mm256_srli_epi32(v, 4),
+                                                    nibble)));
+}
+
+
+/*
+ * 1: the user agent may have a needle (it has a mark), 0: it has none.
+ * A step reads two bytes past its 32 positions: the last one ends with
+ * the user agent, over positions already seen; a short one is copied.
+ */
+
+MT_TARGET_AVX2
+static int
+mt_ua_marked_avx2(const u_char *ua, size_t n)
+{
+    size_t         i;
+    uint32_t       bits;
+    __m256i        m;
+    const u_char  *p;
+    u_char         copy[32 + 2];
+
+    if (n < 34) {
+        memset(copy, 0, sizeof(copy));
+        memcpy(copy, ua, n);
+        ua = copy;
+        n = 34;
+    }
+
+    for (i = 0; i < n - 2; i += 32) {
+        p = ua + ((i + 34 <= n) ? i : n - 34);
+
+        m = _mm256_and_si256(
+                _mm256_and_si256(mt_ua_groups(p, mt_ua_nibbles[0],
+                                              mt_ua_nibbles[1]),
+                                 mt_ua_groups(p + 1, mt_ua_nibbles[2],
+                                              mt_ua_nibbles[3])),
+                mt_ua_groups(p + 2, mt_ua_nibbles[4], mt_ua_nibbles[5]));
+
+        bits = ~(uint32_t) _mm256_movemask_epi8(
+                               _mm256_cmpeq_epi8(m, _mm256_setzero_si256()));
+
+        if (bits && mt_ua_mark_at(p, bits)) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* a position of bits whose three bytes are a mark */
+
+static int
+mt_ua_mark_at(const u_char *p, uint32_t bits)
+{
+    unsigned  j;
+    uint32_t  key, slot;
+
+    do {
+        j = (unsigned) __builtin_ctz(bits);
+        bits &= bits - 1;
+
+        key = mt_ua_mark_key(p[j], p[j + 1], p[j + 2]);
+
+        for (slot = mt_ua_mark_slot(key); mt_ua_mark_set[slot] != 0;
+             slot = (slot + 1) % MT_UA_MARK_SLOTS)
+        {
+            if (mt_ua_mark_set[slot] == key) {
+                return 1;
+            }
+        }
+
+    } while (bits);
+
+    return 0;
+}
+
+#endif
+
+
+int
+mt_classify_prefilter(void)
+{
+    if (!mt_ua_ready) {
+        mt_classify_init();
+    }
+
+#if (MT_HAVE_AVX2)
+    return mt_ua_prefilter && (mt_cpu_features() & MT_CPU_AVX2);
+#else
+    return 0;
+#endif
 }
 
 
@@ -311,6 +522,7 @@ mt_ip_in_apple(mt_str_t *ip)
 void
 mt_classify(mt_event_t *ev, mt_str_t *ip, mt_str_t *ua, unsigned flags)
 {
+    size_t               n;
     uint32_t             found;
     const mt_ua_rule_t  *rule;
 
@@ -345,14 +557,28 @@ mt_classify(mt_event_t *ev, mt_str_t *ip, mt_str_t *ua, unsigned flags)
      */
 
     if (ev->type == MT_EV_OPENED
-        && (mt_ip_in_apple(ip) || mt_str_eq(ua, "Mozilla/5.0")))
+        && (mt_ip_in_apple(ip)
+            || (ua->len == sizeof("Mozilla/5.0") - 1
+                && mt_str_eq(ua, "Mozilla/5.0"))))
     {
         ev->machine = 1;
         mt_str_set(&ev->why, "apple_mpp");
         return;
     }
 
-    found = mt_ua_match(ua->data, mt_min(ua->len, MT_UA_SCAN));
+    n = mt_min(ua->len, MT_UA_SCAN);
+
+#if (MT_HAVE_AVX2)
+
+    if (mt_ua_prefilter && (mt_cpu_features() & MT_CPU_AVX2)
+        && !mt_ua_marked_avx2(ua->data, n))
+    {
+        return;
+    }
+
+#endif
+
+    found = mt_ua_match(ua->data, n);
 
     if (ev->type != MT_EV_CLICKED) {
         found &= ~mt_ua_clicks_only;

@@ -24,6 +24,9 @@
 void mt_classify(mt_event_t *ev, mt_str_t *ip, mt_str_t *ua,
     unsigned flags);
 
+/* 1 when user agents are prefiltered by the vector step (the tests) */
+int mt_classify_prefilter(void);
+
 /*
  * The family of a user agent, a short name ("chrome", "apple_mail",
  * "outlook", ...; "other"): what mail_track_ua class keeps of it.

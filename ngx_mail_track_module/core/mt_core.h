@@ -122,6 +122,9 @@ u_char *mt_json_quote(u_char *dst, const u_char *p, size_t len);
 ssize_t mt_percent_decode(u_char *dst, const u_char *src, size_t len);
 int mt_hex_digit(u_char c);
 void mt_hash128(const char *ns, const u_char *p, size_t len, u_char *out);
+uint64_t mt_hash128_seed(const char *ns);
+void mt_hash128_seeded(uint64_t seed, const u_char *p, size_t len,
+    u_char *out);
 
 
 #endif /* _MT_CORE_H_INCLUDED_ */

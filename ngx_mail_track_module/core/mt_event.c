@@ -20,6 +20,7 @@ static u_char *mt_mp_map(u_char *p, uint32_t n);
 static u_char *mt_mp_str(u_char *p, const u_char *s, size_t len);
 static u_char *mt_mp_int(u_char *p, int64_t v);
 static u_char *mt_mp_be(u_char *p, uint64_t v, unsigned bytes);
+static u_char *mt_mp_copy(u_char *p, const u_char *s, size_t len);
 static u_char *mt_event_name(u_char *p, const char *name);
 
 
@@ -59,14 +60,67 @@ mt_event_init(mt_event_t *ev)
 static u_char *
 mt_mp_be(u_char *p, uint64_t v, unsigned bytes)
 {
-    unsigned  i;
+    uint16_t  v2;
+    uint32_t  v4;
 
-    for (i = bytes; i; i--) {
-        p[i - 1] = (u_char) v;
-        v >>= 8;
+    switch (bytes) {
+
+    case 1:
+        *p = (u_char) v;
+        break;
+
+    case 2:
+        v2 = __builtin_bswap16((uint16_t) v);
+        memcpy(p, &v2, 2);
+        break;
+
+    case 4:
+        v4 = __builtin_bswap32((uint32_t) v);
+        memcpy(p, &v4, 4);
+        break;
+
+    default:
+        v = __builtin_bswap64(v);
+        memcpy(p, &v, 8);
+        break;
     }
 
     return p + bytes;
+}
+
+
+/* short strings without a call: two moves that may overlap */
+
+static u_char *
+mt_mp_copy(u_char *p, const u_char *s, size_t len)
+{
+    uint32_t  a4, b4;
+    uint64_t  a8, b8;
+
+    if (len >= 8 && len <= 16) {
+        memcpy(&a8, s, 8);
+        memcpy(&b8, s + len - 8, 8);
+        memcpy(p, &a8, 8);
+        memcpy(p + len - 8, &b8, 8);
+
+    } else if (len >= 4 && len < 8) {
+        memcpy(&a4, s, 4);
+        memcpy(&b4, s + len - 4, 4);
+        memcpy(p, &a4, 4);
+        memcpy(p + len - 4, &b4, 4);
+
+    } else if (len < 4) {
+        while (len--) {
+            *p++ = *s++;
+        }
+
+        return p;
+
+    } else {
+        memcpy(p, s, len);
+    }
+
+    return p + len;
 }
 
 
@@ -107,9 +161,7 @@ mt_mp_str(u_char *p, const u_char *s, size_t len)
         p = mt_mp_be(p, len, 4);
     }
 
-    memcpy(p, s, len);
-
-    return p + len;
+    return mt_mp_copy(p, s, len);
 }
 
 

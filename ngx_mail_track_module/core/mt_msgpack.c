@@ -112,7 +112,7 @@ mt_mp_read_map(mt_mp_reader_t *r, uint32_t *n)
 /* str in any width; bin too, as some encoders write strings as bin */
 
 int
-mt_mp_read_str(mt_mp_reader_t *r, mt_str_t *s)
+mt_mp_read_str_any(mt_mp_reader_t *r, mt_str_t *s)
 {
     u_char  c;
     size_t  hdr, len;

@@ -36,9 +36,34 @@ typedef struct {
 
 
 int mt_mp_read_map(mt_mp_reader_t *r, uint32_t *n);
-int mt_mp_read_str(mt_mp_reader_t *r, mt_str_t *s);
+int mt_mp_read_str_any(mt_mp_reader_t *r, mt_str_t *s);
 int mt_mp_read_int(mt_mp_reader_t *r, int64_t *v);
 int mt_mp_skip(mt_mp_reader_t *r, unsigned depth);
+
+
+/* str in any width, or bin; a fixstr, nearly every one, without a call */
+
+static inline int
+mt_mp_read_str(mt_mp_reader_t *r, mt_str_t *s)
+{
+    size_t  len;
+
+    if (r->pos < r->end && (*r->pos & 0xe0) == 0xa0) {
+        len = *r->pos & 0x1f;
+
+        if ((size_t) (r->end - r->pos) < 1 + len) {
+            return -1;
+        }
+
+        s->data = (u_char *) r->pos + 1;
+        s->len = len;
+        r->pos += 1 + len;
+
+        return 0;
+    }
+
+    return mt_mp_read_str_any(r, s);
+}
 
 
 #endif /* _MT_MSGPACK_H_INCLUDED_ */

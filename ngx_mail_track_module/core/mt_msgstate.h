@@ -86,6 +86,11 @@ void mt_msgstate_init(mt_msgstate_t *st, mt_msgstate_str_t *s);
 /* the message id an event counts for (cut as the record cuts it); "": none */
 void mt_msgstate_key(const mt_event_t *ev, mt_str_t *mid);
 
+/* one event as a state of its own (its strings point into the event) */
+void mt_msgstate_event(mt_msgstate_t *one, mt_msgstate_str_t *s,
+    const mt_event_t *ev);
+
+/* the same as merging mt_msgstate_event()'s state in, only faster */
 unsigned mt_msgstate_apply(mt_msgstate_t *st, mt_msgstate_str_t *s,
     const mt_event_t *ev);
 

@@ -17,7 +17,8 @@
 
 static int mt_token_open(mt_key_t *key, u_char kid, u_char purpose,
     const u_char *raw, size_t rawlen, u_char *plain);
-static mt_token_aes_t *mt_token_aes_create(const u_char *key);
+static mt_token_aes_t *mt_token_aes_create(mt_keyring_t *kr,
+    const u_char *key);
 static void mt_token_aes_free(mt_token_aes_t *aes);
 static void mt_token_aes_block(const u_char in[16], u_char out[16],
     const void *key);
@@ -34,6 +35,18 @@ mt_keyring_create(void)
 
     kr = calloc(1, sizeof(mt_keyring_t));
     if (kr == NULL) {
+        return NULL;
+    }
+
+    /* the ciphers fetched once, not by name at each use */
+
+    kr->ecb = EVP_CIPHER_fetch(NULL, "AES-256-ECB", NULL);
+    kr->gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+
+    if (kr->ecb == NULL || kr->gcm == NULL) {
+        EVP_CIPHER_free(kr->ecb);
+        EVP_CIPHER_free(kr->gcm);
+        free(kr);
         return NULL;
     }
 
@@ -56,6 +69,9 @@ mt_keyring_free(mt_keyring_t *kr)
         mt_token_aes_free(kr->keys[i].aes);
     }
 
+    EVP_CIPHER_free(kr->ecb);
+    EVP_CIPHER_free(kr->gcm);
+
     OPENSSL_cleanse(kr, sizeof(mt_keyring_t));
     free(kr);
 }
@@ -76,7 +92,7 @@ mt_keyring_add(mt_keyring_t *kr, unsigned kid, const u_char *key)
         return -1;
     }
 
-    k->aes = mt_token_aes_create(key);
+    k->aes = mt_token_aes_create(kr, key);
     if (k->aes == NULL) {
         return -1;
     }
@@ -314,7 +330,7 @@ mt_token_decode(mt_keyring_t *kr, u_char purpose, const u_char *in,
 
 
 static mt_token_aes_t *
-mt_token_aes_create(const u_char *key)
+mt_token_aes_create(mt_keyring_t *kr, const u_char *key)
 {
     mt_token_aes_t  *aes;
 
@@ -325,8 +341,7 @@ mt_token_aes_create(const u_char *key)
 
     aes->ecb = EVP_CIPHER_CTX_new();
     if (aes->ecb == NULL
-        || EVP_EncryptInit_ex(aes->ecb, EVP_aes_256_ecb(), NULL, key, NULL)
-           != 1
+        || EVP_EncryptInit_ex2(aes->ecb, kr->ecb, key, NULL, NULL) != 1
         || EVP_CIPHER_CTX_set_padding(aes->ecb, 0) != 1)
     {
         mt_token_aes_free(aes);
@@ -602,8 +617,7 @@ mt_token_encode(mt_keyring_t *kr, mt_token_t *tok, const u_char *nonce,
         return -1;
     }
 
-    ok = EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key->key, raw + 2)
-         == 1
+    ok = EVP_EncryptInit_ex2(ctx, kr->gcm, key->key, raw + 2, NULL) == 1
          && EVP_EncryptUpdate(ctx, NULL, &n, aad, 3) == 1
          && EVP_EncryptUpdate(ctx, raw + 2 + MT_TOKEN_NONCE_LEN, &n, plain,
                               (int) plen) == 1

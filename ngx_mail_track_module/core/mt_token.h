@@ -58,6 +58,8 @@ typedef struct {
 
 typedef struct {
     mt_key_t          keys[256];
+    EVP_CIPHER       *ecb;            /* AES-256-ECB: a key's blocks */
+    EVP_CIPHER       *gcm;            /* AES-256-GCM: minting */
     int               last;           /* the key id of the last line */
     unsigned          nkeys;
 } mt_keyring_t;

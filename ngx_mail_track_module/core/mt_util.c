@@ -503,15 +503,36 @@ mt_fmix64(uint64_t k)
 void
 mt_hash128(const char *ns, const u_char *p, size_t len, u_char *out)
 {
-    size_t    n;
-    uint64_t  h1, h2, w;
+    mt_hash128_seeded(mt_hash128_seed(ns), p, len, out);
+}
 
-    h1 = 0x9e3779b97f4a7c15ULL ^ len;
+
+/* what ns makes of the hash, for callers that hash often in one space */
+
+uint64_t
+mt_hash128_seed(const char *ns)
+{
+    uint64_t  h2;
+
     h2 = 0x6a09e667f3bcc909ULL;
 
     for ( /* void */ ; *ns; ns++) {
         h2 = (h2 ^ (u_char) *ns) * 0x100000001b3ULL;
     }
+
+    return h2;
+}
+
+
+void
+mt_hash128_seeded(uint64_t seed, const u_char *p, size_t len, u_char *out)
+{
+    size_t    n;
+    uint32_t  a, b;
+    uint64_t  h1, h2, w;
+
+    h1 = 0x9e3779b97f4a7c15ULL ^ len;
+    h2 = seed;
 
     for (n = len; n >= 8; n -= 8, p += 8) {
         memcpy(&w, p, 8);
@@ -521,8 +542,29 @@ mt_hash128(const char *ns, const u_char *p, size_t len, u_char *out)
         h2 = (h2 << 31 | h2 >> 33) + h1;
     }
 
+    /* the last n < 8 bytes as memcpy() into a zero word puts them */
+
+#if (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+
+    if (n >= 4) {
+        memcpy(&a, p, 4);
+        memcpy(&b, p + n - 4, 4);
+        w = a | (uint64_t) b << (8 * (n - 4));
+
+    } else if (n) {
+        w = p[0] | (uint64_t) p[n / 2] << (8 * (n / 2))
+            | (uint64_t) p[n - 1] << (8 * (n - 1));
+
+    } else {
+        w = 0;
+    }
+
+#else
+
     w = 0;
     memcpy(&w, p, n);
+
+#endif
 
     h1 = mt_fmix64(h1 ^ w ^ (uint64_t) n << 56);
     h2 = mt_fmix64((h2 ^ w) * 0x4cf5ad432745937fULL + h1);

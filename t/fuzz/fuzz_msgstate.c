@@ -7,7 +7,8 @@
  * length bytes, a recipient and a url taken from the input itself.  The
  * list is folded forwards, backwards and in two merged halves: any
  * difference is a rule that depends on the order of arrival.  The JSON
- * must stay within json_size and be valid UTF-8.
+ * must stay within json_size and be valid UTF-8.  Each event applied
+ * must change the state as merging the event's own state would.
  */
 
 
@@ -114,15 +115,33 @@ static void
 fuzz_fold(ts_store_t *f, mt_event_t *evs, size_t from, size_t to,
     int back)
 {
-    size_t  i;
+    size_t             i;
+    unsigned           flags, mflags;
+    mt_event_t        *ev;
+    mt_msgstate_t      one;
+    mt_msgstate_str_t  one_s;
+    static ts_store_t  m;
 
     ts_init(f);
     f->mid[0] = 'm';
     f->s.mid.len = 1;
 
     for (i = from; i < to; i++) {
-        ts_keep(f, mt_msgstate_apply(&f->st, &f->s,
-                                       &evs[back ? to - 1 - (i - from) : i]));
+        ev = &evs[back ? to - 1 - (i - from) : i];
+
+        /* apply is merge's rule for one event, written out: the same */
+
+        ts_copy(&m, f);
+        mt_msgstate_event(&one, &one_s, ev);
+        mflags = mt_msgstate_merge(&m.st, &m.s, &one, &one_s);
+        ts_keep(&m, mflags);
+
+        flags = mt_msgstate_apply(&f->st, &f->s, ev);
+        ts_keep(f, flags);
+
+        if (flags != mflags || !ts_same(f, &m)) {
+            abort();
+        }
     }
 }
 

@@ -4,12 +4,14 @@
  *
  * The user-agent rules of docs/classification.md, checked against a
  * plain search (each rule at each position, first rule wins) on every
- * rule and on random user agents made of rule pieces in random case.
+ * rule and on random user agents made of rule pieces in random case;
+ * with the vector prefilter and without it.
  */
 
 
 #include "mt_tap.h"
 #include "mt_classify.h"
+#include "mt_cpu.h"
 
 
 #define rnd()  tap_rand(&seed)
@@ -26,6 +28,9 @@ typedef struct {
 static int ref_match(const u_char *ua, size_t len, mt_event_type_e type);
 static void judge(const u_char *ua, size_t len, mt_event_type_e type,
     int *machine, mt_str_t *why);
+static int agrees(const u_char *ua, size_t len, mt_event_type_e type);
+static void test_rules(const char *path);
+static void test_places(const char *path);
 
 
 /* docs/classification.md, in order */
@@ -143,6 +148,34 @@ agrees(const u_char *ua, size_t len, mt_event_type_e type)
 int
 main(void)
 {
+    const char  *vector;
+
+    vector = "the prefilter";
+
+    if (!mt_classify_prefilter()) {
+        diag("no vector prefilter here (AVX2 %s)",
+             (mt_cpu_features() & MT_CPU_AVX2) ? "present" : "absent");
+        vector = "no prefilter (none here)";
+    }
+
+    ok(mt_classify_prefilter() == ((mt_cpu_features() & MT_CPU_AVX2) != 0),
+       "every rule has its mark: the prefilter is on where AVX2 is");
+
+    mt_cpu_limit(0);
+    test_rules("plain");
+    test_places("plain");
+
+    mt_cpu_limit(~0u);
+    test_rules(vector);
+    test_places(vector);
+
+    return done_testing();
+}
+
+
+static void
+test_rules(const char *path)
+{
     int        round, good, bad;
     size_t     i, n, len;
     unsigned   r;
@@ -170,7 +203,8 @@ main(void)
                     && ref_match(ua, len, MT_EV_CLICKED) == (int) r;
         }
 
-        ok(good == 3, "rule \"%s\" (%s)", rules[r].needle, rules[r].why);
+        ok(good == 3, "%s: rule \"%s\" (%s)", path, rules[r].needle,
+           rules[r].why);
     }
 
     /* the first 512 bytes only: a needle that ends past them is not seen */
@@ -178,11 +212,11 @@ main(void)
     memset(ua, 'x', sizeof(ua));
     memcpy(ua + 512 - 3, "bot", 3);
     ok(agrees(ua, 600, MT_EV_OPENED) && ref_match(ua, 600, MT_EV_OPENED) == 20,
-       "a needle ending at byte 512 counts");
+       "%s: a needle ending at byte 512 counts", path);
     memset(ua, 'x', sizeof(ua));
     memcpy(ua + 512 - 2, "bot", 3);
     ok(agrees(ua, 600, MT_EV_OPENED) && ref_match(ua, 600, MT_EV_OPENED) < 0,
-       "one ending past it does not");
+       "%s: one ending past it does not", path);
 
     /* random user agents from pieces, in random case */
 
@@ -230,8 +264,76 @@ main(void)
 
     }
 
-    is_int(bad, 0, "random user agents: the same verdict as a plain "
-           "search (%d)", good);
+    is_int(bad, 0, "%s: random user agents, the same verdict as a plain "
+           "search (%d)", path, good);
+}
 
-    return done_testing();
+
+/*
+ * Each needle at each place of a browser's user agent and at its end,
+ * in random case: across the vector steps and into the copied tail.
+ */
+
+static void
+test_places(const char *path)
+{
+    int           good, bad;
+    size_t        i, len, at, n, cut;
+    unsigned      r;
+    u_char        ua[300];
+    static char   browser[] = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) "
+                              "AppleWebKit/537.36 (KHTML, like Gecko) "
+                              "Chrome/120.0 Safari/537.36";
+
+    good = 0;
+    bad = 0;
+
+    for (r = 0; r < NRULES; r++) {
+        n = strlen(rules[r].needle);
+
+        for (at = 0; at <= 100; at++) {
+            for (cut = 0; cut < 2; cut++) {
+                memcpy(ua, browser, at);
+                memcpy(ua + at, rules[r].needle, n);
+                len = at + n;
+
+                if (cut == 0) {
+                    memcpy(ua + len, browser + at, sizeof(browser) - 1 - at);
+                    len += sizeof(browser) - 1 - at;
+                }
+
+                for (i = at; i < at + n; i++) {
+                    if (rnd() % 2 && ua[i] >= 'a' && ua[i] <= 'z') {
+                        ua[i] &= ~0x20;
+                    }
+                }
+
+                if (agrees(ua, len, MT_EV_CLICKED)
+                    && ref_match(ua, len, MT_EV_CLICKED) >= 0)
+                {
+                    good++;
+
+                } else if (bad++ < 3) {
+                    diag("missed \"%.*s\"", (int) len, ua);
+                }
+            }
+        }
+    }
+
+    /* the browser alone, cut at every length: nothing */
+
+    for (len = 0; len <= sizeof(browser) - 1; len++) {
+        if (len == 11 || len == 0) {
+            continue;
+        }
+
+        if (agrees((u_char *) browser, len, MT_EV_CLICKED)) {
+            good++;
+
+        } else if (bad++ < 3) {
+            diag("wrong on \"%.*s\"", (int) len, browser);
+        }
+    }
+
+    is_int(bad, 0, "%s: each needle at each place (%d)", path, good);
 }

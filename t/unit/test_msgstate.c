@@ -21,7 +21,6 @@ static void ts_merge(ts_store_t *m, const ts_store_t *from);
 static void ts_fold(ts_store_t *m, mt_event_t *evs, unsigned *order,
     unsigned n);
 static size_t ts_json(const ts_store_t *m, u_char *buf);
-static int ts_same(const ts_store_t *a, const ts_store_t *b);
 static mt_event_t ts_ev(mt_event_type_e type, mt_src_e src, int64_t ts,
     const char *rcpt, const char *url);
 static uint64_t ts_rand(void);
@@ -43,6 +42,8 @@ static void test_cuts(void);
 static void test_strings(void);
 static void test_row(void);
 static void test_orders(void);
+static void ts_random_state(ts_store_t *m);
+static void test_apply_is_merge(void);
 
 
 static uint64_t  ts_seed = 0x9e3779b97f4a7c15ULL;
@@ -97,36 +98,6 @@ ts_json(const ts_store_t *m, u_char *buf)
     *p = '\0';
 
     return p - buf;
-}
-
-
-static int
-ts_same(const ts_store_t *a, const ts_store_t *b)
-{
-    const mt_msgstate_t  *x, *y;
-
-    x = &a->st;
-    y = &b->st;
-
-    return x->sent_at == y->sent_at && x->delivered_at == y->delivered_at
-           && x->bounced_at == y->bounced_at
-           && x->complained_at == y->complained_at
-           && x->unsubscribed_at == y->unsubscribed_at
-           && x->opens_first == y->opens_first
-           && x->opens_last == y->opens_last
-           && x->clicks_first == y->clicks_first
-           && x->clicks_last == y->clicks_last && x->url_at == y->url_at
-           && x->opens == y->opens && x->opens_machine == y->opens_machine
-           && x->clicks == y->clicks
-           && x->clicks_machine == y->clicks_machine
-           && x->sources == y->sources && x->state == y->state
-           && x->bounce == y->bounce
-           && a->s.mid.len == b->s.mid.len
-           && memcmp(a->s.mid.data, b->s.mid.data, a->s.mid.len) == 0
-           && a->s.rcpt.len == b->s.rcpt.len
-           && memcmp(a->s.rcpt.data, b->s.rcpt.data, a->s.rcpt.len) == 0
-           && a->s.url.len == b->s.url.len
-           && memcmp(a->s.url.data, b->s.url.data, a->s.url.len) == 0;
 }
 
 
@@ -876,6 +847,146 @@ test_orders(void)
 }
 
 
+/* any state a row may hold: times below 0, counts at the cap, bad codes */
+
+static void
+ts_random_state(ts_store_t *m)
+{
+    unsigned        i;
+    int64_t        *t[10];
+    uint32_t       *c[4];
+    static int64_t  times[] = { 0, 0, 1000, 2000, 3000, -1000, INT64_MAX,
+                                1700000000000LL };
+    static uint32_t counts[] = { 0, 1, 7, UINT32_MAX - 1, UINT32_MAX };
+
+    ts_init(m);
+
+    t[0] = &m->st.sent_at;
+    t[1] = &m->st.delivered_at;
+    t[2] = &m->st.bounced_at;
+    t[3] = &m->st.complained_at;
+    t[4] = &m->st.unsubscribed_at;
+    t[5] = &m->st.opens_first;
+    t[6] = &m->st.opens_last;
+    t[7] = &m->st.clicks_first;
+    t[8] = &m->st.clicks_last;
+    t[9] = &m->st.url_at;
+
+    for (i = 0; i < 10; i++) {
+        *t[i] = times[ts_rand() % 8];
+    }
+
+    c[0] = &m->st.opens;
+    c[1] = &m->st.opens_machine;
+    c[2] = &m->st.clicks;
+    c[3] = &m->st.clicks_machine;
+
+    for (i = 0; i < 4; i++) {
+        *c[i] = counts[ts_rand() % 5];
+    }
+
+    m->st.sources = (uint32_t) ts_rand();
+    m->st.state = (uint8_t) (ts_rand() % 4 ? ts_rand() % (MT_EV_MAX + 2)
+                                           : ts_rand());
+    m->st.bounce = (uint8_t) (ts_rand() % 4 ? ts_rand() % (MT_BOUNCE_MAX + 1)
+                                            : ts_rand());
+
+    memcpy(m->mid, "m-1", 3);
+    m->s.mid.len = 3;
+
+    if (ts_rand() % 2) {
+        memcpy(m->rcpt, "b@example.com", 13);
+        m->s.rcpt.len = 13 - ts_rand() % 3;
+    }
+
+    if (ts_rand() % 2) {
+        memcpy(m->url, "https://e.com/2", 15);
+        m->s.url.len = 15 - ts_rand() % 2;
+    }
+}
+
+
+/*
+ * apply is merge's rule for one event, written out: on every event and
+ * any state, it must give what merging the event's own state gives.
+ */
+
+static void
+test_apply_is_merge(void)
+{
+    int                same;
+    unsigned           r, fa, fm;
+    ts_store_t         base, a, b;
+    mt_event_t         ev;
+    mt_msgstate_t      one;
+    mt_msgstate_str_t  one_s;
+    static u_char      long_url[MT_MSGSTATE_URL_MAX + 8];
+    static u_char      long_rcpt[MT_MSGSTATE_RCPT_MAX + 8];
+
+    memcpy(long_url, "https://e.com/", 14);
+    memset(long_url + 14, 'x', sizeof(long_url) - 14);
+    memcpy(long_url + MT_MSGSTATE_URL_MAX - 1, "\xe2\x82\xac", 3);
+
+    memset(long_rcpt, 'a', sizeof(long_rcpt));
+    memcpy(long_rcpt + MT_MSGSTATE_RCPT_MAX - 2, "\xf0\x9f\x98\x80", 4);
+
+    same = 1;
+
+    for (r = 0; r < 200000; r++) {
+        if (r % 2) {
+            ts_random_state(&base);
+
+        } else {
+            ts_random_events(&ev, 1);
+            ts_fold(&base, &ev, NULL, 1);
+        }
+
+        ts_random_events(&ev, 1);
+
+        switch (ts_rand() % 8) {
+        case 0:
+            ev.type = (mt_event_type_e) (MT_EV_MAX + ts_rand() % 3);
+            break;
+        case 1:
+            ev.src = (mt_src_e) (ts_rand() % 40);
+            ev.bounce = (mt_bounce_e) (ts_rand() % (MT_BOUNCE_MAX + 3));
+            break;
+        case 2:
+            ev.ts = -(int64_t) (ts_rand() % 3) * 1000;
+            break;
+        case 3:
+            ev.url.data = long_url;
+            ev.url.len = MT_MSGSTATE_URL_MAX - 2 + ts_rand() % 8;
+            break;
+        case 4:
+            ev.rcpt.data = long_rcpt;
+            ev.rcpt.len = MT_MSGSTATE_RCPT_MAX - 2 + ts_rand() % 8;
+            break;
+        default:
+            break;
+        }
+
+        ts_copy(&a, &base);
+        fa = mt_msgstate_apply(&a.st, &a.s, &ev);
+
+        ts_copy(&b, &base);
+        mt_msgstate_event(&one, &one_s, &ev);
+        fm = mt_msgstate_merge(&b.st, &b.s, &one, &one_s);
+
+        if (fa != fm || !ts_same(&a, &b)) {
+            if (same) {
+                diag("round %u: type %d src %d differs", r, (int) ev.type,
+                     (int) ev.src);
+            }
+
+            same = 0;
+        }
+    }
+
+    ok(same, "200,000 events on random states: apply == merge of the event");
+}
+
+
 int
 main(void)
 {
@@ -892,6 +1003,7 @@ main(void)
     test_strings();
     test_row();
     test_orders();
+    test_apply_is_merge();
 
     return done_testing();
 }

@@ -26,9 +26,9 @@ static int64_t rnd_int(void);
 
 static uint64_t  seed = 0x9e3779b97f4a7c15ULL;
 
-/* lengths around each str header width and each field's cap */
+/* lengths around each str header width, each field's cap, each copy */
 static const size_t  lengths[] = {
-    0, 1, 2, 30, 31, 32, 33, 62, 63, 64, 65, 127, 128, 129, 254, 255, 256,
+    0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 30, 31, 32, 33, 62, 63, 64, 65, 127, 128, 129, 254, 255, 256,
     257, 511, 512, 513, 1023, 1024, 1025, 2047, 2048, 2049, 8191, 8192,
     8193, 9000
 };

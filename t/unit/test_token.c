@@ -12,6 +12,9 @@
 #include "mt_base64.h"
 #include "mt_msgpack.h"
 
+#include <openssl/err.h>
+#include <openssl/rand.h>
+
 
 static const char  *key_a = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 static const char  *key_b = "H+5oTL0w7nHrQzmhfW1mNf1P6bMc9gV03t34vPFj4xQ=";
@@ -318,20 +321,23 @@ test_bad(mt_keyring_t *kr)
 
 
 /*
- * Tokens are minted through EVP's AES-256-GCM and opened with the
- * counter blocks encrypted ahead (mt_token_open): every plaintext length
- * from one block to the longest, whole and partial last blocks, must
- * come back, and a flipped last byte must not.
+ * Tokens are minted through EVP's AES-256-GCM and opened with the key's
+ * state kept from token to token, the counter blocks encrypted ahead
+ * (mt_token_open): every plaintext length from one block to the longest,
+ * whole and partial last blocks, must come back, a flipped last byte must
+ * not, a refusal must leave the state good for the next token and nothing
+ * in OpenSSL's error queue.
  */
 
 static void
 test_lengths(mt_keyring_t *kr)
 {
-    size_t      len, good, refused, total, max, ahead;
+    size_t      len, good, refused, total, max, ahead, again, quiet;
     ssize_t     n;
     mt_rc_t     rc;
     mt_token_t  tok;
     char        mid[MT_TOKEN_MAX_PLAIN];
+    u_char      last;
     u_char      out[MT_TOKEN_MAX_LEN + 1];
 
     good = 0;
@@ -339,6 +345,8 @@ test_lengths(mt_keyring_t *kr)
     total = 0;
     max = 0;
     ahead = 0;
+    again = 0;
+    quiet = 0;
 
     for (len = 1; len < sizeof(mid); len += (len < 300) ? 1 : 37) {
         memset(mid, 'a' + len % 26, len);
@@ -359,8 +367,13 @@ test_lengths(mt_keyring_t *kr)
         /* GCM took every block from the ones encrypted ahead */
         ahead += (kr->keys[3].aes->next == kr->keys[3].aes->nblocks);
 
-        out[n - 1] = (out[n - 1] == 'A') ? 'B' : 'A';
+        last = out[n - 1];
+        out[n - 1] = (last == 'A') ? 'B' : 'A';
         refused += (decode(kr, 'o', out, n, &tok) != MT_OK);
+        quiet += (ERR_peek_error() == 0);
+
+        out[n - 1] = last;
+        again += (decode(kr, 'o', out, n, &tok) == MT_OK);
     }
 
     ok(total > 300 && max > 2900, "%d lengths up to %d bytes", (int) total,
@@ -368,10 +381,103 @@ test_lengths(mt_keyring_t *kr)
     is_int(good, total, "each length decodes to what was minted");
     is_int(ahead, total, "each with its blocks encrypted in one call");
     is_int(refused, total, "each with its last character changed is refused");
+    is_int(quiet, total, "each refusal leaves OpenSSL's error queue empty");
+    is_int(again, total, "each decodes again after the refusal");
 }
 
 
 /* every byte value at every position of the path (mt_url_allowed) */
+
+/*
+ * Each key keeps its own context: tokens of sixteen random keys opened
+ * in a random order, each also asked for with another purpose (a refusal
+ * in between), must all come back as minted.
+ */
+
+static void
+test_interleaved(void)
+{
+    int            kid;
+    size_t         i, t, right, refused, len;
+    ssize_t        n;
+    mt_rc_t        rc;
+    uint32_t       x;
+    mt_token_t     tok;
+    mt_keyring_t  *kr;
+    u_char         p;
+    u_char         key[MT_TOKEN_KEY_LEN];
+    u_char         kids[16];
+    size_t         lens[64];
+    u_char         purpose[64];
+    char           mids[64][200];
+    u_char         out[64][MT_TOKEN_MAX_LEN + 1];
+
+    static const u_char  purposes[] = { 'o', 'c', 'u' };
+
+    kr = mt_keyring_create();
+    x = 0x9e3779b9;
+
+    for (i = 0; i < 16; i++) {
+        do {
+            x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+            kid = (int) (x % 256);
+        } while (kr->keys[kid].set);
+
+        kids[i] = (u_char) kid;
+
+        if (RAND_bytes(key, sizeof(key)) != 1
+            || mt_keyring_add(kr, (unsigned) kid, key) != 0)
+        {
+            ok(0, "a random key");
+            mt_keyring_free(kr);
+            return;
+        }
+    }
+
+    for (t = 0; t < 64; t++) {
+        x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+
+        len = 1 + x % (sizeof(mids[0]) - 1);
+        memset(mids[t], 'a' + t % 26, len);
+        mids[t][len] = '\0';
+        lens[t] = len;
+        purpose[t] = purposes[x % 3];
+
+        n = mint(kr, purpose[t], kids[(x >> 8) % 16], mids[t],
+                 "a@example.com", "https://example.com/", 0, NULL, out[t]);
+        if (n < 0) {
+            ok(0, "token %d minted", (int) t);
+            mt_keyring_free(kr);
+            return;
+        }
+    }
+
+    right = 0;
+    refused = 0;
+
+    for (i = 0; i < 4000; i++) {
+        x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+        t = x % 64;
+        p = purposes[(x >> 8) % 3];
+
+        rc = decode(kr, p, out[t], strlen((char *) out[t]), &tok);
+
+        if (p != purpose[t]) {
+            refused++;
+            right += (rc == MT_ERR_TOKEN_PURPOSE);
+
+        } else {
+            right += (rc == MT_OK && tok.mid.len == lens[t]
+                      && memcmp(tok.mid.data, mids[t], lens[t]) == 0);
+        }
+    }
+
+    is_int(right, 4000, "tokens of 16 keys opened in a random order, %d "
+           "refused for another purpose in between", (int) refused);
+
+    mt_keyring_free(kr);
+}
+
 
 static void
 test_url_bytes(void)
@@ -521,6 +627,7 @@ main(void)
     test_roundtrip(kr);
     test_bad(kr);
     test_lengths(kr);
+    test_interleaved();
     test_urls(kr);
     test_foreign_plain(kr);
 
