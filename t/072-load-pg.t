@@ -57,6 +57,55 @@ sub load { run('load', '--quiet', @_) }
 }
 
 
+# events loaded before, in files the ledger does not know: the ids go by
+# COPY until one was there before, then they are merged; PostgreSQL ends
+# where SQLite does
+
+{
+    pg_createdb('dups');
+    my @urls = (pg_url('dups'), "sqlite:$tmp/dups.sqlite");
+    my @steps = (
+        # 2000 events in two files, then the same events cut otherwise
+        [2000, 1000, 'edge1', '2000 events loaded, 0 duplicates'],
+        [2000, 500, 'edge2', '0 events loaded, 2000 duplicates'],
+        # the same ids (at other times) and 1000 new ones, in one file
+        [3000, 3000, 'edge3', '1000 events loaded, 2000 duplicates'],
+        # new events only, after a transaction that met old ones
+        [500, 500, 'edge4', '500 events loaded, 0 duplicates'],
+    );
+    for my $s (@steps) {
+        my ($events, $per, $host, $summary) = @$s;
+        my $d = dir();
+        gen($d, $events, 300, 200, $host eq 'edge4' ? 8 : 7, $per, $host);
+        for my $url (@urls) {
+            my $c = dir();
+            copy("$d/$_", "$c/$_") for files_in($d);
+            my $r = load($c, '--db', $url);
+            is $r->{rc}, 0, "$host into $url" or diag $r->{err};
+            like $r->{err}, qr/\Q$summary\E/, "... $summary";
+        }
+    }
+    is pg_sql('dups', 'SELECT count(*), count(DISTINCT id) FROM mail_events'),
+        "3500\t3500", 'each event once';
+    is pg_sql('dups', 'SELECT count(*) FROM mail_event_ids'), 3500,
+        '... and its id once';
+    for my $q ('SELECT id, at, type, mid, file_id FROM mail_events ORDER BY id',
+               "SELECT message_id, recipient, state, sent_at, delivered_at, "
+               . "bounce, bounced_at, complained_at, unsubscribed_at, opens, "
+               . "opens_machine, opens_first, opens_last, clicks, "
+               . "clicks_machine, clicks_first, clicks_last, last_url, url_at, "
+               . "sources FROM mail_messages ORDER BY message_id",
+               'SELECT address, reason, event_id, first_at, last_at, events '
+               . 'FROM mail_suppressions ORDER BY address')
+    {
+        (my $sq = $q) =~ s/ORDER BY (\w+)/ORDER BY $1 COLLATE BINARY/;
+        (my $pq = $q) =~ s/ORDER BY (\w+)/ORDER BY $1 COLLATE "C"/;
+        is sq("$tmp/dups.sqlite", $sq), pg_sql('dups', $pq),
+            "as in SQLite: $q";
+    }
+}
+
+
 # the URL may leave everything to libpq's PG* environment variables
 
 {
@@ -130,9 +179,11 @@ for my $db (['sqlite', "sqlite:$tmp/soft.sqlite"], ['postgresql', pg_url('soft')
     my @d = map { dir() } 1 .. 3;
     my $all = dir();
     for my $i (0 .. 2) {
-        # overlapping messages and recipients; one file that all three have
+        # overlapping messages and recipients; one file that all three
+        # have; the same 500 events cut into files otherwise on each
         gen($d[$i], 6000, 1500, 1000, 10 + $i, 500, "edge$i");
         gen($d[$i], 500, 1500, 1000, 99, 500, 'shared');
+        gen($d[$i], 500, 1500, 1000, 98, 100 + 150 * $i, "cut$i");
         copy("$d[$i]/$_", "$all/$_") for files_in($d[$i]);
     }
 
@@ -157,8 +208,9 @@ for my $db (['sqlite', "sqlite:$tmp/soft.sqlite"], ['postgresql', pg_url('soft')
     {
         is pg_sql('conc', $q), pg_sql('one', $q), "the same answer: $q";
     }
-    is pg_sql('conc', 'SELECT count(*) FROM mail_events'), 18500,
-        'each event once: the shared file loaded once';
+    is pg_sql('conc', 'SELECT count(*) FROM mail_events'), 19000,
+        'each event once: the shared file loaded once, the events cut '
+        . 'otherwise too';
     is pg_sql('conc', 'SELECT count(*), sum(opens + clicks) FROM mail_messages'),
        pg_sql('one', 'SELECT count(*), sum(opens + clicks) FROM mail_messages'),
         'no lost update in mail_messages';

@@ -68,10 +68,9 @@ static void mt_ch_rollback(mt_db_t *db);
 static int mt_ch_insert(mt_db_t *db, mt_ch_block_t *b);
 static int mt_ch_file_add(mt_db_t *db, mt_db_file_t *f, int *loaded);
 static int mt_ch_file_done(mt_db_t *db, mt_db_file_t *f);
-static int mt_ch_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
-    int64_t file_id);
+static int mt_ch_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n);
 static int mt_ch_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
-    mt_db_row_pt row, void *data);
+    mt_db_msg_row_pt row, void *data);
 static int mt_ch_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n);
 static int mt_ch_soft_bounces(mt_db_t *db, mt_db_soft_t *s, size_t n,
     int64_t window, mt_db_row_pt row, void *data);
@@ -972,8 +971,7 @@ mt_ch_file_done(mt_db_t *db, mt_db_file_t *f)
  */
 
 static int
-mt_ch_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
-    int64_t file_id)
+mt_ch_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n)
 {
     size_t          k;
     mt_db_event_t  *e;
@@ -1006,7 +1004,7 @@ mt_ch_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
         mt_ch_mstr(b, 19, &e->ev.tag);
         mt_ch_int(b, 20, e->v, 1);
         mt_ch_mstr(b, 21, &e->extra);
-        mt_ch_int(b, 22, file_id, 1);
+        mt_ch_int(b, 22, e->file_id, 1);
         b->rows++;
 
         e->is_new = 1;
@@ -1020,7 +1018,7 @@ mt_ch_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
 
 static int
 mt_ch_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
-    mt_db_row_pt row, void *data)
+    mt_db_msg_row_pt row, void *data)
 {
     (void) db;
     (void) m;

@@ -25,15 +25,26 @@ struct mt_arena_block_s {
 };
 
 
+typedef struct {
+    uint64_t                    prefix;    /* the key's first bytes */
+    const mt_str_t             *key;
+    void                       *item;
+} mt_db_sort_t;
+
+
 static int mt_db_setting_row(void *data, int ncols, const char **cols,
     const size_t *lens);
+static int mt_db_sort_cmp(const void *a, const void *b);
 static char *mt_db_hide_password(const char *url);
 static int mt_db_version(mt_db_t *db, int *version);
 static int mt_db_tables_row(void *data, int ncols, const char **cols,
     const size_t *lens);
 static int mt_db_int_row(void *data, int ncols, const char **cols,
     const size_t *lens);
-static void mt_db_msg_count(mt_db_msg_text_t *t, int i, uint32_t n);
+static void mt_db_msg_int(mt_db_msg_values_t *r, int i, int64_t v);
+static void mt_db_msg_count(mt_db_msg_values_t *r, int i, int64_t v);
+static void mt_db_msg_text(mt_db_msg_values_t *r, int i, const char *p,
+    size_t len);
 
 
 int
@@ -419,6 +430,85 @@ mt_db_msg_cmp(const void *a, const void *b)
 }
 
 
+/* FNV-1a, folded to 32 bits */
+
+uint32_t
+mt_db_str_hash(const mt_str_t *s)
+{
+    uint64_t       h;
+    const u_char  *p, *end;
+
+    h = 14695981039346656037ULL;
+
+    for (p = s->data, end = p + s->len; p < end; p++) {
+        h = (h ^ *p) * 1099511628211ULL;
+    }
+
+    return (uint32_t) (h ^ (h >> 32));
+}
+
+
+/*
+ * Sorts items by the bytes of their key(item).  The first eight bytes of
+ * each key go along as a number, so that most comparisons neither call
+ * memcmp() nor touch the item, which may be anywhere in memory.  -1:
+ * out of memory (the items are as they were).
+ */
+
+int
+mt_db_sort(void **items, size_t n, const mt_str_t *(*key)(const void *))
+{
+    size_t         i, j;
+    uint64_t       v;
+    mt_db_sort_t  *a;
+
+    if (n < 2) {
+        return 0;
+    }
+
+    a = malloc(n * sizeof(mt_db_sort_t));
+    if (a == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        a[i].item = items[i];
+        a[i].key = key(items[i]);
+
+        v = 0;
+
+        for (j = 0; j < 8; j++) {
+            v = (v << 8) | (j < a[i].key->len ? a[i].key->data[j] : 0);
+        }
+
+        a[i].prefix = v;
+    }
+
+    qsort(a, n, sizeof(mt_db_sort_t), mt_db_sort_cmp);
+
+    for (i = 0; i < n; i++) {
+        items[i] = a[i].item;
+    }
+
+    free(a);
+
+    return 0;
+}
+
+
+static int
+mt_db_sort_cmp(const void *a, const void *b)
+{
+    const mt_db_sort_t  *x = a, *y = b;
+
+    if (x->prefix != y->prefix) {
+        return x->prefix < y->prefix ? -1 : 1;
+    }
+
+    return mt_db_str_cmp(x->key, y->key);
+}
+
+
 /* the arena */
 
 void
@@ -492,53 +582,92 @@ mt_arena_free(mt_arena_t *a)
 
 
 /*
- * A mail_messages row (MT_DB_MESSAGES_SELECT) into a state; strings
- * point into cols, to be copied by the caller.  -1: not such a row.
+ * A mail_messages row (MT_DB_MESSAGES_SELECT) as text into a state;
+ * strings point into cols, to be copied by the caller.  -1: not such a
+ * row.
  */
 
 int
 mt_db_msg_parse(int ncols, const char **cols, const size_t *lens,
     mt_db_msg_t *m)
 {
-    int           i, b;
-    size_t        n;
-    int64_t       v[MT_DB_MSG_NCOLS];
-    const char   *p, *end, *comma;
+    int                  c;
+    mt_db_msg_values_t   r;
+
+    if (ncols < MT_DB_MSG_NCOLS) {
+        return -1;
+    }
+
+    for (c = 0; c < MT_DB_MSG_NCOLS; c++) {
+        if (cols[c] == NULL) {
+            r.type[c] = MT_DB_NULL;
+
+        } else if (MT_DB_MSG_IS_INT(c)) {
+            r.type[c] = MT_DB_INT;
+            r.num[c] = strtoll(cols[c], NULL, 10);
+
+        } else {
+            r.type[c] = MT_DB_TEXT;
+            r.text[c] = cols[c];
+            r.len[c] = lens[c];
+        }
+    }
+
+    return mt_db_msg_from_values(&r, m);
+}
+
+
+/*
+ * A row's values into a state, what mt_db_msg_values() made undone;
+ * strings point where the values do.  -1: no message id.
+ */
+
+int
+mt_db_msg_from_values(const mt_db_msg_values_t *r, mt_db_msg_t *m)
+{
+    int             c, b;
+    size_t          n;
+    int64_t         v[MT_DB_MSG_NCOLS];
+    const char     *p, *end, *comma;
     mt_msgstate_t  *st;
 
-    if (ncols < MT_DB_MSG_NCOLS || cols[MT_DB_MSG_ID] == NULL) {
+    if (r->type[MT_DB_MSG_ID] != MT_DB_TEXT) {
         return -1;
     }
 
     mt_msgstate_init(&m->st, &m->s);
     st = &m->st;
+    m->found = 0;
 
-    for (i = 0; i < MT_DB_MSG_NCOLS; i++) {
-        v[i] = cols[i] ? strtoll(cols[i], NULL, 10) : 0;
+    for (c = 0; c < MT_DB_MSG_NCOLS; c++) {
+        v[c] = (r->type[c] == MT_DB_INT) ? r->num[c] : 0;
     }
 
-    m->s.mid.data = (u_char *) cols[MT_DB_MSG_ID];
-    m->s.mid.len = lens[MT_DB_MSG_ID];
+    m->s.mid.data = (u_char *) r->text[MT_DB_MSG_ID];
+    m->s.mid.len = r->len[MT_DB_MSG_ID];
 
-    if (cols[MT_DB_MSG_RCPT] != NULL) {
-        m->s.rcpt.data = (u_char *) cols[MT_DB_MSG_RCPT];
-        m->s.rcpt.len = lens[MT_DB_MSG_RCPT];
+    if (r->type[MT_DB_MSG_RCPT] == MT_DB_TEXT) {
+        m->s.rcpt.data = (u_char *) r->text[MT_DB_MSG_RCPT];
+        m->s.rcpt.len = r->len[MT_DB_MSG_RCPT];
     }
 
-    if (cols[MT_DB_MSG_LAST_URL] != NULL) {
-        m->s.url.data = (u_char *) cols[MT_DB_MSG_LAST_URL];
-        m->s.url.len = lens[MT_DB_MSG_LAST_URL];
+    if (r->type[MT_DB_MSG_LAST_URL] == MT_DB_TEXT) {
+        m->s.url.data = (u_char *) r->text[MT_DB_MSG_LAST_URL];
+        m->s.url.len = r->len[MT_DB_MSG_LAST_URL];
     }
 
-    if (cols[MT_DB_MSG_STATE] != NULL) {
-        b = mt_event_type_by_name((u_char *) cols[MT_DB_MSG_STATE],
-                                  lens[MT_DB_MSG_STATE]);
+    if (r->type[MT_DB_MSG_STATE] == MT_DB_TEXT) {
+        b = mt_event_type_by_name((u_char *) r->text[MT_DB_MSG_STATE],
+                                  r->len[MT_DB_MSG_STATE]);
         st->state = (b >= 0) ? (uint8_t) (b + 1) : 0;
     }
 
-    if (cols[MT_DB_MSG_BOUNCE] != NULL) {
+    if (r->type[MT_DB_MSG_BOUNCE] == MT_DB_TEXT) {
         for (b = 1; b < MT_BOUNCE_MAX; b++) {
-            if (strcmp(cols[MT_DB_MSG_BOUNCE], mt_bounce_names[b]) == 0) {
+            if (r->len[MT_DB_MSG_BOUNCE] == strlen(mt_bounce_names[b])
+                && memcmp(r->text[MT_DB_MSG_BOUNCE], mt_bounce_names[b],
+                          r->len[MT_DB_MSG_BOUNCE]) == 0)
+            {
                 st->bounce = (uint8_t) b;
             }
         }
@@ -561,10 +690,14 @@ mt_db_msg_parse(int ncols, const char **cols, const size_t *lens,
 
     /* "sendgrid,track" */
 
-    p = cols[MT_DB_MSG_SOURCES];
-    end = p ? p + lens[MT_DB_MSG_SOURCES] : NULL;
+    if (r->type[MT_DB_MSG_SOURCES] != MT_DB_TEXT) {
+        return 0;
+    }
 
-    while (p != NULL && p < end) {
+    p = r->text[MT_DB_MSG_SOURCES];
+    end = p + r->len[MT_DB_MSG_SOURCES];
+
+    while (p < end) {
         comma = memchr(p, ',', end - p);
         n = (comma ? comma : end) - p;
 
@@ -580,81 +713,55 @@ mt_db_msg_parse(int ncols, const char **cols, const size_t *lens,
 }
 
 
-static void
-mt_db_msg_count(mt_db_msg_text_t *t, int i, uint32_t n)
-{
-    t->len[i] = snprintf(t->num[i], sizeof(t->num[i]), "%u", n);
-    t->v[i] = t->num[i];
-}
-
-
-/* a state as the text of its row's columns: unknown times are NULL */
+/* a state as its row's values: unknown times are NULL, counts never */
 
 void
-mt_db_msg_text(const mt_db_msg_t *m, int64_t now, mt_db_msg_text_t *t)
+mt_db_msg_values(const mt_db_msg_t *m, int64_t now, mt_db_msg_values_t *r)
 {
-    int                   i, b;
-    size_t                n;
-    int64_t               v[MT_DB_MSG_NCOLS];
+    int                   b;
+    size_t                n, len;
     const char           *name;
     const mt_msgstate_t  *st = &m->st;
 
-    memset(v, 0, sizeof(v));
+    memset(r->type, MT_DB_NULL, sizeof(r->type));
 
-    v[MT_DB_MSG_SENT_AT] = st->sent_at;
-    v[MT_DB_MSG_DELIVERED_AT] = st->delivered_at;
-    v[MT_DB_MSG_BOUNCED_AT] = st->bounced_at;
-    v[MT_DB_MSG_COMPLAINED_AT] = st->complained_at;
-    v[MT_DB_MSG_UNSUBSCRIBED_AT] = st->unsubscribed_at;
-    v[MT_DB_MSG_OPENS_FIRST] = st->opens_first;
-    v[MT_DB_MSG_OPENS_LAST] = st->opens_last;
-    v[MT_DB_MSG_CLICKS_FIRST] = st->clicks_first;
-    v[MT_DB_MSG_CLICKS_LAST] = st->clicks_last;
-    v[MT_DB_MSG_URL_AT] = st->url_at;
-    v[MT_DB_MSG_UPDATED_AT] = now;
-
-    for (i = 0; i < MT_DB_MSG_NCOLS; i++) {
-        t->v[i] = NULL;
-        t->len[i] = 0;
-
-        if (v[i] != 0) {
-            t->len[i] = snprintf(t->num[i], sizeof(t->num[i]), "%lld",
-                                 (long long) v[i]);
-            t->v[i] = t->num[i];
-        }
-    }
-
-    /* the counts are never NULL */
-
-    mt_db_msg_count(t, MT_DB_MSG_OPENS, st->opens);
-    mt_db_msg_count(t, MT_DB_MSG_OPENS_MACHINE, st->opens_machine);
-    mt_db_msg_count(t, MT_DB_MSG_CLICKS, st->clicks);
-    mt_db_msg_count(t, MT_DB_MSG_CLICKS_MACHINE, st->clicks_machine);
-
-    t->v[MT_DB_MSG_ID] = (const char *) m->s.mid.data;
-    t->len[MT_DB_MSG_ID] = m->s.mid.len;
-
-    if (m->s.rcpt.len) {
-        t->v[MT_DB_MSG_RCPT] = (const char *) m->s.rcpt.data;
-        t->len[MT_DB_MSG_RCPT] = m->s.rcpt.len;
-    }
-
-    if (m->s.url.len) {
-        t->v[MT_DB_MSG_LAST_URL] = (const char *) m->s.url.data;
-        t->len[MT_DB_MSG_LAST_URL] = m->s.url.len;
-    }
+    mt_db_msg_text(r, MT_DB_MSG_ID, (const char *) m->s.mid.data,
+                   m->s.mid.len);
+    mt_db_msg_text(r, MT_DB_MSG_RCPT, (const char *) m->s.rcpt.data,
+                   m->s.rcpt.len);
 
     name = mt_msgstate_state_name(st);
 
     if (name != NULL) {
-        t->v[MT_DB_MSG_STATE] = name;
-        t->len[MT_DB_MSG_STATE] = strlen(name);
+        mt_db_msg_text(r, MT_DB_MSG_STATE, name, strlen(name));
     }
 
+    mt_db_msg_int(r, MT_DB_MSG_SENT_AT, st->sent_at);
+    mt_db_msg_int(r, MT_DB_MSG_DELIVERED_AT, st->delivered_at);
+
     if (st->bounce != MT_BOUNCE_NONE && st->bounce < MT_BOUNCE_MAX) {
-        t->v[MT_DB_MSG_BOUNCE] = mt_bounce_names[st->bounce];
-        t->len[MT_DB_MSG_BOUNCE] = strlen(mt_bounce_names[st->bounce]);
+        name = mt_bounce_names[st->bounce];
+        mt_db_msg_text(r, MT_DB_MSG_BOUNCE, name, strlen(name));
     }
+
+    mt_db_msg_int(r, MT_DB_MSG_BOUNCED_AT, st->bounced_at);
+    mt_db_msg_int(r, MT_DB_MSG_COMPLAINED_AT, st->complained_at);
+    mt_db_msg_int(r, MT_DB_MSG_UNSUBSCRIBED_AT, st->unsubscribed_at);
+
+    mt_db_msg_count(r, MT_DB_MSG_OPENS, st->opens);
+    mt_db_msg_count(r, MT_DB_MSG_OPENS_MACHINE, st->opens_machine);
+
+    mt_db_msg_int(r, MT_DB_MSG_OPENS_FIRST, st->opens_first);
+    mt_db_msg_int(r, MT_DB_MSG_OPENS_LAST, st->opens_last);
+
+    mt_db_msg_count(r, MT_DB_MSG_CLICKS, st->clicks);
+    mt_db_msg_count(r, MT_DB_MSG_CLICKS_MACHINE, st->clicks_machine);
+
+    mt_db_msg_int(r, MT_DB_MSG_CLICKS_FIRST, st->clicks_first);
+    mt_db_msg_int(r, MT_DB_MSG_CLICKS_LAST, st->clicks_last);
+    mt_db_msg_text(r, MT_DB_MSG_LAST_URL, (const char *) m->s.url.data,
+                   m->s.url.len);
+    mt_db_msg_int(r, MT_DB_MSG_URL_AT, st->url_at);
 
     /* the sources by number: a set, so any order reads back the same */
 
@@ -662,13 +769,50 @@ mt_db_msg_text(const mt_db_msg_t *m, int64_t now, mt_db_msg_text_t *t)
 
     for (b = 0; b < MT_SRC_MAX; b++) {
         if (st->sources & (1 << b)) {
-            n += snprintf(t->sources + n, sizeof(t->sources) - n, "%s%s",
-                          n ? "," : "", mt_src_names[b]);
+            if (n) {
+                r->sources[n++] = ',';
+            }
+
+            len = strlen(mt_src_names[b]);
+            memcpy(r->sources + n, mt_src_names[b], len);
+            n += len;
         }
     }
 
-    if (n) {
-        t->v[MT_DB_MSG_SOURCES] = t->sources;
-        t->len[MT_DB_MSG_SOURCES] = n;
+    mt_db_msg_text(r, MT_DB_MSG_SOURCES, r->sources, n);
+    mt_db_msg_int(r, MT_DB_MSG_UPDATED_AT, now);
+}
+
+
+/* 0 is unknown: NULL */
+
+static void
+mt_db_msg_int(mt_db_msg_values_t *r, int i, int64_t v)
+{
+    if (v != 0) {
+        mt_db_msg_count(r, i, v);
+    }
+}
+
+
+/* a count: 0 is 0, never NULL */
+
+static void
+mt_db_msg_count(mt_db_msg_values_t *r, int i, int64_t v)
+{
+    r->type[i] = MT_DB_INT;
+    r->num[i] = v;
+}
+
+
+/* "" is unknown: NULL */
+
+static void
+mt_db_msg_text(mt_db_msg_values_t *r, int i, const char *p, size_t len)
+{
+    if (len != 0) {
+        r->type[i] = MT_DB_TEXT;
+        r->text[i] = p;
+        r->len[i] = len;
     }
 }

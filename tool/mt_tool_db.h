@@ -10,8 +10,8 @@
  * keeps concurrent loaders free of deadlocks):
  *
  *     begin
- *     file_add                  the ledger row; tells a file loaded before
- *     insert_events ...         sets is_new on events not seen before
+ *     file_add ...              the ledger rows; tells a file loaded before
+ *     insert_events             sets is_new on events not seen before
  *     messages_get              rows of the touched messages, sorted by id,
  *                               held until the commit
  *     messages_put              the rows merged with the new events
@@ -66,6 +66,7 @@ typedef struct {
     mt_str_t                    extra;     /* unknown keys: a JSON object */
     int64_t                     at;        /* ts, else rt: the event time */
     int64_t                     v;
+    int64_t                     file_id;   /* mail_files: whence it came */
     uint32_t                    repaired;  /* strings with bad UTF-8, NUL */
     unsigned                    known:1;   /* src and type are known */
     unsigned                    is_new:1;  /* set by insert_events */
@@ -151,14 +152,37 @@ typedef enum {
 } mt_db_msg_col_e;
 
 
-/* the text of a row's columns; NULL for SQL NULL */
-typedef struct {
-    const char                 *v[MT_DB_MSG_NCOLS];
-    size_t                      len[MT_DB_MSG_NCOLS];
-    char                        num[MT_DB_MSG_NCOLS][24];
-    char                        sources[MT_SRC_MAX * 12];
-} mt_db_msg_text_t;
+/* a column's value, as the backends bind it */
+#define MT_DB_NULL              0
+#define MT_DB_TEXT              1
+#define MT_DB_INT               2
 
+/* the mail_messages columns that are integers; the others are text */
+#define MT_DB_MSG_INTS                                                        \
+    ((1 << MT_DB_MSG_SENT_AT) | (1 << MT_DB_MSG_DELIVERED_AT)                 \
+     | (1 << MT_DB_MSG_BOUNCED_AT) | (1 << MT_DB_MSG_COMPLAINED_AT)           \
+     | (1 << MT_DB_MSG_UNSUBSCRIBED_AT) | (1 << MT_DB_MSG_OPENS)              \
+     | (1 << MT_DB_MSG_OPENS_MACHINE) | (1 << MT_DB_MSG_OPENS_FIRST)          \
+     | (1 << MT_DB_MSG_OPENS_LAST) | (1 << MT_DB_MSG_CLICKS)                  \
+     | (1 << MT_DB_MSG_CLICKS_MACHINE) | (1 << MT_DB_MSG_CLICKS_FIRST)        \
+     | (1 << MT_DB_MSG_CLICKS_LAST) | (1 << MT_DB_MSG_URL_AT)                 \
+     | (1 << MT_DB_MSG_UPDATED_AT))
+
+#define MT_DB_MSG_IS_INT(c)     ((MT_DB_MSG_INTS >> (c)) & 1)
+
+/* the values of a mail_messages row's columns (mt_db_msg_values) */
+typedef struct {
+    uint8_t                     type[MT_DB_MSG_NCOLS];
+    const char                 *text[MT_DB_MSG_NCOLS];
+    size_t                      len[MT_DB_MSG_NCOLS];
+    int64_t                     num[MT_DB_MSG_NCOLS];
+    char                        sources[MT_SRC_MAX * 12];
+} mt_db_msg_values_t;
+
+
+/* the row of message m, as a state; its strings live as long as the call */
+typedef int (*mt_db_msg_row_pt)(void *data, mt_db_msg_t *m,
+    mt_db_msg_t *row);
 
 /* what prune did */
 typedef struct {
@@ -200,17 +224,20 @@ struct mt_db_backend_s {
     int    (*file_add)(mt_db_t *db, mt_db_file_t *f, int *loaded);
     int    (*file_done)(mt_db_t *db, mt_db_file_t *f);
 
-    /* events with distinct ids, from file_id; marks the new ones */
-    int    (*insert_events)(mt_db_t *db, mt_db_event_t **ev, size_t n,
-               int64_t file_id);
+    /*
+     * The events of the transaction (distinct ids, each with its file),
+     * in one call; marks the new ones.
+     */
+    int    (*insert_events)(mt_db_t *db, mt_db_event_t **ev, size_t n);
 
     /*
-     * The rows of these messages (distinct ids, sorted by bytes), made
-     * when missing and held against other loaders until the commit;
-     * row() gets each, columns as MT_DB_MESSAGES_SELECT lists them.
+     * The rows of these messages (distinct ids, sorted by bytes), held
+     * against other loaders until the commit: row() gets each there is
+     * with its m[i] (mt_db_msg_from_values() makes it), and m[i]->found
+     * tells which are there; row NULL: the rows are only held.
      */
     int    (*messages_get)(mt_db_t *db, mt_db_msg_t **m, size_t n,
-               mt_db_row_pt row, void *data);
+               mt_db_msg_row_pt row, void *data);
     int    (*messages_put)(mt_db_t *db, mt_db_msg_t **m, size_t n);
 
     /*
@@ -392,10 +419,14 @@ int mt_db_setting(mt_db_t *db, const char *name, char *buf, size_t size);
 
 int mt_db_msg_parse(int ncols, const char **cols, const size_t *lens,
     mt_db_msg_t *m);
-void mt_db_msg_text(const mt_db_msg_t *m, int64_t now, mt_db_msg_text_t *t);
+int mt_db_msg_from_values(const mt_db_msg_values_t *r, mt_db_msg_t *m);
+void mt_db_msg_values(const mt_db_msg_t *m, int64_t now,
+    mt_db_msg_values_t *r);
 
 int mt_db_str_cmp(const mt_str_t *a, const mt_str_t *b);
 int mt_db_msg_cmp(const void *a, const void *b);
+uint32_t mt_db_str_hash(const mt_str_t *s);
+int mt_db_sort(void **items, size_t n, const mt_str_t *(*key)(const void *));
 
 void mt_arena_init(mt_arena_t *a);
 void *mt_arena_alloc(mt_arena_t *a, size_t size);

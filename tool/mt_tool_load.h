@@ -29,6 +29,8 @@ typedef struct {
     char                       *dir;        /* its spool directory */
     const char                 *name;       /* in path */
     mt_db_file_t                db;
+    size_t                      first;      /* its events: ev[first .. last) */
+    size_t                      last;
     unsigned                    loaded_before:1;
     unsigned                    vanished:1;
 } mt_load_file_t;
@@ -58,15 +60,15 @@ typedef struct {
     mt_db_event_t             **ev;
     size_t                      nev;
     size_t                      nalloc;
-    size_t                      inserted;   /* ev[0 .. inserted) are in */
     mt_load_file_t             *files;
     size_t                      nfiles;
     size_t                      files_alloc;
     mt_tool_buf_t               tmp;
     mt_load_file_t             *cur;
     int                         dbrc;       /* what stopped a read */
-    uint32_t                   *ids;        /* the chunk's id hash set */
-    size_t                      nids;
+    uint64_t                   *ids;        /* the id set: hash, position */
+    size_t                      nids;       /* its size, a power of 2 */
+    size_t                      nseen;      /* ids in it */
 
     /* totals */
     uint64_t                    n_files;

@@ -14,12 +14,6 @@
 
 
 typedef struct {
-    mt_str_t                    mid;
-    mt_db_event_t              *ev;
-} mt_msg_ev_t;
-
-
-typedef struct {
     mt_load_t                  *ld;
     mt_db_msg_t               **m;
     size_t                      n;
@@ -27,82 +21,110 @@ typedef struct {
 } mt_msg_ctx_t;
 
 
-static int mt_msg_ev_cmp(const void *a, const void *b);
-static int mt_msg_row(void *data, int ncols, const char **cols,
-    const size_t *lens);
+/* a slot of the messages' hash table: the key's hash, msgs[idx - 1] */
+typedef struct {
+    uint32_t                    hash;
+    uint32_t                    idx;
+} mt_msg_slot_t;
+
+
+static const mt_str_t *mt_msg_key(const void *m);
+static int mt_msg_row(void *data, mt_db_msg_t *m, mt_db_msg_t *row);
 
 
 int
 mt_load_messages(mt_load_t *ld)
 {
-    int            rc;
-    size_t         i, n, nm;
-    mt_db_msg_t   *m, **msgs;
-    mt_msg_ev_t   *evs;
-    mt_msg_ctx_t   ctx;
+    int             rc;
+    size_t          i, j, nm, size, mask;
+    uint32_t        h;
+    mt_str_t        mid;
+    mt_db_msg_t    *m, **msgs;
+    mt_msg_ctx_t    ctx;
+    mt_msg_slot_t  *slots;
+    mt_db_event_t  *e;
 
-    evs = malloc((ld->nev + 1) * sizeof(mt_msg_ev_t));
-    if (evs == NULL) {
+    for (size = 64; size < 2 * ld->nev; size <<= 1) { /* void */ }
+
+    slots = calloc(size, sizeof(mt_msg_slot_t));
+    msgs = malloc((ld->nev + 1) * sizeof(mt_db_msg_t *));
+
+    if (slots == NULL || msgs == NULL) {
+        free(slots);
+        free(msgs);
         goto nomem;
     }
 
-    n = 0;
+    /*
+     * Each message's new events as one state (the rules do not care for
+     * the order), found through a hash table of the message ids; the
+     * strings stay in the arena.
+     */
+
+    mask = size - 1;
+    nm = 0;
 
     for (i = 0; i < ld->nev; i++) {
-        if (!ld->ev[i]->is_new || !ld->ev[i]->known) {
+        e = ld->ev[i];
+
+        if (!e->is_new || !e->known) {
             continue;
         }
 
-        mt_msgstate_key(&ld->ev[i]->ev, &evs[n].mid);
+        mt_msgstate_key(&e->ev, &mid);
 
-        if (evs[n].mid.len == 0) {
+        if (mid.len == 0) {
             continue;
         }
 
-        evs[n].ev = ld->ev[i];
-        n++;
-    }
+        h = mt_db_str_hash(&mid);
+        m = NULL;
 
-    if (n == 0) {
-        free(evs);
-        return MT_DB_OK;
-    }
+        /* a per_event backend keeps each event's state on its own */
 
-    qsort(evs, n, sizeof(mt_msg_ev_t), mt_msg_ev_cmp);
+        for (j = h & mask; slots[j].idx != 0; j = (j + 1) & mask) {
+            if (slots[j].hash == h && !ld->db.backend->per_event
+                && mt_db_str_cmp(&msgs[slots[j].idx - 1]->s.mid, &mid) == 0)
+            {
+                m = msgs[slots[j].idx - 1];
+                break;
+            }
+        }
 
-    msgs = malloc(n * sizeof(mt_db_msg_t *));
-    if (msgs == NULL) {
-        free(evs);
-        goto nomem;
-    }
-
-    /* each message's new events as one state; strings stay in the arena */
-
-    nm = 0;
-    m = NULL;
-
-    for (i = 0; i < n; i++) {
-        if (m == NULL || ld->db.backend->per_event
-            || mt_db_str_cmp(&evs[i].mid, &m->s.mid) != 0)
-        {
+        if (m == NULL) {
             m = mt_arena_alloc(&ld->arena, sizeof(mt_db_msg_t));
             if (m == NULL) {
-                free(evs);
+                free(slots);
                 free(msgs);
                 goto nomem;
             }
 
             mt_msgstate_init(&m->st, &m->s);
-            m->s.mid = evs[i].mid;
-            m->event_id = evs[i].ev->ev.id;
+            m->s.mid = mid;
+            m->event_id = e->ev.id;
             m->found = 0;
+
             msgs[nm++] = m;
+            slots[j].hash = h;
+            slots[j].idx = (uint32_t) nm;
         }
 
-        (void) mt_msgstate_apply(&m->st, &m->s, &evs[i].ev->ev);
+        (void) mt_msgstate_apply(&m->st, &m->s, &e->ev);
     }
 
-    free(evs);
+    free(slots);
+
+    if (nm == 0) {
+        free(msgs);
+        return MT_DB_OK;
+    }
+
+    /* sorted by id: the order the rows are locked in, and come back in */
+
+    if (mt_db_sort((void **) msgs, nm, mt_msg_key) != 0) {
+        free(msgs);
+        goto nomem;
+    }
 
     ctx.ld = ld;
     ctx.m = msgs;
@@ -135,39 +157,22 @@ nomem:
 }
 
 
-static int
-mt_msg_ev_cmp(const void *a, const void *b)
+static const mt_str_t *
+mt_msg_key(const void *m)
 {
-    const mt_msg_ev_t  *x = a, *y = b;
-
-    return mt_db_str_cmp(&x->mid, &y->mid);
+    return &((const mt_db_msg_t *) m)->s.mid;
 }
 
 
 /* a row as it is in the database, merged into the new events' state */
 
 static int
-mt_msg_row(void *data, int ncols, const char **cols, const size_t *lens)
+mt_msg_row(void *data, mt_db_msg_t *m, mt_db_msg_t *row)
 {
     unsigned       flags;
     mt_msg_ctx_t  *ctx = data;
-    mt_db_msg_t    row, key, *kp, **found, *m;
 
-    if (mt_db_msg_parse(ncols, cols, lens, &row) != 0) {
-        return 0;
-    }
-
-    key.s.mid = row.s.mid;
-    kp = &key;
-
-    found = bsearch(&kp, ctx->m, ctx->n, sizeof(mt_db_msg_t *), mt_db_msg_cmp);
-    if (found == NULL) {
-        return 0;
-    }
-
-    m = *found;
-
-    flags = mt_msgstate_merge(&m->st, &m->s, &row.st, &row.s);
+    flags = mt_msgstate_merge(&m->st, &m->s, &row->st, &row->s);
 
     /* what came from the row lives only as long as the row */
 

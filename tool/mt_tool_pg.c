@@ -37,8 +37,12 @@ typedef struct {
     mt_tool_buf_t               copy;
     mt_tool_buf_t               arr[10];
     char                       *msg_set;    /* "recipient = s.recipient, ..." */
+    mt_db_event_t             **sorted;     /* the events by id */
+    size_t                      nsorted;
+    char                        sqlstate[6]; /* of the last error */
     unsigned                    staged:1;
     unsigned                    staged_msg:1;
+    unsigned                    merge_ids:1; /* ids loaded before: merge */
 } mt_pg_t;
 
 
@@ -59,10 +63,17 @@ static int mt_pg_month(int64_t ms);
 static int64_t mt_pg_month_start(int month);
 static int mt_pg_partitions(mt_db_t *db, mt_db_event_t **ev, size_t n);
 static int mt_pg_partition(mt_db_t *db, int month);
-static void mt_pg_copy_str(mt_tool_buf_t *b, const mt_str_t *s);
-static void mt_pg_copy_int(mt_tool_buf_t *b, int64_t v, int known);
-static int mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
-    int64_t file_id);
+static int mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n);
+static int mt_pg_ids_copy(mt_db_t *db, mt_db_event_t **ev, size_t n);
+static int mt_pg_ids_merge(mt_db_t *db, mt_db_event_t **ev, size_t n);
+static const mt_str_t *mt_pg_event_id(const void *e);
+static void mt_pg_bin_start(mt_tool_buf_t *b);
+static void mt_pg_bin_row(mt_tool_buf_t *b, int nfields);
+static void mt_pg_bin_len(u_char *p, int32_t len);
+static void mt_pg_bin_str(mt_tool_buf_t *b, const mt_str_t *s);
+static void mt_pg_bin_int(mt_tool_buf_t *b, int64_t v, int size, int known);
+static void mt_pg_bin_end(mt_tool_buf_t *b);
+static int mt_pg_copy_more(mt_db_t *db);
 static void mt_pg_array_str(mt_tool_buf_t *b, const mt_str_t *s);
 static void mt_pg_array_int(mt_tool_buf_t *b, int64_t v);
 static void mt_pg_arrays_start(mt_pg_t *pg, int n);
@@ -72,11 +83,14 @@ static int mt_pg_soft_bounces(mt_db_t *db, mt_db_soft_t *s, size_t n,
     int64_t window, mt_db_row_pt row, void *data);
 static int mt_pg_suppress(mt_db_t *db, mt_db_suppress_t *s, size_t n);
 static int mt_pg_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
-    mt_db_row_pt row, void *data);
+    mt_db_msg_row_pt row, void *data);
+static void mt_pg_bin_text_array(mt_tool_buf_t *b, mt_db_msg_t **m,
+    size_t n);
 static int mt_pg_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n);
+static int mt_pg_messages_copy(mt_db_t *db, const char *sql,
+    mt_db_msg_t **m, size_t n, unsigned found, int64_t now);
 static int mt_pg_copy_start(mt_db_t *db, const char *sql);
 static int mt_pg_copy_send(mt_db_t *db, int last);
-static int mt_pg_copy_row(mt_db_t *db);
 static int mt_pg_rows(PGresult *res, mt_db_row_pt row, void *data);
 static int mt_pg_query(mt_db_t *db, const char *sql, const char **params,
     int nparams, mt_db_row_pt row, void *data);
@@ -94,7 +108,7 @@ static const char  mt_pg_ddl[] =
         "at BIGINT NOT NULL);"
     "CREATE TABLE mail_events (" MT_DB_EVENTS_COLUMNS("BIGINT", "BOOLEAN")
         ") PARTITION BY RANGE (at);"
-    "CREATE INDEX mail_events_at ON mail_events (at);"
+    "CREATE INDEX mail_events_at ON mail_events USING brin (at);"
     "CREATE TABLE mail_messages (message_id TEXT COLLATE \"C\" PRIMARY KEY, "
         MT_DB_MESSAGES_COLUMNS("BIGINT") ") WITH (fillfactor = 70);"
     "CREATE TABLE mail_suppressions ("
@@ -147,15 +161,6 @@ const mt_db_backend_t  mt_db_pg = {
 
 
 
-/* the ids of a chunk in, the positions of those that were new out */
-static const char  mt_pg_ids_sql[] =
-    "WITH new AS ("
-        "INSERT INTO mail_event_ids (id, at) "
-        "SELECT id, at FROM mt_stage ORDER BY id "
-        "ON CONFLICT DO NOTHING RETURNING id) "
-    "SELECT s.seq FROM mt_stage s JOIN new USING (id)";
-
-
 static int
 mt_pg_open(mt_db_t *db, const char *url)
 {
@@ -201,6 +206,7 @@ mt_pg_close(mt_db_t *db)
 
     mt_tool_buf_free(&pg->copy);
     free(pg->msg_set);
+    free(pg->sorted);
 
     for (i = 0; i < 10; i++) {
         mt_tool_buf_free(&pg->arr[i]);
@@ -235,7 +241,14 @@ mt_pg_connect(mt_db_t *db, PGconn **conn)
         return mt_pg_fail(db, *conn, NULL);
     }
 
-    return mt_pg_exec(db, *conn, "SET client_min_messages = warning");
+    /*
+     * The rows of a transaction's messages are sorted in memory; its
+     * statements are planned anew each time, and compiling them (JIT)
+     * costs more than it saves.
+     */
+
+    return mt_pg_exec(db, *conn, "SET client_min_messages = warning; "
+                      "SET work_mem = '64MB'; SET jit = off");
 }
 
 
@@ -245,9 +258,16 @@ static int
 mt_pg_fail(mt_db_t *db, PGconn *conn, PGresult *res)
 {
     const char  *state, *msg, *p;
+    mt_pg_t     *pg = db->conn;
 
     msg = res ? PQresultErrorMessage(res) : PQerrorMessage(conn);
     state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+    pg->sqlstate[0] = '\0';
+
+    if (state != NULL) {
+        snprintf(pg->sqlstate, sizeof(pg->sqlstate), "%s", state);
+    }
 
     /* the first line says it; "ERROR:  " is noise */
 
@@ -479,23 +499,29 @@ mt_pg_month(int64_t ms)
 }
 
 
+/* the partitions of the events' months (y * 12 + m, UTC), made if missing */
+
 static int
 mt_pg_partitions(mt_db_t *db, mt_db_event_t **ev, size_t n)
 {
-    int       rc, month, last;
-    size_t    i, j;
-    mt_pg_t  *pg = db->conn;
+    int        rc, month;
+    size_t     i, j;
+    int64_t    lo, hi;
+    mt_pg_t   *pg = db->conn;
 
-    last = -1;
+    /* the month of the event before, [lo, hi) in ms: most are in it */
+
+    lo = 0;
+    hi = 0;
 
     for (i = 0; i < n; i++) {
-        month = mt_pg_month(ev[i]->at);
-
-        if (month == last) {
+        if (ev[i]->at >= lo && ev[i]->at < hi) {
             continue;
         }
 
-        last = month;
+        month = mt_pg_month(ev[i]->at);
+        lo = mt_pg_month_start(month);
+        hi = mt_pg_month_start(month + 1);
 
         for (j = 0; j < pg->nmonths; j++) {
             if (pg->months[j] == month) {
@@ -622,66 +648,26 @@ failed:
 }
 
 
-/* COPY text format: \N is NULL; backslash, tab, newline, CR escaped */
-
-static void
-mt_pg_copy_str(mt_tool_buf_t *b, const mt_str_t *s)
-{
-    u_char        *d;
-    const u_char  *p, *end;
-
-    if (s->len == 0) {
-        mt_tool_buf_add(b, "\\N\t", 3);
-        return;
-    }
-
-    if (mt_tool_buf_reserve(b, 2 * s->len + 1) != 0) {
-        return;
-    }
-
-    d = b->data + b->len;
-
-    for (p = s->data, end = p + s->len; p < end; p++) {
-        switch (*p) {
-        case '\\': *d++ = '\\'; *d++ = '\\'; break;
-        case '\t': *d++ = '\\'; *d++ = 't'; break;
-        case '\n': *d++ = '\\'; *d++ = 'n'; break;
-        case '\r': *d++ = '\\'; *d++ = 'r'; break;
-        default: *d++ = *p;
-        }
-    }
-
-    *d++ = '\t';
-    b->len = d - b->data;
-}
-
-
-static void
-mt_pg_copy_int(mt_tool_buf_t *b, int64_t v, int known)
-{
-    char  num[24];
-
-    if (!known) {
-        mt_tool_buf_add(b, "\\N\t", 3);
-        return;
-    }
-
-    mt_tool_buf_add(b, num, snprintf(num, sizeof(num), "%lld\t",
-                                     (long long) v));
-}
-
+/*
+ * The events: first their ids into mail_event_ids (which keeps them
+ * unique across the partitions), sorted by bytes, so that loaders
+ * sharing ids take them in one order; then the new events, by COPY
+ * straight into the partitioned mail_events.
+ *
+ * The ids go by COPY too, under a savepoint: an id there before makes
+ * it fail (unique_violation), and only then are they merged through a
+ * staging table and INSERT ... ON CONFLICT DO NOTHING, three times the
+ * server's work.  A transaction after one that met ids loaded before
+ * merges at once, until one meets none.
+ */
 
 static int
-mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
-    int64_t file_id)
+mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n)
 {
-    int             rc, i, seq;
-    size_t          k, nnew;
-    PGresult       *res;
-    mt_db_event_t  *e;
-    mt_pg_t        *pg = db->conn;
-
-    static const mt_str_t  t = mt_string("t"), f = mt_string("f");
+    int              rc;
+    size_t           k;
+    mt_db_event_t  **p, *e;
+    mt_pg_t         *pg = db->conn;
 
     if (n == 0) {
         return MT_DB_OK;
@@ -692,11 +678,147 @@ mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
         return rc;
     }
 
-    /*
-     * The ids first, through a narrow staging table: the id table says
-     * which are new; then only the new events, by COPY straight into the
-     * partitioned table.
-     */
+    if (pg->nsorted < n) {
+        p = realloc(pg->sorted, n * sizeof(mt_db_event_t *));
+        if (p == NULL) {
+            mt_db_error(db, "out of memory");
+            return MT_DB_ERROR;
+        }
+
+        pg->sorted = p;
+        pg->nsorted = n;
+    }
+
+    memcpy(pg->sorted, ev, n * sizeof(mt_db_event_t *));
+
+    if (mt_db_sort((void **) pg->sorted, n, mt_pg_event_id) != 0) {
+        mt_db_error(db, "out of memory");
+        return MT_DB_ERROR;
+    }
+
+    rc = pg->merge_ids ? MT_DB_RETRY : mt_pg_ids_copy(db, pg->sorted, n);
+
+    if (rc == MT_DB_RETRY) {
+        rc = mt_pg_ids_merge(db, pg->sorted, n);
+    }
+
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
+    rc = mt_pg_copy_start(db, "COPY mail_events (" MT_DB_EVENTS_INSERT
+                          ") FROM STDIN (FORMAT binary)");
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
+    mt_pg_bin_start(&pg->copy);
+
+    for (k = 0; k < n; k++) {
+        e = ev[k];
+
+        if (!e->is_new) {
+            continue;
+        }
+
+        mt_pg_bin_row(&pg->copy, MT_DB_EVENTS_NCOLS);
+        mt_pg_bin_str(&pg->copy, &e->ev.id);
+        mt_pg_bin_int(&pg->copy, e->at, 8, 1);
+        mt_pg_bin_int(&pg->copy, e->ev.ts, 8, e->ev.ts != 0);
+        mt_pg_bin_int(&pg->copy, e->ev.rt, 8, 1);
+        mt_pg_bin_str(&pg->copy, &e->src);
+        mt_pg_bin_str(&pg->copy, &e->type);
+        mt_pg_bin_str(&pg->copy, &e->ev.esp_type);
+        mt_pg_bin_str(&pg->copy, &e->ev.mid);
+        mt_pg_bin_str(&pg->copy, &e->ev.esp_mid);
+        mt_pg_bin_str(&pg->copy, &e->ev.rcpt);
+        mt_pg_bin_str(&pg->copy, &e->bounce);
+        mt_pg_bin_str(&pg->copy, &e->ev.smtp_status);
+        mt_pg_bin_int(&pg->copy, e->ev.smtp_code, 4, e->ev.smtp_code != 0);
+        mt_pg_bin_str(&pg->copy, &e->ev.reason);
+        mt_pg_bin_str(&pg->copy, &e->ev.url);
+        mt_pg_bin_str(&pg->copy, &e->ev.ip);
+        mt_pg_bin_str(&pg->copy, &e->ev.ua);
+        mt_pg_bin_int(&pg->copy, e->ev.machine == 1, 1,
+                      e->ev.machine != MT_MACHINE_UNKNOWN);
+        mt_pg_bin_str(&pg->copy, &e->ev.why);
+        mt_pg_bin_str(&pg->copy, &e->ev.tag);
+        mt_pg_bin_int(&pg->copy, e->v, 4, 1);
+        mt_pg_bin_str(&pg->copy, &e->extra);
+        mt_pg_bin_int(&pg->copy, e->file_id, 8, 1);
+
+        rc = mt_pg_copy_more(db);
+        if (rc != MT_DB_OK) {
+            return rc;
+        }
+    }
+
+    mt_pg_bin_end(&pg->copy);
+
+    return mt_pg_copy_send(db, 1);
+}
+
+
+/* MT_DB_RETRY: an id was there before; nothing of this was written */
+
+static int
+mt_pg_ids_copy(mt_db_t *db, mt_db_event_t **ev, size_t n)
+{
+    int       rc;
+    size_t    k;
+    mt_pg_t  *pg = db->conn;
+
+    rc = mt_pg_copy_start(db, "SAVEPOINT mt_ids; "
+                          "COPY mail_event_ids (id, at) FROM STDIN "
+                          "(FORMAT binary)");
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
+    mt_pg_bin_start(&pg->copy);
+
+    for (k = 0; k < n; k++) {
+        mt_pg_bin_row(&pg->copy, 2);
+        mt_pg_bin_str(&pg->copy, &ev[k]->ev.id);
+        mt_pg_bin_int(&pg->copy, ev[k]->at, 8, 1);
+
+        rc = mt_pg_copy_more(db);
+        if (rc != MT_DB_OK) {
+            break;
+        }
+    }
+
+    if (rc == MT_DB_OK) {
+        mt_pg_bin_end(&pg->copy);
+        rc = mt_pg_copy_send(db, 1);
+    }
+
+    if (rc == MT_DB_ERROR && strcmp(pg->sqlstate, "23505") == 0) {
+        rc = mt_pg_exec(db, pg->conn, "ROLLBACK TO SAVEPOINT mt_ids");
+        return rc == MT_DB_OK ? MT_DB_RETRY : rc;
+    }
+
+    if (rc != MT_DB_OK) {
+        return rc;
+    }
+
+    for (k = 0; k < n; k++) {
+        ev[k]->is_new = 1;
+    }
+
+    return mt_pg_exec(db, pg->conn, "RELEASE SAVEPOINT mt_ids");
+}
+
+
+/* the ids through a staging table: the new ones are marked */
+
+static int
+mt_pg_ids_merge(mt_db_t *db, mt_db_event_t **ev, size_t n)
+{
+    int        rc, i, seq;
+    size_t     k, nnew;
+    PGresult  *res;
+    mt_pg_t   *pg = db->conn;
 
     if (!pg->staged) {
         rc = mt_pg_exec(db, pg->conn,
@@ -708,36 +830,42 @@ mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
         }
 
         pg->staged = 1;
-
-    } else {
-        rc = mt_pg_exec(db, pg->conn, "TRUNCATE mt_stage");
-        if (rc != MT_DB_OK) {
-            return rc;
-        }
     }
 
-    rc = mt_pg_copy_start(db, "COPY mt_stage (seq, id, at) FROM STDIN");
+    rc = mt_pg_copy_start(db, "COPY mt_stage (seq, id, at) FROM STDIN "
+                          "(FORMAT binary)");
     if (rc != MT_DB_OK) {
         return rc;
     }
 
-    for (k = 0; k < n; k++) {
-        mt_pg_copy_int(&pg->copy, (int64_t) k, 1);
-        mt_pg_copy_str(&pg->copy, &ev[k]->ev.id);
-        mt_pg_copy_int(&pg->copy, ev[k]->at, 1);
+    mt_pg_bin_start(&pg->copy);
 
-        rc = mt_pg_copy_row(db);
+    for (k = 0; k < n; k++) {
+        mt_pg_bin_row(&pg->copy, 3);
+        mt_pg_bin_int(&pg->copy, (int64_t) k, 4, 1);
+        mt_pg_bin_str(&pg->copy, &ev[k]->ev.id);
+        mt_pg_bin_int(&pg->copy, ev[k]->at, 8, 1);
+
+        rc = mt_pg_copy_more(db);
         if (rc != MT_DB_OK) {
             return rc;
         }
     }
+
+    mt_pg_bin_end(&pg->copy);
 
     rc = mt_pg_copy_send(db, 1);
     if (rc != MT_DB_OK) {
         return rc;
     }
 
-    res = mt_pg_params(db, pg->conn, mt_pg_ids_sql, 0, NULL, &rc);
+    res = mt_pg_params(db, pg->conn,
+                       "WITH new AS ("
+                           "INSERT INTO mail_event_ids (id, at) "
+                           "SELECT id, at FROM mt_stage ORDER BY id "
+                           "ON CONFLICT DO NOTHING RETURNING id) "
+                       "SELECT s.seq FROM mt_stage s JOIN new USING (id)",
+                       0, NULL, &rc);
     if (res == NULL) {
         return rc;
     }
@@ -759,74 +887,130 @@ mt_pg_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
 
     PQclear(res);
 
-    if (nnew == 0) {
-        return MT_DB_OK;
-    }
+    /* none was there before: the next transaction tries COPY again */
 
-    rc = mt_pg_copy_start(db, "COPY mail_events (" MT_DB_EVENTS_INSERT
-                          ") FROM STDIN");
-    if (rc != MT_DB_OK) {
-        return rc;
-    }
+    pg->merge_ids = (nnew != n);
 
-    for (k = 0; k < n; k++) {
-        e = ev[k];
-
-        if (!e->is_new) {
-            continue;
-        }
-
-        mt_pg_copy_str(&pg->copy, &e->ev.id);
-        mt_pg_copy_int(&pg->copy, e->at, 1);
-        mt_pg_copy_int(&pg->copy, e->ev.ts, e->ev.ts != 0);
-        mt_pg_copy_int(&pg->copy, e->ev.rt, 1);
-        mt_pg_copy_str(&pg->copy, &e->src);
-        mt_pg_copy_str(&pg->copy, &e->type);
-        mt_pg_copy_str(&pg->copy, &e->ev.esp_type);
-        mt_pg_copy_str(&pg->copy, &e->ev.mid);
-        mt_pg_copy_str(&pg->copy, &e->ev.esp_mid);
-        mt_pg_copy_str(&pg->copy, &e->ev.rcpt);
-        mt_pg_copy_str(&pg->copy, &e->bounce);
-        mt_pg_copy_str(&pg->copy, &e->ev.smtp_status);
-        mt_pg_copy_int(&pg->copy, e->ev.smtp_code, e->ev.smtp_code != 0);
-        mt_pg_copy_str(&pg->copy, &e->ev.reason);
-        mt_pg_copy_str(&pg->copy, &e->ev.url);
-        mt_pg_copy_str(&pg->copy, &e->ev.ip);
-        mt_pg_copy_str(&pg->copy, &e->ev.ua);
-
-        if (e->ev.machine == MT_MACHINE_UNKNOWN) {
-            mt_pg_copy_str(&pg->copy, &(mt_str_t) mt_null_string);
-
-        } else {
-            mt_pg_copy_str(&pg->copy, e->ev.machine ? &t : &f);
-        }
-
-        mt_pg_copy_str(&pg->copy, &e->ev.why);
-        mt_pg_copy_str(&pg->copy, &e->ev.tag);
-        mt_pg_copy_int(&pg->copy, e->v, 1);
-        mt_pg_copy_str(&pg->copy, &e->extra);
-        mt_pg_copy_int(&pg->copy, file_id, 1);
-
-        rc = mt_pg_copy_row(db);
-        if (rc != MT_DB_OK) {
-            return rc;
-        }
-    }
-
-    return mt_pg_copy_send(db, 1);
+    return mt_pg_exec(db, pg->conn, "TRUNCATE mt_stage");
 }
 
 
-/* the row in pg->copy ends: its last tab becomes a newline */
+static const mt_str_t *
+mt_pg_event_id(const void *e)
+{
+    return &((const mt_db_event_t *) e)->ev.id;
+}
+
+
+/*
+ * COPY ... (FORMAT binary): a header, rows of fields, each a length (-1:
+ * NULL) and the bytes (integers big-endian), a trailer.  No escaping,
+ * and no parsing of numbers on the server.
+ */
+
+static void
+mt_pg_bin_start(mt_tool_buf_t *b)
+{
+    static const u_char  header[19] = {
+        'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', '\0',
+        0, 0, 0, 0,     /* flags */
+        0, 0, 0, 0      /* header extension */
+    };
+
+    b->len = 0;
+    b->nomem = 0;
+
+    mt_tool_buf_add(b, header, sizeof(header));
+}
+
+
+static void
+mt_pg_bin_row(mt_tool_buf_t *b, int nfields)
+{
+    if (mt_tool_buf_reserve(b, 2) != 0) {
+        return;
+    }
+
+    b->data[b->len++] = (u_char) (nfields >> 8);
+    b->data[b->len++] = (u_char) nfields;
+}
+
+
+static void
+mt_pg_bin_len(u_char *p, int32_t len)
+{
+    p[0] = (u_char) ((uint32_t) len >> 24);
+    p[1] = (u_char) ((uint32_t) len >> 16);
+    p[2] = (u_char) ((uint32_t) len >> 8);
+    p[3] = (u_char) len;
+}
+
+
+/* an empty string is unknown: NULL */
+
+static void
+mt_pg_bin_str(mt_tool_buf_t *b, const mt_str_t *s)
+{
+    if (mt_tool_buf_reserve(b, 4 + s->len) != 0) {
+        return;
+    }
+
+    if (s->len == 0) {
+        mt_pg_bin_len(b->data + b->len, -1);
+        b->len += 4;
+        return;
+    }
+
+    mt_pg_bin_len(b->data + b->len, (int32_t) s->len);
+    memcpy(b->data + b->len + 4, s->data, s->len);
+    b->len += 4 + s->len;
+}
+
+
+/* an integer of size bytes (a boolean: 1), or NULL */
+
+static void
+mt_pg_bin_int(mt_tool_buf_t *b, int64_t v, int size, int known)
+{
+    int      i;
+    u_char  *p;
+
+    if (mt_tool_buf_reserve(b, 4 + size) != 0) {
+        return;
+    }
+
+    p = b->data + b->len;
+
+    if (!known) {
+        mt_pg_bin_len(p, -1);
+        b->len += 4;
+        return;
+    }
+
+    mt_pg_bin_len(p, size);
+
+    for (i = size - 1; i >= 0; i--) {
+        p[4 + i] = (u_char) v;
+        v = (int64_t) ((uint64_t) v >> 8);
+    }
+
+    b->len += 4 + size;
+}
+
+
+static void
+mt_pg_bin_end(mt_tool_buf_t *b)
+{
+    mt_tool_buf_add(b, "\xff\xff", 2);
+}
+
+
+/* the rows so far to the server, once there are enough of them */
 
 static int
-mt_pg_copy_row(mt_db_t *db)
+mt_pg_copy_more(mt_db_t *db)
 {
     mt_pg_t  *pg = db->conn;
-
-    if (!pg->copy.nomem) {
-        pg->copy.data[pg->copy.len - 1] = '\n';
-    }
 
     if (pg->copy.len >= 256 * 1024) {
         return mt_pg_copy_send(db, 0);
@@ -911,196 +1095,305 @@ mt_pg_copy_send(mt_db_t *db, int last)
  * The rows there are, locked in the order of the ids' bytes (which is
  * the order of m): two loaders touching the same messages take them in
  * the same order, so neither waits for the other in a cycle.  What the
- * walk does not meet is not there yet; messages_put inserts it.
+ * walk does not meet is not there yet; messages_put inserts it.  The
+ * ids go as a binary text[], the rows come back binary: no number is
+ * written out as text and read back.
  */
 
 static int
 mt_pg_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
-    mt_db_row_pt row, void *data)
+    mt_db_msg_row_pt row, void *data)
 {
-    int          rc;
-    size_t       i, j;
-    PGresult    *res;
-    const char  *params[1];
-    mt_pg_t     *pg = db->conn;
+    int                  c, rc, len, nrows, format;
+    size_t               i, j;
+    uint64_t             v;
+    PGresult            *res;
+    const char          *params[1], *p;
+    const u_char        *q;
+    mt_str_t             mid;
+    mt_db_msg_t          r;
+    mt_db_msg_values_t   vals;
+    mt_pg_t             *pg = db->conn;
 
-    mt_pg_arrays_start(pg, 1);
+    static const Oid  types[1] = { 1009 };     /* text[] */
 
-    for (i = 0; i < n; i++) {
-        mt_pg_array_str(&pg->arr[0], &m[i]->s.mid);
-        m[i]->found = 0;
-    }
+    mt_pg_bin_text_array(&pg->arr[0], m, n);
 
-    if (mt_pg_arrays_end(pg, 1, params) == NULL) {
+    if (pg->arr[0].nomem) {
         mt_db_error(db, "out of memory");
         return MT_DB_ERROR;
     }
 
-    res = mt_pg_params(db, pg->conn, "SELECT " MT_DB_MESSAGES_SELECT
-                       " FROM mail_messages WHERE message_id = "
-                       "ANY($1::text[]) ORDER BY message_id FOR UPDATE",
-                       1, params, &rc);
-    if (res == NULL) {
+    params[0] = (const char *) pg->arr[0].data;
+    len = (int) pg->arr[0].len;
+    format = 1;
+
+    res = PQexecParams(pg->conn, "SELECT " MT_DB_MESSAGES_SELECT
+                       " FROM mail_messages WHERE message_id = ANY($1) "
+                       "ORDER BY message_id FOR UPDATE",
+                       1, types, params, &len, &format, 1);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = mt_pg_fail(db, pg->conn, res);
+        PQclear(res);
         return rc;
     }
 
-    for (i = 0, j = 0; i < n && j < (size_t) PQntuples(res); i++) {
-        if ((size_t) PQgetlength(res, j, 0) == m[i]->s.mid.len
-            && memcmp(PQgetvalue(res, j, 0), m[i]->s.mid.data,
-                      m[i]->s.mid.len) == 0)
-        {
-            m[i]->found = 1;
-            j++;
-        }
+    nrows = PQntuples(res);
+    rc = MT_DB_OK;
+
+    for (i = 0; i < n; i++) {
+        m[i]->found = 0;
     }
 
-    rc = mt_pg_rows(res, row, data);
+    for (i = 0, j = 0; (int) j < nrows && rc == MT_DB_OK; j++) {
+        mid.data = (u_char *) PQgetvalue(res, j, MT_DB_MSG_ID);
+        mid.len = PQgetlength(res, j, MT_DB_MSG_ID);
 
-    if (rc == 0 && j != (size_t) PQntuples(res)) {
-        rc = -1;
+        while (i < n && mt_db_str_cmp(&m[i]->s.mid, &mid) < 0) {
+            i++;
+        }
+
+        if (i == n || mt_db_str_cmp(&m[i]->s.mid, &mid) != 0) {
+            mt_db_error(db, "rows not in the order asked for");
+            rc = MT_DB_ERROR;
+            break;
+        }
+
+        for (c = 0; c < MT_DB_MSG_NCOLS; c++) {
+            p = PQgetvalue(res, j, c);
+            len = PQgetlength(res, j, c);
+
+            if (PQgetisnull(res, j, c)) {
+                vals.type[c] = MT_DB_NULL;
+
+            } else if (!MT_DB_MSG_IS_INT(c)) {
+                vals.type[c] = MT_DB_TEXT;
+                vals.text[c] = p;
+                vals.len[c] = len;
+
+            } else if (len == 8) {
+                for (q = (const u_char *) p, v = 0; q < (u_char *) p + 8; q++)
+                {
+                    v = (v << 8) | *q;
+                }
+
+                vals.type[c] = MT_DB_INT;
+                vals.num[c] = (int64_t) v;
+
+            } else {
+                mt_db_error(db, "mail_messages: a column not bigint");
+                rc = MT_DB_ERROR;
+                break;
+            }
+        }
+
+        if (rc != MT_DB_OK || mt_db_msg_from_values(&vals, &r) != 0) {
+            rc = MT_DB_ERROR;
+            break;
+        }
+
+        m[i]->found = 1;
+
+        if (row != NULL && row(data, m[i], &r) != 0) {
+            mt_db_error(db, "stopped");
+            rc = MT_DB_ERROR;
+            break;
+        }
+
+        i++;
     }
 
     PQclear(res);
 
-    if (rc != 0) {
-        mt_db_error(db, "rows not in the order asked for");
-        return MT_DB_ERROR;
-    }
-
-    return MT_DB_OK;
+    return rc;
 }
 
+
+/* the message ids of m as a text[] in binary: one dimension, no NULL */
+
+static void
+mt_pg_bin_text_array(mt_tool_buf_t *b, mt_db_msg_t **m, size_t n)
+{
+    size_t  i;
+
+    b->len = 0;
+    b->nomem = 0;
+
+    if (mt_tool_buf_reserve(b, 20) != 0) {
+        return;
+    }
+
+    mt_pg_bin_len(b->data, 1);                  /* dimensions */
+    mt_pg_bin_len(b->data + 4, 0);              /* no NULL */
+    mt_pg_bin_len(b->data + 8, 25);             /* text */
+    mt_pg_bin_len(b->data + 12, (int32_t) n);
+    mt_pg_bin_len(b->data + 16, 1);             /* the lower bound */
+    b->len = 20;
+
+    for (i = 0; i < n; i++) {
+        mt_pg_bin_str(b, &m[i]->s.mid);
+    }
+}
+
+
+/*
+ * The rows there were are updated from a staging table; the new ones go
+ * straight in by COPY.  A new one that another loader made since
+ * messages_get looked fails the COPY (unique_violation): it cannot be
+ * merged here, so the transaction is done again, and finds it.
+ */
 
 static int
 mt_pg_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n)
 {
-    int                rc, c;
-    char              *p, *q;
-    size_t             i, len, nnew, made;
-    int64_t            now;
-    mt_str_t           v;
-    PGresult          *res;
-    mt_db_msg_text_t   t;
-    mt_pg_t           *pg = db->conn;
+    int       rc;
+    char     *p, *q;
+    size_t    i, len, nfound;
+    int64_t   now;
+    mt_pg_t  *pg = db->conn;
 
     if (n == 0) {
         return MT_DB_OK;
     }
 
-    if (pg->msg_set == NULL) {
-        /* "a = s.a, b = s.b, ..." from the column list, once */
+    now = (int64_t) time(NULL) * 1000;
+    nfound = 0;
 
-        len = 3 * sizeof(MT_DB_MESSAGES_SELECT);
+    for (i = 0; i < n; i++) {
+        nfound += m[i]->found;
+    }
 
-        pg->msg_set = malloc(len);
+    if (nfound) {
         if (pg->msg_set == NULL) {
+            /* "a = s.a, b = s.b, ..." from the column list, once */
+
+            len = 3 * sizeof(MT_DB_MESSAGES_SELECT);
+
+            pg->msg_set = malloc(len);
+            if (pg->msg_set == NULL) {
+                mt_db_error(db, "out of memory");
+                return MT_DB_ERROR;
+            }
+
+            p = pg->msg_set;
+            q = strchr(MT_DB_MESSAGES_SELECT, ',') + 2;
+
+            while (*q) {
+                len = strcspn(q, ",");
+                p += sprintf(p, "%s%.*s = s.%.*s",
+                             p == pg->msg_set ? "" : ", ",
+                             (int) len, q, (int) len, q);
+                q += len;
+                q += strspn(q, ", ");
+            }
+        }
+
+        if (!pg->staged_msg) {
+            rc = mt_pg_exec(db, pg->conn,
+                            "CREATE TEMP TABLE IF NOT EXISTS mt_stage_msg "
+                            "(message_id TEXT, "
+                            MT_DB_MESSAGES_COLUMNS("BIGINT")
+                            ") ON COMMIT DELETE ROWS");
+            if (rc != MT_DB_OK) {
+                return rc;
+            }
+
+            pg->staged_msg = 1;
+        }
+
+        rc = mt_pg_messages_copy(db, "COPY mt_stage_msg ("
+                                 MT_DB_MESSAGES_SELECT ") FROM STDIN "
+                                 "(FORMAT binary)", m, n, 1, now);
+        if (rc != MT_DB_OK) {
+            return rc;
+        }
+
+        pg->copy.len = 0;
+        mt_tool_buf_add(&pg->copy, "UPDATE mail_messages m SET ",
+                        sizeof("UPDATE mail_messages m SET ") - 1);
+        mt_tool_buf_add_cstr(&pg->copy, pg->msg_set);
+        mt_tool_buf_add_cstr(&pg->copy, " FROM mt_stage_msg s "
+                             "WHERE m.message_id = s.message_id");
+        mt_tool_buf_add(&pg->copy, "", 1);
+
+        if (pg->copy.nomem) {
             mt_db_error(db, "out of memory");
             return MT_DB_ERROR;
         }
 
-        p = pg->msg_set;
-        q = strchr(MT_DB_MESSAGES_SELECT, ',') + 2;
-
-        while (*q) {
-            len = strcspn(q, ",");
-            p += sprintf(p, "%s%.*s = s.%.*s", p == pg->msg_set ? "" : ", ",
-                         (int) len, q, (int) len, q);
-            q += len;
-            q += strspn(q, ", ");
-        }
-    }
-
-    if (!pg->staged_msg) {
-        rc = mt_pg_exec(db, pg->conn,
-                        "CREATE TEMP TABLE IF NOT EXISTS mt_stage_msg "
-                        "(message_id TEXT, " MT_DB_MESSAGES_COLUMNS("BIGINT")
-                        ", found BOOLEAN) ON COMMIT DELETE ROWS");
+        rc = mt_pg_query(db, (char *) pg->copy.data, NULL, 0, NULL, NULL);
         if (rc != MT_DB_OK) {
             return rc;
         }
-
-        pg->staged_msg = 1;
     }
 
-    rc = mt_pg_copy_start(db, "COPY mt_stage_msg (" MT_DB_MESSAGES_SELECT
-                          ", found) FROM STDIN");
+    if (nfound == n) {
+        return MT_DB_OK;
+    }
+
+    rc = mt_pg_messages_copy(db, "COPY mail_messages (" MT_DB_MESSAGES_SELECT
+                             ") FROM STDIN (FORMAT binary)", m, n, 0, now);
+
+    if (rc == MT_DB_ERROR && strcmp(pg->sqlstate, "23505") == 0) {
+        mt_db_error(db, "a message row was made by another loader "
+                    "meanwhile");
+        return MT_DB_RETRY;
+    }
+
+    return rc;
+}
+
+
+/* the rows of the messages found (or not) by COPY, binary */
+
+static int
+mt_pg_messages_copy(mt_db_t *db, const char *sql, mt_db_msg_t **m,
+    size_t n, unsigned found, int64_t now)
+{
+    int                  rc, c;
+    size_t               i;
+    mt_str_t             v;
+    mt_db_msg_values_t   r;
+    mt_pg_t             *pg = db->conn;
+
+    rc = mt_pg_copy_start(db, sql);
     if (rc != MT_DB_OK) {
         return rc;
     }
 
-    now = (int64_t) time(NULL) * 1000;
-    nnew = 0;
+    mt_pg_bin_start(&pg->copy);
 
     for (i = 0; i < n; i++) {
-        mt_db_msg_text(m[i], now, &t);
-
-        for (c = 0; c < MT_DB_MSG_NCOLS; c++) {
-            v.data = (u_char *) t.v[c];
-            v.len = t.v[c] ? t.len[c] : 0;
-
-            /* an empty recipient or url is NULL too: unknown */
-            mt_pg_copy_str(&pg->copy, &v);
+        if (m[i]->found != found) {
+            continue;
         }
 
-        mt_tool_buf_add(&pg->copy, m[i]->found ? "t\t" : "f\t", 2);
-        nnew += !m[i]->found;
+        mt_db_msg_values(m[i], now, &r);
 
-        rc = mt_pg_copy_row(db);
+        mt_pg_bin_row(&pg->copy, MT_DB_MSG_NCOLS);
+
+        for (c = 0; c < MT_DB_MSG_NCOLS; c++) {
+            if (r.type[c] == MT_DB_INT) {
+                mt_pg_bin_int(&pg->copy, r.num[c], 8, 1);
+                continue;
+            }
+
+            v.data = (u_char *) r.text[c];
+            v.len = (r.type[c] == MT_DB_TEXT) ? r.len[c] : 0;
+
+            mt_pg_bin_str(&pg->copy, &v);
+        }
+
+        rc = mt_pg_copy_more(db);
         if (rc != MT_DB_OK) {
             return rc;
         }
     }
 
-    rc = mt_pg_copy_send(db, 1);
-    if (rc != MT_DB_OK) {
-        return rc;
-    }
+    mt_pg_bin_end(&pg->copy);
 
-    pg->copy.len = 0;
-    mt_tool_buf_add(&pg->copy, "UPDATE mail_messages m SET ",
-                    sizeof("UPDATE mail_messages m SET ") - 1);
-    mt_tool_buf_add_cstr(&pg->copy, pg->msg_set);
-    mt_tool_buf_add_cstr(&pg->copy, " FROM mt_stage_msg s "
-                         "WHERE m.message_id = s.message_id AND s.found");
-    mt_tool_buf_add(&pg->copy, "", 1);
-
-    if (pg->copy.nomem) {
-        mt_db_error(db, "out of memory");
-        return MT_DB_ERROR;
-    }
-
-    rc = mt_pg_query(db, (char *) pg->copy.data, NULL, 0, NULL, NULL);
-    if (rc != MT_DB_OK) {
-        return rc;
-    }
-
-    /*
-     * The new messages: one that another loader made since we looked
-     * cannot be merged here; the transaction is done again, and finds it.
-     */
-
-    if (nnew) {
-        res = mt_pg_params(db, pg->conn, "INSERT INTO mail_messages ("
-                           MT_DB_MESSAGES_SELECT ") SELECT "
-                           MT_DB_MESSAGES_SELECT " FROM mt_stage_msg "
-                           "WHERE NOT found ORDER BY message_id "
-                           "ON CONFLICT DO NOTHING", 0, NULL, &rc);
-        if (res == NULL) {
-            return rc;
-        }
-
-        made = strtoull(PQcmdTuples(res), NULL, 10);
-
-        PQclear(res);
-
-        if (made != nnew) {
-            mt_db_error(db, "a message row was made by another loader "
-                        "meanwhile");
-            return MT_DB_RETRY;
-        }
-    }
-
-    return mt_pg_exec(db, pg->conn, "TRUNCATE mt_stage_msg");
+    return mt_pg_copy_send(db, 1);
 }
 
 

@@ -29,7 +29,8 @@ typedef enum {
     MT_SQ_SOFT_GET,
     MT_SQ_SUPPRESS,
     MT_SQ_MSG_GET,
-    MT_SQ_MSG_PUT,
+    MT_SQ_MSG_INSERT,
+    MT_SQ_MSG_UPDATE,
     MT_SQ_MAX
 } mt_sqlite_stmt_e;
 
@@ -54,12 +55,12 @@ static void mt_sqlite_int(sqlite3_stmt *st, int i, int64_t v);
 static int mt_sqlite_file_add(mt_db_t *db, mt_db_file_t *f, int *loaded);
 static int mt_sqlite_file_done(mt_db_t *db, mt_db_file_t *f);
 static int mt_sqlite_insert_events(mt_db_t *db, mt_db_event_t **ev,
-    size_t n, int64_t file_id);
+    size_t n);
 static int mt_sqlite_soft_bounces(mt_db_t *db, mt_db_soft_t *s, size_t n,
     int64_t window, mt_db_row_pt row, void *data);
 static int mt_sqlite_suppress(mt_db_t *db, mt_db_suppress_t *s, size_t n);
 static int mt_sqlite_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
-    mt_db_row_pt row, void *data);
+    mt_db_msg_row_pt row, void *data);
 static int mt_sqlite_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n);
 static int mt_sqlite_rows(mt_db_t *db, sqlite3_stmt *st, mt_db_row_pt row,
     void *data);
@@ -144,9 +145,19 @@ static const char  *mt_sqlite_sql[MT_SQ_MAX] = {
     "SELECT " MT_DB_MESSAGES_SELECT " FROM mail_messages "
     "WHERE message_id = $1",
 
-    "INSERT OR REPLACE INTO mail_messages (" MT_DB_MESSAGES_SELECT ") "
+    "INSERT INTO mail_messages (" MT_DB_MESSAGES_SELECT ") "
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
-    "$15, $16, $17, $18, $19, $20, $21)"
+    "$15, $16, $17, $18, $19, $20, $21)",
+
+    /* numbered as in the INSERT (?N: SQLite numbers $N in order seen) */
+
+    "UPDATE mail_messages SET recipient = ?2, state = ?3, sent_at = ?4, "
+    "delivered_at = ?5, bounce = ?6, bounced_at = ?7, complained_at = ?8, "
+    "unsubscribed_at = ?9, opens = ?10, opens_machine = ?11, "
+    "opens_first = ?12, opens_last = ?13, clicks = ?14, "
+    "clicks_machine = ?15, clicks_first = ?16, clicks_last = ?17, "
+    "last_url = ?18, url_at = ?19, sources = ?20, updated_at = ?21 "
+    "WHERE message_id = ?1"
 };
 
 
@@ -418,8 +429,7 @@ mt_sqlite_file_done(mt_db_t *db, mt_db_file_t *f)
 
 
 static int
-mt_sqlite_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
-    int64_t file_id)
+mt_sqlite_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n)
 {
     int             rc;
     size_t          i;
@@ -469,7 +479,7 @@ mt_sqlite_insert_events(mt_db_t *db, mt_db_event_t **ev, size_t n,
         mt_sqlite_text(st, 20, &e->ev.tag);
         mt_sqlite_int(st, 21, e->v);
         mt_sqlite_text(st, 22, &e->extra);
-        mt_sqlite_int(st, 23, file_id);
+        mt_sqlite_int(st, 23, e->file_id);
 
         rc = mt_sqlite_step(db, st);
         if (rc != MT_DB_OK) {
@@ -584,11 +594,13 @@ mt_sqlite_suppress(mt_db_t *db, mt_db_suppress_t *s, size_t n)
 
 static int
 mt_sqlite_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
-    mt_db_row_pt row, void *data)
+    mt_db_msg_row_pt row, void *data)
 {
-    int            rc;
-    size_t         i;
-    sqlite3_stmt  *st;
+    int                  rc, c;
+    size_t               i;
+    sqlite3_stmt        *st;
+    mt_db_msg_t          r;
+    mt_db_msg_values_t   v;
 
     for (i = 0; i < n; i++) {
         st = mt_sqlite_stmt(db, MT_SQ_MSG_GET);
@@ -598,9 +610,43 @@ mt_sqlite_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
 
         mt_sqlite_text(st, 1, &m[i]->s.mid);
 
-        rc = mt_sqlite_rows(db, st, row, data);
-        if (rc != MT_DB_OK) {
-            return rc;
+        m[i]->found = 0;
+        rc = sqlite3_step(st);
+
+        if (rc == SQLITE_ROW) {
+            for (c = 0; c < MT_DB_MSG_NCOLS; c++) {
+                if (sqlite3_column_type(st, c) == SQLITE_NULL) {
+                    v.type[c] = MT_DB_NULL;
+
+                } else if (MT_DB_MSG_IS_INT(c)) {
+                    v.type[c] = MT_DB_INT;
+                    v.num[c] = sqlite3_column_int64(st, c);
+
+                } else {
+                    v.type[c] = MT_DB_TEXT;
+                    v.text[c] = (const char *) sqlite3_column_text(st, c);
+                    v.len[c] = sqlite3_column_bytes(st, c);
+                }
+            }
+
+            m[i]->found = 1;
+
+            if (row != NULL
+                && (mt_db_msg_from_values(&v, &r) != 0
+                    || row(data, m[i], &r) != 0))
+            {
+                sqlite3_reset(st);
+                mt_db_error(db, "stopped");
+                return MT_DB_ERROR;
+            }
+
+            rc = sqlite3_step(st);
+        }
+
+        sqlite3_reset(st);
+
+        if (rc != SQLITE_DONE) {
+            return mt_sqlite_fail(db, rc, "sqlite");
         }
     }
 
@@ -608,29 +654,35 @@ mt_sqlite_messages_get(mt_db_t *db, mt_db_msg_t **m, size_t n,
 }
 
 
+/* each row written once: updated when it was there, else inserted */
+
 static int
 mt_sqlite_messages_put(mt_db_t *db, mt_db_msg_t **m, size_t n)
 {
-    int                rc, c;
-    size_t             i;
-    int64_t            now;
-    sqlite3_stmt      *st;
-    mt_db_msg_text_t   t;
+    int                  rc, c;
+    size_t               i;
+    int64_t              now;
+    sqlite3_stmt        *st;
+    mt_db_msg_values_t   r;
 
     now = (int64_t) time(NULL) * 1000;
 
     for (i = 0; i < n; i++) {
-        st = mt_sqlite_stmt(db, MT_SQ_MSG_PUT);
+        st = mt_sqlite_stmt(db, m[i]->found ? MT_SQ_MSG_UPDATE
+                                            : MT_SQ_MSG_INSERT);
         if (st == NULL) {
             return MT_DB_ERROR;
         }
 
-        mt_db_msg_text(m[i], now, &t);
+        mt_db_msg_values(m[i], now, &r);
 
         for (c = 0; c < MT_DB_MSG_NCOLS; c++) {
-            if (t.v[c] != NULL) {
-                sqlite3_bind_text(st, c + 1, t.v[c], (int) t.len[c],
+            if (r.type[c] == MT_DB_TEXT) {
+                sqlite3_bind_text(st, c + 1, r.text[c], (int) r.len[c],
                                   SQLITE_STATIC);
+
+            } else if (r.type[c] == MT_DB_INT) {
+                sqlite3_bind_int64(st, c + 1, r.num[c]);
             }
         }
 
