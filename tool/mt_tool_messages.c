@@ -44,10 +44,10 @@ mt_load_messages(mt_load_t *ld)
     mt_msg_slot_t  *slots;
     mt_db_event_t  *e;
 
-    for (size = 64; size < 2 * ld->nev; size <<= 1) { /* void */ }
+    for (size = 64; size < 2 * ld->tx->nev; size <<= 1) { /* void */ }
 
     slots = calloc(size, sizeof(mt_msg_slot_t));
-    msgs = malloc((ld->nev + 1) * sizeof(mt_db_msg_t *));
+    msgs = malloc((ld->tx->nev + 1) * sizeof(mt_db_msg_t *));
 
     if (slots == NULL || msgs == NULL) {
         free(slots);
@@ -64,8 +64,8 @@ mt_load_messages(mt_load_t *ld)
     mask = size - 1;
     nm = 0;
 
-    for (i = 0; i < ld->nev; i++) {
-        e = ld->ev[i];
+    for (i = 0; i < ld->tx->nev; i++) {
+        e = ld->tx->ev[i];
 
         if (!e->is_new || !e->known) {
             continue;
@@ -92,7 +92,7 @@ mt_load_messages(mt_load_t *ld)
         }
 
         if (m == NULL) {
-            m = mt_arena_alloc(&ld->arena, sizeof(mt_db_msg_t));
+            m = mt_arena_alloc(&ld->tx->arena, sizeof(mt_db_msg_t));
             if (m == NULL) {
                 free(slots);
                 free(msgs);
@@ -177,12 +177,12 @@ mt_msg_row(void *data, mt_db_msg_t *m, mt_db_msg_t *row)
     /* what came from the row lives only as long as the row */
 
     if (flags & MT_MSGSTATE_RCPT) {
-        m->s.rcpt.data = mt_arena_dup(&ctx->ld->arena, m->s.rcpt.data,
+        m->s.rcpt.data = mt_arena_dup(&ctx->ld->tx->arena, m->s.rcpt.data,
                                       m->s.rcpt.len);
     }
 
     if (flags & MT_MSGSTATE_URL) {
-        m->s.url.data = mt_arena_dup(&ctx->ld->arena, m->s.url.data,
+        m->s.url.data = mt_arena_dup(&ctx->ld->tx->arena, m->s.url.data,
                                      m->s.url.len);
     }
 
