@@ -78,6 +78,7 @@ static int mt_load_record(void *data, const char *path, off_t offset,
 static void mt_load_damage(void *data, const char *path, off_t offset,
     const char *what);
 static void mt_load_damaged(mt_load_tx_t *tx, off_t offset);
+static int mt_load_batch(mt_load_tx_t *tx);
 static int mt_load_flush(mt_load_t *ld);
 static int mt_load_seen(mt_load_tx_t *tx, size_t k);
 static int mt_load_seen_grow(mt_load_tx_t *tx);
@@ -782,6 +783,19 @@ mt_load_read(mt_load_tx_t *tx, mt_load_entry_t *e, size_t n)
         }
     }
 
+    /*
+     * Ahead of the database too: the transaction's new ids, and their
+     * messages' states as if none was in the database before (the
+     * loader does them again when a file or an id was)
+     */
+
+    if (mt_load_batch(tx) != 0
+        || mt_load_messages_group(tx, tx->ld->db.backend->per_event) != 0)
+    {
+        mt_load_tx_error(tx, "out of memory");
+        return MT_DB_ERROR;
+    }
+
     return MT_DB_OK;
 }
 
@@ -979,10 +993,7 @@ mt_load_tx_undo(mt_load_tx_t *tx)
         f->db.duplicates = 0;
     }
 
-    if (tx->nseen) {
-        memset(tx->ids, 0, tx->nids * sizeof(uint64_t));
-        tx->nseen = 0;
-    }
+    mt_load_messages_drop(tx);
 }
 
 
@@ -1004,6 +1015,11 @@ mt_load_tx_reset(mt_load_tx_t *tx)
     tx->rcpt_hashed = 0;
     tx->failed = 0;
     tx->err[0] = '\0';
+    tx->batch = NULL;
+    tx->nbatch = 0;
+    tx->batched = 0;
+
+    mt_load_messages_drop(tx);
 
     if (tx->nseen) {
         memset(tx->ids, 0, tx->nids * sizeof(uint64_t));
@@ -1297,36 +1313,32 @@ mt_load_damaged(mt_load_tx_t *tx, off_t offset)
 
 
 /*
- * The events of the transaction's files into the database, each id
- * once: an id seen before in the transaction (in the same file or
- * another) is a duplicate there, and the backend sees every id once,
- * in one call: one statement for all, the ids locked in one order.
+ * The transaction's batch: the events of the ids met first here (an id
+ * met again, in the same file or another, is a duplicate there), not of
+ * files loaded before; marked new until the database says.  -1: out of
+ * memory.
  */
 
 static int
-mt_load_flush(mt_load_t *ld)
+mt_load_batch(mt_load_tx_t *tx)
 {
     int              rc;
-    size_t           i, k, size;
-    mt_load_tx_t    *tx;
-    mt_db_event_t  **batch;
+    size_t           i, k;
     mt_load_file_t  *f;
 
-    tx = ld->tx;
+    tx->batched = 0;
+    tx->nbatch = 0;
 
-    if (tx->nev == 0) {
-        return MT_DB_OK;
+    if (tx->nseen) {
+        memset(tx->ids, 0, tx->nids * sizeof(uint64_t));
+        tx->nseen = 0;
     }
 
-    /* the batch: the events of ids new here, not of files loaded before */
-
-    batch = mt_arena_alloc(&tx->arena, tx->nev * sizeof(mt_db_event_t *));
-    if (batch == NULL) {
-        mt_db_error(&ld->db, "out of memory");
-        return MT_DB_ERROR;
+    tx->batch = mt_arena_alloc(&tx->arena,
+                               (tx->nev + 1) * sizeof(mt_db_event_t *));
+    if (tx->batch == NULL) {
+        return -1;
     }
-
-    size = 0;
 
     for (k = 0; k < tx->nfiles; k++) {
         f = &tx->files[k];
@@ -1341,19 +1353,79 @@ mt_load_flush(mt_load_t *ld)
             rc = mt_load_seen(tx, i);
 
             if (rc == -1) {
-                mt_db_error(&ld->db, "out of memory");
-                return MT_DB_ERROR;
+                return -1;
             }
 
             if (rc == 0) {
-                batch[size++] = tx->ev[i];
+                tx->ev[i]->is_new = 1;
+                tx->batch[tx->nbatch++] = tx->ev[i];
             }
         }
     }
 
-    rc = ld->db.backend->insert_events(&ld->db, batch, size);
+    tx->batched = 1;
+
+    return 0;
+}
+
+
+/*
+ * The batch into the database, in one call: one statement for all, the
+ * ids locked in one order.  What the reading thread made ahead is taken
+ * when no file was loaded before, its messages' states when every id
+ * was new in the database.
+ */
+
+static int
+mt_load_flush(mt_load_t *ld)
+{
+    int              rc, all_new;
+    size_t           i, k;
+    mt_load_tx_t    *tx;
+    mt_load_file_t  *f;
+
+    tx = ld->tx;
+
+    if (tx->nev == 0) {
+        return MT_DB_OK;
+    }
+
+    for (k = 0; k < tx->nfiles; k++) {
+        if (tx->files[k].loaded_before) {
+            tx->batched = 0;
+            break;
+        }
+    }
+
+    if (!tx->batched) {
+        mt_load_messages_drop(tx);
+
+        if (mt_load_batch(tx) != 0) {
+            mt_db_error(&ld->db, "out of memory");
+            return MT_DB_ERROR;
+        }
+    }
+
+    for (i = 0; i < tx->nbatch; i++) {
+        tx->batch[i]->is_new = 0;
+    }
+
+    rc = ld->db.backend->insert_events(&ld->db, tx->batch, tx->nbatch);
     if (rc != MT_DB_OK) {
         return rc;
+    }
+
+    all_new = 1;
+
+    for (i = 0; i < tx->nbatch; i++) {
+        if (!tx->batch[i]->is_new) {
+            all_new = 0;
+            break;
+        }
+    }
+
+    if (!all_new) {
+        mt_load_messages_drop(tx);
     }
 
     for (k = 0; k < tx->nfiles; k++) {

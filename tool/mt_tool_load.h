@@ -71,10 +71,16 @@ typedef struct {
     uint64_t                   *ids;        /* the id set: hash, position */
     size_t                      nids;       /* its size, a power of 2 */
     size_t                      nseen;      /* ids in it */
+    mt_db_event_t             **batch;      /* the events of new ids */
+    size_t                      nbatch;
+    mt_db_msg_t               **msgs;       /* their messages' states */
+    size_t                      nmsgs;
 
     int                         state;      /* the slot's, MT_LOAD_TX_* */
     unsigned                    rcpt_hashed:1;
     unsigned                    failed:1;   /* a file could not be read */
+    unsigned                    batched:1;  /* batch is of every file */
+    unsigned                    grouped:1;  /* msgs are of the batch */
     char                        err[MT_DB_ERR_LEN];
 } mt_load_tx_t;
 
@@ -144,6 +150,8 @@ int mt_load_suppressions(mt_load_t *ld);
 
 /* mt_tool_messages.c */
 int mt_load_messages(mt_load_t *ld);
+int mt_load_messages_group(mt_load_tx_t *tx, unsigned per_event);
+void mt_load_messages_drop(mt_load_tx_t *tx);
 
 /* mt_tool_follow.c */
 int mt_load_follow(mt_load_t *ld);
