@@ -12,6 +12,11 @@
  * (or bad/, or removed with --delete).  A crash before the commit loads
  * the file again from scratch; a crash after it finds the file in the
  * ledger, and only moves it.
+ *
+ * With more than one transaction in a pass, a second thread reads and
+ * decodes the files of the next transaction while this one writes the
+ * last (mt_load_overlap()); the database and the moves are this
+ * thread's alone.
  */
 
 
@@ -730,17 +735,17 @@ mt_load_reader(void *data)
 static int
 mt_load_aborted(mt_load_t *ld)
 {
-    int  abort;
+    int  stop;
 
     if (!ld->overlap) {
         return 0;
     }
 
     (void) pthread_mutex_lock(&ld->mutex);
-    abort = ld->abort;
+    stop = ld->abort;
     (void) pthread_mutex_unlock(&ld->mutex);
 
-    return abort;
+    return stop;
 }
 
 
