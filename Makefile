@@ -34,7 +34,7 @@ CPPFLAGS_MT   := -I$(CORE_DIR) -D_GNU_SOURCE
 LIBS_CORE     := $(shell pkg-config --libs msgpack 2>/dev/null \
                    || pkg-config --libs msgpack-c 2>/dev/null \
                    || echo -lmsgpackc) -lsimdjson -lstdc++ -lcrypto
-LIBS_TOOL     := $(LIBS_CORE) -lsqlite3 -lpq -lcurl
+LIBS_TOOL     := $(LIBS_CORE) -lsqlite3 -lpq -lcurl -pthread
 CFLAGS_TOOL   := $(shell pkg-config --cflags libpq 2>/dev/null \
                    || echo -I/usr/include/postgresql)
 

@@ -67,7 +67,7 @@ churl="clickhouse://default:mt-secret@127.0.0.1:$chport/bench"
 
 before=$(ch_cpu "$chdir")
 read -r wall user sys < <(timed "$root/ch" "$tool" load --quiet \
-    "$root/spool" --db "$churl")
+    "${load_args[@]}" "$root/spool" --db "$churl")
 server=$(awk -v a="$before" -v b="$(ch_cpu "$chdir")" 'BEGIN { print b - a }')
 
 # the size once merged (what the parts come to after the engine's merges)
@@ -80,6 +80,8 @@ size=$(chq "$chport" bench "SELECT sum(bytes_on_disk) FROM system.parts
 line ClickHouse "$wall" "$user" "$sys" "$size" "$server" >> "$report"
 back
 urls="$urls $churl"
+
+[ "${BENCH_MORE:-1}" = 1 ] || return 0
 
 {
     echo

@@ -10,6 +10,11 @@
 # writing through the Distributed table against straight to the shards.
 #
 #   BENCH_EVENTS=1000000 BENCH_DBS="sqlite postgresql clickhouse" bench/load.sh
+#
+# BENCH_LOAD_ARGS: more options of each load (--no-overlap: the loader
+# reads a transaction only after the last one committed, as before the
+# reading thread); BENCH_MORE=0: only the loads and sizes (no reports,
+# none of ClickHouse's other measures).
 
 set -euo pipefail
 
@@ -18,6 +23,7 @@ tool=$top/build/mail-track
 gen=$top/build/spool-gen
 events=${BENCH_EVENTS:-1000000}
 dbs=${BENCH_DBS:-sqlite postgresql clickhouse}
+read -r -a load_args <<< "${BENCH_LOAD_ARGS:-}"
 messages=$((events / 5))
 rcpts=$((events * 3 / 20))
 
@@ -70,7 +76,8 @@ line() {
     echo "# mail-track load: $events events"
     echo
     echo "spool: $((bytes / 1048576)) MiB in $(ls "$root/spool" | wc -l) files;" \
-         "$(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+         "$(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg);" \
+         "load options: ${BENCH_LOAD_ARGS:-none}"
     echo
     echo "| database | wall s | events/s | loader CPU s | server CPU s | events per CPU s | MiB per million events |"
     echo "|---|---|---|---|---|---|---|"
@@ -90,7 +97,7 @@ urls=
 
 if has sqlite; then
 read -r wall user sys < <(timed "$root/sqlite" "$tool" load --quiet \
-    "$root/spool" --db "sqlite:$root/bench.sqlite")
+    "${load_args[@]}" "$root/spool" --db "sqlite:$root/bench.sqlite")
 size=$(du -cb "$root"/bench.sqlite* | tail -1 | cut -f1)
 line SQLite "$wall" "$user" "$sys" "$size" >> "$report"
 back
@@ -107,7 +114,7 @@ url="postgresql://mt@127.0.0.1:$port/bench"
 
 before=$(server_cpu)
 read -r wall user sys < <(timed "$root/pg" "$tool" load --quiet \
-    "$root/spool" --db "$url")
+    "${load_args[@]}" "$root/spool" --db "$url")
 sleep 0.5
 server=$(awk -v a="$before" -v b="$(server_cpu)" 'BEGIN { print b - a }')
 size=$(psql -At -h 127.0.0.1 -p "$port" -U mt -d bench \
@@ -125,7 +132,7 @@ fi
 
 # the report over those events, once the query commands exist
 
-{
+[ "${BENCH_MORE:-1}" = 0 ] || {
     echo
     if "$tool" report --help > /dev/null 2>&1; then
         echo "| report | database | wall s | tool CPU s |"

@@ -12,6 +12,11 @@
  * (or bad/, or removed with --delete).  A crash before the commit loads
  * the file again from scratch; a crash after it finds the file in the
  * ledger, and only moves it.
+ *
+ * With more than one transaction in a pass, a second thread reads and
+ * decodes the files of the next transaction while this one writes the
+ * last (mt_load_overlap()); the database and the moves are this
+ * thread's alone.
  */
 
 
@@ -22,6 +27,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <openssl/crypto.h>
@@ -46,30 +52,41 @@
 #define MT_LOAD_DRAW_MS         200
 
 
-typedef struct {
-    char                       *dir;
-    char                       *name;
-    char                       *path;
-    off_t                       size;
-} mt_load_entry_t;
+/* the states of a transaction's slot */
+#define MT_LOAD_TX_FREE         0
+#define MT_LOAD_TX_READING      1
+#define MT_LOAD_TX_READY        2
+
+/* how often the loader waiting for the reader looks for a signal */
+#define MT_LOAD_WAIT_MS         100
 
 
 static int mt_load_usage(FILE *f);
 static int mt_load_dirs(mt_load_t *ld);
-static int mt_load_tx(mt_load_t *ld, mt_load_entry_t *e, size_t n);
-static int mt_load_tx_once(mt_load_t *ld, mt_load_entry_t *e, size_t n);
-static void mt_load_tx_reset(mt_load_t *ld);
-static int mt_load_file(mt_load_t *ld, mt_load_entry_t *e);
+static int mt_load_serial(mt_load_t *ld);
+static int mt_load_overlap(mt_load_t *ld);
+static void *mt_load_reader(void *data);
+static int mt_load_aborted(mt_load_t *ld);
+static int mt_load_read(mt_load_tx_t *tx, mt_load_entry_t *e, size_t n);
+static void mt_load_tx_error(mt_load_tx_t *tx, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+static int mt_load_tx(mt_load_t *ld, mt_load_tx_t *tx);
+static int mt_load_tx_once(mt_load_t *ld, mt_load_tx_t *tx);
+static void mt_load_tx_undo(mt_load_tx_t *tx);
+static void mt_load_tx_reset(mt_load_tx_t *tx);
+static void mt_load_tx_free(mt_load_tx_t *tx);
+static int mt_load_file(mt_load_tx_t *tx, mt_load_entry_t *e);
 static int mt_load_hash(int fd, const char *path, char *hex, int64_t *size);
 static void mt_load_host(const char *name, mt_str_t *host);
 static int mt_load_record(void *data, const char *path, off_t offset,
     const msgpack_object *rec);
 static void mt_load_damage(void *data, const char *path, off_t offset,
     const char *what);
-static void mt_load_damaged(mt_load_t *ld, off_t offset);
+static void mt_load_damaged(mt_load_tx_t *tx, off_t offset);
+static int mt_load_batch(mt_load_tx_t *tx);
 static int mt_load_flush(mt_load_t *ld);
-static int mt_load_seen(mt_load_t *ld, size_t k);
-static int mt_load_seen_grow(mt_load_t *ld);
+static int mt_load_seen(mt_load_tx_t *tx, size_t k);
+static int mt_load_seen_grow(mt_load_tx_t *tx);
 static void mt_load_move(mt_load_t *ld, mt_load_file_t *f);
 static int mt_load_mkdir(const char *dir, const char *sub, char *buf,
     size_t size);
@@ -88,6 +105,7 @@ static const struct option  mt_load_options[] = {
     { "follow",   no_argument,       NULL, 'f' },
     { "wait",     no_argument,       NULL, 'w' },
     { "quiet",    no_argument,       NULL, 'q' },
+    { "no-overlap", no_argument,     NULL, 'O' },
     { "seal-key", required_argument, NULL, 'K' },
     { "hash-key", required_argument, NULL, 'k' },
     { "help",     no_argument,       NULL, 'h' },
@@ -101,7 +119,8 @@ mt_load_usage(FILE *f)
     fprintf(f,
         "usage: " MT_TOOL_NAME " load SPOOL_DIR... --db URL [--follow] "
         "[--delete]\n"
-        "           [--wait] [--quiet] [--seal-key FILE] [--hash-key FILE]\n"
+        "           [--wait] [--quiet] [--no-overlap] [--seal-key FILE]\n"
+        "           [--hash-key FILE]\n"
         "\n"
         "Loads the sealed spool files (*.mtspool, oldest first) of each\n"
         "SPOOL_DIR into the database, exactly once, and moves each file\n"
@@ -122,6 +141,9 @@ mt_load_usage(FILE *f)
         "  --wait       wait for another loader's lock on a SPOOL_DIR\n"
         "               instead of exiting\n"
         "  --quiet      no progress line on a terminal\n"
+        "  --no-overlap read the next transaction's files only after the\n"
+        "               last one committed (by default a second thread\n"
+        "               reads them while the database writes)\n"
         "  --seal-key FILE  the X25519 private key (PEM) that files\n"
         "               written with seal= are encrypted for\n"
         "  --hash-key FILE  the key of mail_track_rcpt hash (or\n"
@@ -149,6 +171,7 @@ mt_load(int argc, char **argv)
     struct sigaction  sa;
 
     memset(&ld, 0, sizeof(mt_load_t));
+    ld.overlap = 1;
     seal_key = NULL;
     hash_key = getenv(MT_RCPT_KEY_ENV);
 
@@ -172,6 +195,9 @@ mt_load(int argc, char **argv)
             break;
         case 'q':
             ld.quiet = 1;
+            break;
+        case 'O':
+            ld.overlap = 0;
             break;
         case 'K':
             seal_key = optarg;
@@ -239,8 +265,19 @@ mt_load(int argc, char **argv)
 
     clock_gettime(CLOCK_MONOTONIC, &ld.start);
 
-    mt_arena_init(&ld.arena);
-    mt_tool_buf_init(&ld.tmp);
+    for (i = 0; i < 2; i++) {
+        ld.txs[i].ld = &ld;
+        mt_arena_init(&ld.txs[i].arena);
+        mt_tool_buf_init(&ld.txs[i].tmp);
+    }
+
+    if (pthread_mutex_init(&ld.mutex, NULL) != 0
+        || pthread_cond_init(&ld.cond, NULL) != 0)
+    {
+        mt_tool_error("pthread_mutex_init() failed");
+        free(ld.locks);
+        return MT_TOOL_ERROR;
+    }
 
     rc = mt_load_dirs(&ld);
 
@@ -267,13 +304,13 @@ mt_load(int argc, char **argv)
         }
     }
 
-    mt_load_tx_reset(&ld);
+    mt_load_tx_free(&ld.txs[0]);
+    mt_load_tx_free(&ld.txs[1]);
+
+    (void) pthread_cond_destroy(&ld.cond);
+    (void) pthread_mutex_destroy(&ld.mutex);
 
     free(ld.locks);
-    free(ld.ev);
-    free(ld.files);
-    free(ld.ids);
-    mt_tool_buf_free(&ld.tmp);
     mt_spool_seal_key_free();
 
     return rc;
@@ -413,7 +450,17 @@ mt_load_pass(mt_load_t *ld)
     txmax = ld->db.backend->tx_bytes ? (off_t) ld->db.backend->tx_bytes
                                      : MT_LOAD_TX_BYTES;
 
-    for (from = 0; from < ntotal && !mt_load_stop; from = i) {
+    /* the transactions: groups[k] .. groups[k + 1] */
+
+    ld->groups = malloc((ntotal + 1) * sizeof(size_t));
+    if (ld->groups == NULL) {
+        goto nomem;
+    }
+
+    ld->all = all;
+    ld->ngroups = 0;
+
+    for (from = 0; from < ntotal; from = i) {
         bytes = 0;
 
         for (i = from; i < ntotal && i - from < MT_LOAD_TX_FILES; i++) {
@@ -424,12 +471,21 @@ mt_load_pass(mt_load_t *ld)
             bytes += all[i].size;
         }
 
-        rc = mt_load_tx(ld, &all[from], i - from);
-
-        if (rc != MT_DB_OK) {
-            break;
-        }
+        ld->groups[ld->ngroups++] = from;
     }
+
+    ld->groups[ld->ngroups] = ntotal;
+
+    if (ld->ngroups > 1 && ld->overlap) {
+        rc = mt_load_overlap(ld);
+
+    } else {
+        rc = mt_load_serial(ld);
+    }
+
+    free(ld->groups);
+    ld->groups = NULL;
+    ld->all = NULL;
 
     mt_load_draw(ld, 1);
 
@@ -496,46 +552,322 @@ mt_load_entry_cmp(const void *a, const void *b)
 }
 
 
-/* a transaction over files, again when the database asks for it */
+/* the transactions one after the other, each read when it comes */
 
 static int
-mt_load_tx(mt_load_t *ld, mt_load_entry_t *e, size_t n)
+mt_load_serial(mt_load_t *ld)
+{
+    int            rc;
+    size_t         k;
+    mt_load_tx_t  *tx;
+
+    rc = MT_DB_OK;
+    tx = &ld->txs[0];
+
+    for (k = 0; k < ld->ngroups && !mt_load_stop; k++) {
+        ld->tx = tx;
+
+        tx->rc = mt_load_read(tx, &ld->all[ld->groups[k]],
+                              ld->groups[k + 1] - ld->groups[k]);
+
+        rc = mt_load_tx(ld, tx);
+
+        ld->tx = NULL;
+        mt_load_tx_reset(tx);
+
+        if (rc != MT_DB_OK) {
+            break;
+        }
+    }
+
+    return rc;
+}
+
+
+/*
+ * The transactions with a reading thread: while the database writes
+ * transaction k, the thread reads and decodes the files of k + 1 into
+ * the other slot.  The database sees only this thread, and a file moves
+ * only after its own transaction committed, as without it; a stop asked
+ * for finishes the transaction in hand and drops the one read ahead.
+ */
+
+static int
+mt_load_overlap(mt_load_t *ld)
+{
+    int              rc, err, ready;
+    size_t           k;
+    sigset_t         set, old;
+    pthread_t        reader;
+    mt_load_tx_t    *tx;
+    struct timespec  until;
+
+    ld->abort = 0;
+
+    /* the signals stay with this thread: they cut its waits short */
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    (void) pthread_sigmask(SIG_BLOCK, &set, &old);
+
+    err = pthread_create(&reader, NULL, mt_load_reader, ld);
+
+    (void) pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    if (err != 0) {
+        mt_load_clear(ld);
+        mt_tool_error("pthread_create(): %s; reading in turn",
+                      strerror(err));
+        return mt_load_serial(ld);
+    }
+
+    rc = MT_DB_OK;
+
+    for (k = 0; k < ld->ngroups; k++) {
+        tx = &ld->txs[k & 1];
+
+        (void) pthread_mutex_lock(&ld->mutex);
+
+        while (tx->state != MT_LOAD_TX_READY && !mt_load_stop) {
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += MT_LOAD_WAIT_MS * 1000000L;
+
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+
+            (void) pthread_cond_timedwait(&ld->cond, &ld->mutex, &until);
+        }
+
+        ready = (tx->state == MT_LOAD_TX_READY);
+
+        (void) pthread_mutex_unlock(&ld->mutex);
+
+        if (!ready) {
+            break;
+        }
+
+        ld->tx = tx;
+
+        rc = mt_load_tx(ld, tx);
+
+        ld->tx = NULL;
+        mt_load_tx_reset(tx);
+
+        (void) pthread_mutex_lock(&ld->mutex);
+        tx->state = MT_LOAD_TX_FREE;
+        (void) pthread_cond_broadcast(&ld->cond);
+        (void) pthread_mutex_unlock(&ld->mutex);
+
+        if (rc != MT_DB_OK || mt_load_stop) {
+            break;
+        }
+    }
+
+    (void) pthread_mutex_lock(&ld->mutex);
+    ld->abort = 1;
+    (void) pthread_cond_broadcast(&ld->cond);
+    (void) pthread_mutex_unlock(&ld->mutex);
+
+    (void) pthread_join(reader, NULL);
+
+    /* what was read ahead and not written: read again next time */
+
+    for (k = 0; k < 2; k++) {
+        mt_load_tx_reset(&ld->txs[k]);
+        ld->txs[k].state = MT_LOAD_TX_FREE;
+    }
+
+    return rc;
+}
+
+
+/* the reading thread: each transaction's files into a free slot */
+
+static void *
+mt_load_reader(void *data)
+{
+    mt_load_t     *ld = data;
+    int            rc;
+    size_t         k;
+    mt_load_tx_t  *tx;
+
+    for (k = 0; k < ld->ngroups; k++) {
+        tx = &ld->txs[k & 1];
+
+        (void) pthread_mutex_lock(&ld->mutex);
+
+        while (tx->state != MT_LOAD_TX_FREE && !ld->abort) {
+            (void) pthread_cond_wait(&ld->cond, &ld->mutex);
+        }
+
+        if (ld->abort) {
+            (void) pthread_mutex_unlock(&ld->mutex);
+            break;
+        }
+
+        tx->state = MT_LOAD_TX_READING;
+
+        (void) pthread_mutex_unlock(&ld->mutex);
+
+        rc = mt_load_read(tx, &ld->all[ld->groups[k]],
+                          ld->groups[k + 1] - ld->groups[k]);
+
+        (void) pthread_mutex_lock(&ld->mutex);
+        tx->rc = rc;
+        tx->state = MT_LOAD_TX_READY;
+        (void) pthread_cond_broadcast(&ld->cond);
+        (void) pthread_mutex_unlock(&ld->mutex);
+
+        if (rc != MT_DB_OK) {
+            break;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the reading thread is to stop: its transaction will not be written */
+
+static int
+mt_load_aborted(mt_load_t *ld)
+{
+    int  stop;
+
+    if (!ld->overlap) {
+        return 0;
+    }
+
+    (void) pthread_mutex_lock(&ld->mutex);
+    stop = ld->abort;
+    (void) pthread_mutex_unlock(&ld->mutex);
+
+    return stop;
+}
+
+
+/*
+ * The files of a transaction read, hashed and decoded, without the
+ * database: MT_DB_OK, or MT_DB_ERROR (out of memory, in tx->err).  A
+ * file that cannot be read is reported and left out (vanished).
+ */
+
+static int
+mt_load_read(mt_load_tx_t *tx, mt_load_entry_t *e, size_t n)
+{
+    int              rc;
+    size_t           i;
+    mt_load_file_t  *f;
+
+    tx->e = e;
+    tx->n = n;
+
+    if (tx->files_alloc < n) {
+        f = realloc(tx->files, n * sizeof(mt_load_file_t));
+        if (f == NULL) {
+            mt_load_tx_error(tx, "out of memory");
+            return MT_DB_ERROR;
+        }
+
+        tx->files = f;
+        tx->files_alloc = n;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (mt_load_aborted(tx->ld)) {
+            mt_load_tx_error(tx, "stopped");
+            return MT_DB_ERROR;
+        }
+
+        rc = mt_load_file(tx, &e[i]);
+        if (rc != MT_DB_OK) {
+            return rc;
+        }
+    }
+
+    /*
+     * Ahead of the database too: the transaction's new ids, and their
+     * messages' states as if none was in the database before (the
+     * loader does them again when a file or an id was)
+     */
+
+    if (mt_load_batch(tx) != 0
+        || mt_load_messages_group(tx, tx->ld->db.backend->per_event) != 0)
+    {
+        mt_load_tx_error(tx, "out of memory");
+        return MT_DB_ERROR;
+    }
+
+    return MT_DB_OK;
+}
+
+
+static void
+mt_load_tx_error(mt_load_tx_t *tx, const char *fmt, ...)
+{
+    va_list  args;
+
+    va_start(args, fmt);
+    (void) vsnprintf(tx->err, sizeof(tx->err), fmt, args);
+    va_end(args);
+}
+
+
+/* a transaction read, into the database; again when the database asks */
+
+static int
+mt_load_tx(mt_load_t *ld, mt_load_tx_t *tx)
 {
     int       rc, tries;
     size_t    i;
     uint64_t  done;
 
-    done = ld->bytes_done;
+    if (tx->failed) {
+        ld->failed = 1;
+    }
 
-    for (tries = 0; ; tries++) {
-        ld->bytes_done = done;
+    rc = tx->rc;
 
-        rc = mt_load_tx_once(ld, e, n);
+    for (tries = 0; rc == MT_DB_OK; tries++) {
+        done = ld->bytes_done;
+
+        rc = mt_load_tx_once(ld, tx);
 
         if (rc == MT_DB_OK) {
             break;
         }
 
         ld->db.backend->rollback(&ld->db);
+        ld->bytes_done = done;
 
         if (rc != MT_DB_RETRY || tries == MT_LOAD_RETRIES) {
-            mt_load_clear(ld);
-            mt_tool_error("%s: %s (nothing of %s moved)", ld->db.url,
-                          ld->db.err, n == 1 ? e[0].path : "these files");
-            ld->failed = 1;
-            mt_load_tx_reset(ld);
-            return rc;
+            break;
         }
 
-        mt_load_tx_reset(ld);
+        mt_load_tx_undo(tx);
         usleep(10000 << mt_min(tries, 6));
+        rc = MT_DB_OK;
     }
 
-    for (i = 0; i < ld->nfiles; i++) {
-        mt_load_move(ld, &ld->files[i]);
+    if (rc != MT_DB_OK) {
+        if (tx->rc != MT_DB_OK) {
+            mt_db_error(&ld->db, "%s", tx->err);
+        }
+
+        mt_load_clear(ld);
+        mt_tool_error("%s: %s (nothing of %s moved)", ld->db.url,
+                      ld->db.err, tx->n == 1 ? tx->e[0].path : "these files");
+        ld->failed = 1;
+        return rc;
     }
 
-    mt_load_tx_reset(ld);
+    for (i = 0; i < tx->nfiles; i++) {
+        mt_load_move(ld, &tx->files[i]);
+    }
+
     mt_load_draw(ld, 0);
 
     return MT_DB_OK;
@@ -543,32 +875,40 @@ mt_load_tx(mt_load_t *ld, mt_load_entry_t *e, size_t n)
 
 
 static int
-mt_load_tx_once(mt_load_t *ld, mt_load_entry_t *e, size_t n)
+mt_load_tx_once(mt_load_t *ld, mt_load_tx_t *tx)
 {
-    int              rc;
-    size_t           i;
+    int              rc, loaded;
+    size_t           i, j;
     mt_load_file_t  *f;
-
-    if (ld->files_alloc < n) {
-        f = realloc(ld->files, n * sizeof(mt_load_file_t));
-        if (f == NULL) {
-            mt_db_error(&ld->db, "out of memory");
-            return MT_DB_ERROR;
-        }
-
-        ld->files = f;
-        ld->files_alloc = n;
-    }
 
     rc = ld->db.backend->begin(&ld->db);
     if (rc != MT_DB_OK) {
         return rc;
     }
 
-    for (i = 0; i < n; i++) {
-        rc = mt_load_file(ld, &e[i]);
+    /* the ledger rows: a file loaded before only moves */
+
+    for (i = 0; i < tx->nfiles; i++) {
+        f = &tx->files[i];
+
+        if (f->vanished) {
+            continue;
+        }
+
+        rc = ld->db.backend->file_add(&ld->db, &f->db, &loaded);
         if (rc != MT_DB_OK) {
             return rc;
+        }
+
+        ld->bytes_done += f->db.size;
+
+        if (loaded) {
+            f->loaded_before = 1;
+            continue;
+        }
+
+        for (j = f->first; j < f->last; j++) {
+            tx->ev[j]->file_id = f->db.file_id;
         }
     }
 
@@ -587,15 +927,15 @@ mt_load_tx_once(mt_load_t *ld, mt_load_entry_t *e, size_t n)
         return rc;
     }
 
-    if (ld->rcpt_hashed && !ld->rcpt_known) {
+    if (tx->rcpt_hashed && !ld->rcpt_known) {
         rc = mt_rcpt_key_loaded(&ld->db, ld->rcpt_key_id);
         if (rc != MT_DB_OK) {
             return rc;
         }
     }
 
-    for (i = 0; i < ld->nfiles; i++) {
-        f = &ld->files[i];
+    for (i = 0; i < tx->nfiles; i++) {
+        f = &tx->files[i];
 
         if (f->loaded_before || f->vanished) {
             continue;
@@ -614,12 +954,12 @@ mt_load_tx_once(mt_load_t *ld, mt_load_entry_t *e, size_t n)
 
     /* committed: now the counts are true */
 
-    if (ld->rcpt_hashed) {
+    if (tx->rcpt_hashed) {
         ld->rcpt_known = 1;
     }
 
-    for (i = 0; i < ld->nfiles; i++) {
-        f = &ld->files[i];
+    for (i = 0; i < tx->nfiles; i++) {
+        f = &tx->files[i];
 
         if (f->vanished) {
             ld->n_vanished++;
@@ -642,47 +982,89 @@ mt_load_tx_once(mt_load_t *ld, mt_load_entry_t *e, size_t n)
 }
 
 
+/* a transaction rolled back, to be written again: as it was read */
+
+static void
+mt_load_tx_undo(mt_load_tx_t *tx)
+{
+    size_t           i;
+    mt_load_file_t  *f;
+
+    for (i = 0; i < tx->nfiles; i++) {
+        f = &tx->files[i];
+        f->loaded_before = 0;
+        f->db.file_id = 0;
+        f->db.events = 0;
+        f->db.duplicates = 0;
+    }
+
+    mt_load_messages_drop(tx);
+}
+
+
 /* the transaction's memory; the files keep their paths until moved */
 
 static void
-mt_load_tx_reset(mt_load_t *ld)
+mt_load_tx_reset(mt_load_tx_t *tx)
 {
     size_t  i;
 
-    for (i = 0; i < ld->nfiles; i++) {
-        free(ld->files[i].path);
+    for (i = 0; i < tx->nfiles; i++) {
+        free(tx->files[i].path);
     }
 
-    ld->nfiles = 0;
-    ld->nev = 0;
-    ld->cur = NULL;
-    ld->rcpt_hashed = 0;
+    tx->nfiles = 0;
+    tx->nev = 0;
+    tx->cur = NULL;
+    tx->rc = MT_DB_OK;
+    tx->rcpt_hashed = 0;
+    tx->failed = 0;
+    tx->err[0] = '\0';
+    tx->batch = NULL;
+    tx->nbatch = 0;
+    tx->batched = 0;
 
-    if (ld->nseen) {
-        memset(ld->ids, 0, ld->nids * sizeof(uint64_t));
-        ld->nseen = 0;
+    mt_load_messages_drop(tx);
+
+    if (tx->nseen) {
+        memset(tx->ids, 0, tx->nids * sizeof(uint64_t));
+        tx->nseen = 0;
     }
 
-    mt_arena_free(&ld->arena);
+    mt_arena_free(&tx->arena);
+}
+
+
+static void
+mt_load_tx_free(mt_load_tx_t *tx)
+{
+    mt_load_tx_reset(tx);
+
+    free(tx->ev);
+    free(tx->files);
+    free(tx->ids);
+    mt_tool_buf_free(&tx->tmp);
 }
 
 
 static int
-mt_load_file(mt_load_t *ld, mt_load_entry_t *e)
+mt_load_file(mt_load_tx_t *tx, mt_load_entry_t *e)
 {
-    int              fd, rc, loaded;
+    int              fd, rc;
+    mt_load_t       *ld;
     mt_load_file_t  *f;
 
-    f = &ld->files[ld->nfiles];
+    ld = tx->ld;
+    f = &tx->files[tx->nfiles];
     memset(f, 0, sizeof(mt_load_file_t));
 
     f->path = strdup(e->path);
     if (f->path == NULL) {
-        mt_db_error(&ld->db, "out of memory");
+        mt_load_tx_error(tx, "out of memory");
         return MT_DB_ERROR;
     }
 
-    ld->nfiles++;
+    tx->nfiles++;
 
     f->dir = e->dir;
     f->name = f->path + strlen(e->dir) + 1;
@@ -694,18 +1076,19 @@ mt_load_file(mt_load_t *ld, mt_load_entry_t *e)
     fd = open(f->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
     if (fd == -1) {
+        mt_load_say(ld, 1);
+
         if (errno == ENOENT) {
             /* taken away since the listing: nothing to do */
-            mt_load_clear(ld);
             fprintf(stderr, "%s: %s: gone before it was read, skipped\n",
                     MT_TOOL_NAME, f->path);
-            f->vanished = 1;
-            return MT_DB_OK;
+
+        } else {
+            mt_tool_error("%s: %s", f->path, strerror(errno));
+            tx->failed = 1;
         }
 
-        mt_load_clear(ld);
-        mt_tool_error("%s: %s", f->path, strerror(errno));
-        ld->failed = 1;
+        mt_load_say(ld, 0);
         f->vanished = 1;
         return MT_DB_OK;
     }
@@ -715,69 +1098,56 @@ mt_load_file(mt_load_t *ld, mt_load_entry_t *e)
      * and not to be recorded as loaded; it stays for a loader that can
      */
 
-    mt_load_clear(ld);
+    mt_load_say(ld, 1);
 
     rc = mt_spool_cannot_open(fd, f->path);
 
-    if (rc != 0) {
-        if (rc == 1) {
-            fprintf(stderr, "%s: %s: left where it is\n", MT_TOOL_NAME,
-                    f->path);
-        }
+    if (rc == 1) {
+        fprintf(stderr, "%s: %s: left where it is\n", MT_TOOL_NAME, f->path);
+    }
 
+    mt_load_say(ld, 0);
+
+    if (rc != 0) {
         (void) close(fd);
-        ld->failed = 1;
+        tx->failed = 1;
         f->vanished = 1;
         return MT_DB_OK;
     }
 
     if (mt_load_hash(fd, f->path, f->db.sha256, &f->db.size) != 0) {
         (void) close(fd);
-        ld->failed = 1;
+        tx->failed = 1;
         f->vanished = 1;
         return MT_DB_OK;
     }
 
-    rc = ld->db.backend->file_add(&ld->db, &f->db, &loaded);
-    if (rc != MT_DB_OK) {
-        (void) close(fd);
-        return rc;
-    }
-
-    if (loaded) {
-        f->loaded_before = 1;
-        ld->bytes_done += f->db.size;
-        (void) close(fd);
-        return MT_DB_OK;
-    }
-
-    ld->cur = f;
-    ld->dbrc = MT_DB_OK;
-    f->first = ld->nev;
+    tx->cur = f;
+    tx->dbrc = MT_DB_OK;
+    f->first = tx->nev;
 
     if (lseek(fd, 0, SEEK_SET) == -1) {
-        mt_db_error(&ld->db, "%s: lseek(): %s", f->path, strerror(errno));
+        mt_load_tx_error(tx, "%s: lseek(): %s", f->path, strerror(errno));
         (void) close(fd);
         return MT_DB_ERROR;
     }
 
-    rc = mt_spool_read_fd(fd, f->path, mt_load_record, mt_load_damage, ld);
+    rc = mt_spool_read_fd(fd, f->path, mt_load_record, mt_load_damage, tx);
 
     (void) close(fd);
 
-    if (rc == -1 && ld->dbrc != MT_DB_OK) {
-        /* the database (or memory) stopped the reading */
-        return ld->dbrc;
+    if (rc == -1 && tx->dbrc != MT_DB_OK) {
+        /* memory, or a stop, ended the reading */
+        return tx->dbrc;
     }
 
     if (rc == -1) {
         /* a read error, reported: what was read is loaded, the file bad */
-        mt_load_damaged(ld, 0);
+        mt_load_damaged(tx, 0);
     }
 
-    f->last = ld->nev;
-    ld->bytes_done += f->db.size;
-    ld->cur = NULL;
+    f->last = tx->nev;
+    tx->cur = NULL;
 
     return MT_DB_OK;
 }
@@ -861,55 +1231,63 @@ static int
 mt_load_record(void *data, const char *path, off_t offset,
     const msgpack_object *rec)
 {
-    mt_load_t      *ld = data;
+    mt_load_tx_t   *tx = data;
     const char     *err;
     mt_db_event_t  *e, **p;
     size_t          nalloc;
 
-    if (ld->nev == ld->nalloc) {
-        nalloc = ld->nalloc ? 2 * ld->nalloc : MT_LOAD_EVENTS;
-
-        p = realloc(ld->ev, nalloc * sizeof(mt_db_event_t *));
-        if (p == NULL) {
-            mt_db_error(&ld->db, "out of memory");
-            ld->dbrc = MT_DB_ERROR;
+    if (tx->nev % MT_LOAD_DRAW_EVENTS == 0 && tx->nev != 0) {
+        if (mt_load_aborted(tx->ld)) {
+            mt_load_tx_error(tx, "stopped");
+            tx->dbrc = MT_DB_ERROR;
             return -1;
         }
 
-        ld->ev = p;
-        ld->nalloc = nalloc;
+        if (!tx->ld->overlap) {
+            mt_load_draw(tx->ld, 0);
+        }
     }
 
-    e = mt_arena_alloc(&ld->arena, sizeof(mt_db_event_t));
+    if (tx->nev == tx->nalloc) {
+        nalloc = tx->nalloc ? 2 * tx->nalloc : MT_LOAD_EVENTS;
+
+        p = realloc(tx->ev, nalloc * sizeof(mt_db_event_t *));
+        if (p == NULL) {
+            mt_load_tx_error(tx, "out of memory");
+            tx->dbrc = MT_DB_ERROR;
+            return -1;
+        }
+
+        tx->ev = p;
+        tx->nalloc = nalloc;
+    }
+
+    e = mt_arena_alloc(&tx->arena, sizeof(mt_db_event_t));
     if (e == NULL) {
-        mt_db_error(&ld->db, "out of memory");
-        ld->dbrc = MT_DB_ERROR;
+        mt_load_tx_error(tx, "out of memory");
+        tx->dbrc = MT_DB_ERROR;
         return -1;
     }
 
-    if (mt_record_decode(rec, e, &ld->arena, &ld->tmp, &err) != 0) {
-        mt_load_clear(ld);
+    if (mt_record_decode(rec, e, &tx->arena, &tx->tmp, &err) != 0) {
+        mt_load_say(tx->ld, 1);
         fprintf(stderr, "%s: record at byte %" PRId64 " not loaded: %s\n",
                 path, (int64_t) offset, err);
+        mt_load_say(tx->ld, 0);
 
-        ld->cur->db.invalid++;
-        mt_load_damaged(ld, offset);
+        tx->cur->db.invalid++;
+        mt_load_damaged(tx, offset);
 
         return 0;
     }
 
-    ld->cur->db.repaired += e->repaired;
-    e->file_id = ld->cur->db.file_id;
-    ld->ev[ld->nev++] = e;
+    tx->cur->db.repaired += e->repaired;
+    tx->ev[tx->nev++] = e;
 
     if (e->ev.rcpt.len == MT_RCPT_HASH_HEX
         && mt_rcpt_is_hash(e->ev.rcpt.data, e->ev.rcpt.len))
     {
-        ld->rcpt_hashed = 1;
-    }
-
-    if (ld->nev % MT_LOAD_DRAW_EVENTS == 0) {
-        mt_load_draw(ld, 0);
+        tx->rcpt_hashed = 1;
     }
 
     return 0;
@@ -919,79 +1297,151 @@ mt_load_record(void *data, const char *path, off_t offset,
 static void
 mt_load_damage(void *data, const char *path, off_t offset, const char *what)
 {
-    mt_load_t  *ld = data;
+    mt_load_tx_t  *tx = data;
 
-    mt_load_clear(ld);
+    mt_load_say(tx->ld, 1);
     fprintf(stderr, "%s: %s at byte %" PRId64 "\n", path, what,
             (int64_t) offset);
+    mt_load_say(tx->ld, 0);
 
-    mt_load_damaged(ld, offset);
+    mt_load_damaged(tx, offset);
 }
 
 
 static void
-mt_load_damaged(mt_load_t *ld, off_t offset)
+mt_load_damaged(mt_load_tx_t *tx, off_t offset)
 {
-    if (ld->cur->db.damaged_at < 0 || offset < ld->cur->db.damaged_at) {
-        ld->cur->db.damaged_at = offset;
+    if (tx->cur->db.damaged_at < 0 || offset < tx->cur->db.damaged_at) {
+        tx->cur->db.damaged_at = offset;
     }
 }
 
 
 /*
- * The events of the transaction's files into the database, each id
- * once: an id seen before in the transaction (in the same file or
- * another) is a duplicate there, and the backend sees every id once,
- * in one call: one statement for all, the ids locked in one order.
+ * The transaction's batch: the events of the ids met first here (an id
+ * met again, in the same file or another, is a duplicate there), not of
+ * files loaded before; marked new until the database says.  -1: out of
+ * memory.
+ */
+
+static int
+mt_load_batch(mt_load_tx_t *tx)
+{
+    int              rc;
+    size_t           i, k;
+    mt_load_file_t  *f;
+
+    tx->batched = 0;
+    tx->nbatch = 0;
+
+    if (tx->nseen) {
+        memset(tx->ids, 0, tx->nids * sizeof(uint64_t));
+        tx->nseen = 0;
+    }
+
+    tx->batch = mt_arena_alloc(&tx->arena,
+                               (tx->nev + 1) * sizeof(mt_db_event_t *));
+    if (tx->batch == NULL) {
+        return -1;
+    }
+
+    for (k = 0; k < tx->nfiles; k++) {
+        f = &tx->files[k];
+
+        for (i = f->first; i < f->last; i++) {
+            tx->ev[i]->is_new = 0;
+
+            if (f->loaded_before) {
+                continue;
+            }
+
+            rc = mt_load_seen(tx, i);
+
+            if (rc == -1) {
+                return -1;
+            }
+
+            if (rc == 0) {
+                tx->ev[i]->is_new = 1;
+                tx->batch[tx->nbatch++] = tx->ev[i];
+            }
+        }
+    }
+
+    tx->batched = 1;
+
+    return 0;
+}
+
+
+/*
+ * The batch into the database, in one call: one statement for all, the
+ * ids locked in one order.  What the reading thread made ahead is taken
+ * when no file was loaded before, its messages' states when every id
+ * was new in the database.
  */
 
 static int
 mt_load_flush(mt_load_t *ld)
 {
-    int              rc;
-    size_t           i, k, size;
-    mt_db_event_t  **batch;
+    int              rc, all_new;
+    size_t           i, k;
+    mt_load_tx_t    *tx;
     mt_load_file_t  *f;
 
-    if (ld->nev == 0) {
+    tx = ld->tx;
+
+    if (tx->nev == 0) {
         return MT_DB_OK;
     }
 
-    /* the batch: the events of ids new here */
-
-    batch = mt_arena_alloc(&ld->arena, ld->nev * sizeof(mt_db_event_t *));
-    if (batch == NULL) {
-        mt_db_error(&ld->db, "out of memory");
-        return MT_DB_ERROR;
+    for (k = 0; k < tx->nfiles; k++) {
+        if (tx->files[k].loaded_before) {
+            tx->batched = 0;
+            break;
+        }
     }
 
-    size = 0;
+    if (!tx->batched) {
+        mt_load_messages_drop(tx);
 
-    for (i = 0; i < ld->nev; i++) {
-        ld->ev[i]->is_new = 0;
-
-        rc = mt_load_seen(ld, i);
-
-        if (rc == -1) {
+        if (mt_load_batch(tx) != 0) {
             mt_db_error(&ld->db, "out of memory");
             return MT_DB_ERROR;
         }
-
-        if (rc == 0) {
-            batch[size++] = ld->ev[i];
-        }
     }
 
-    rc = ld->db.backend->insert_events(&ld->db, batch, size);
+    for (i = 0; i < tx->nbatch; i++) {
+        tx->batch[i]->is_new = 0;
+    }
+
+    rc = ld->db.backend->insert_events(&ld->db, tx->batch, tx->nbatch);
     if (rc != MT_DB_OK) {
         return rc;
     }
 
-    for (k = 0; k < ld->nfiles; k++) {
-        f = &ld->files[k];
+    all_new = 1;
+
+    for (i = 0; i < tx->nbatch; i++) {
+        if (!tx->batch[i]->is_new) {
+            all_new = 0;
+            break;
+        }
+    }
+
+    if (!all_new) {
+        mt_load_messages_drop(tx);
+    }
+
+    for (k = 0; k < tx->nfiles; k++) {
+        f = &tx->files[k];
+
+        if (f->loaded_before) {
+            continue;
+        }
 
         for (i = f->first; i < f->last; i++) {
-            if (ld->ev[i]->is_new) {
+            if (tx->ev[i]->is_new) {
                 f->db.events++;
 
             } else {
@@ -1007,54 +1457,54 @@ mt_load_flush(mt_load_t *ld)
 
 
 /*
- * 1 if an event before ld->ev[k] in the transaction had its id, else 0
- * (and ld->ev[k] is remembered); -1 out of memory.  An open-addressing
+ * 1 if an event before tx->ev[k] in the transaction had its id, else 0
+ * (and tx->ev[k] is remembered); -1 out of memory.  An open-addressing
  * set, at most half full, of the ids' hashes (high 32 bits) and their
- * positions in ld->ev plus 1 (low 32 bits, 0: an empty slot): the
+ * positions in tx->ev plus 1 (low 32 bits, 0: an empty slot): the
  * events are looked at only when the hashes are equal.
  */
 
 static int
-mt_load_seen(mt_load_t *ld, size_t k)
+mt_load_seen(mt_load_tx_t *tx, size_t k)
 {
     size_t          i, mask;
     uint64_t        h;
     mt_db_event_t  *e, *o;
 
-    if (2 * (ld->nseen + 1) > ld->nids && mt_load_seen_grow(ld) != 0) {
+    if (2 * (tx->nseen + 1) > tx->nids && mt_load_seen_grow(tx) != 0) {
         return -1;
     }
 
-    e = ld->ev[k];
+    e = tx->ev[k];
     h = mt_db_str_hash(&e->ev.id);
-    mask = ld->nids - 1;
+    mask = tx->nids - 1;
 
-    for (i = h & mask; ld->ids[i] != 0; i = (i + 1) & mask) {
-        if ((ld->ids[i] >> 32) != h) {
+    for (i = h & mask; tx->ids[i] != 0; i = (i + 1) & mask) {
+        if ((tx->ids[i] >> 32) != h) {
             continue;
         }
 
-        o = ld->ev[(uint32_t) ld->ids[i] - 1];
+        o = tx->ev[(uint32_t) tx->ids[i] - 1];
 
         if (mt_db_str_cmp(&o->ev.id, &e->ev.id) == 0) {
             return 1;
         }
     }
 
-    ld->ids[i] = (h << 32) | (k + 1);
-    ld->nseen++;
+    tx->ids[i] = (h << 32) | (k + 1);
+    tx->nseen++;
 
     return 0;
 }
 
 
 static int
-mt_load_seen_grow(mt_load_t *ld)
+mt_load_seen_grow(mt_load_tx_t *tx)
 {
     size_t     i, j, size, mask;
     uint64_t  *ids;
 
-    size = ld->nids ? 2 * ld->nids : 2 * MT_LOAD_EVENTS;
+    size = tx->nids ? 2 * tx->nids : 2 * MT_LOAD_EVENTS;
 
     ids = calloc(size, sizeof(uint64_t));
     if (ids == NULL) {
@@ -1063,20 +1513,20 @@ mt_load_seen_grow(mt_load_t *ld)
 
     mask = size - 1;
 
-    for (i = 0; i < ld->nids; i++) {
-        if (ld->ids[i] == 0) {
+    for (i = 0; i < tx->nids; i++) {
+        if (tx->ids[i] == 0) {
             continue;
         }
 
-        for (j = (ld->ids[i] >> 32) & mask; ids[j] != 0; j = (j + 1) & mask)
+        for (j = (tx->ids[i] >> 32) & mask; ids[j] != 0; j = (j + 1) & mask)
         { /* void */ }
 
-        ids[j] = ld->ids[i];
+        ids[j] = tx->ids[i];
     }
 
-    free(ld->ids);
-    ld->ids = ids;
-    ld->nids = size;
+    free(tx->ids);
+    tx->ids = ids;
+    tx->nids = size;
 
     return 0;
 }
@@ -1168,6 +1618,7 @@ static void
 mt_load_draw(mt_load_t *ld, int force)
 {
     double           t, rate, eta;
+    size_t           nev, nfiles;
     int64_t          ms;
     struct timespec  now;
 
@@ -1185,21 +1636,27 @@ mt_load_draw(mt_load_t *ld, int force)
     }
 
     ld->drawn = now;
+    nev = (ld->tx != NULL) ? ld->tx->nev : 0;
+    nfiles = (ld->tx != NULL) ? ld->tx->nfiles : 0;
 
     t = mt_load_elapsed(ld);
-    rate = t > 0 ? (ld->n_events + ld->nev) / t : 0;
+    rate = t > 0 ? (ld->n_events + nev) / t : 0;
     eta = (t > 0 && ld->bytes_done)
           ? (double) (ld->bytes_total - ld->bytes_done)
             * t / ld->bytes_done
           : 0;
 
+    (void) pthread_mutex_lock(&ld->mutex);
+
     fprintf(stderr, "\r\033[Kloading: %" PRIu64 "/%" PRIu64 " files, %"
             PRIu64 " events, %.0f events/s, ETA %d:%02d",
-            ld->n_files + ld->n_before + ld->nfiles, ld->files_total,
-            ld->n_events + (uint64_t) ld->nev, rate, (int) eta / 60,
+            ld->n_files + ld->n_before + nfiles, ld->files_total,
+            ld->n_events + (uint64_t) nev, rate, (int) eta / 60,
             (int) eta % 60);
 
     ld->shown = 1;
+
+    (void) pthread_mutex_unlock(&ld->mutex);
 }
 
 
@@ -1208,6 +1665,26 @@ mt_load_draw(mt_load_t *ld, int force)
 void
 mt_load_clear(mt_load_t *ld)
 {
+    mt_load_say(ld, 1);
+    mt_load_say(ld, 0);
+}
+
+
+/*
+ * Around a message on stderr from either thread: begin takes stderr and
+ * clears the live line, the end gives stderr back.
+ */
+
+void
+mt_load_say(mt_load_t *ld, int begin)
+{
+    if (!begin) {
+        (void) pthread_mutex_unlock(&ld->mutex);
+        return;
+    }
+
+    (void) pthread_mutex_lock(&ld->mutex);
+
     if (ld->shown) {
         fputs("\r\033[K", stderr);
         ld->shown = 0;

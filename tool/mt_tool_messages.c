@@ -32,27 +32,34 @@ static const mt_str_t *mt_msg_key(const void *m);
 static int mt_msg_row(void *data, mt_db_msg_t *m, mt_db_msg_t *row);
 
 
+/*
+ * The new events of each message as one state, sorted by message id,
+ * into tx->msgs: done by the reading thread ahead, as if every event
+ * that is new in the transaction were new in the database, and again
+ * here when one was not.  -1: out of memory.
+ */
+
 int
-mt_load_messages(mt_load_t *ld)
+mt_load_messages_group(mt_load_tx_t *tx, unsigned per_event)
 {
-    int             rc;
     size_t          i, j, nm, size, mask;
     uint32_t        h;
     mt_str_t        mid;
     mt_db_msg_t    *m, **msgs;
-    mt_msg_ctx_t    ctx;
     mt_msg_slot_t  *slots;
     mt_db_event_t  *e;
 
-    for (size = 64; size < 2 * ld->nev; size <<= 1) { /* void */ }
+    mt_load_messages_drop(tx);
+
+    for (size = 64; size < 2 * tx->nev; size <<= 1) { /* void */ }
 
     slots = calloc(size, sizeof(mt_msg_slot_t));
-    msgs = malloc((ld->nev + 1) * sizeof(mt_db_msg_t *));
+    msgs = malloc((tx->nev + 1) * sizeof(mt_db_msg_t *));
 
     if (slots == NULL || msgs == NULL) {
         free(slots);
         free(msgs);
-        goto nomem;
+        return -1;
     }
 
     /*
@@ -64,8 +71,8 @@ mt_load_messages(mt_load_t *ld)
     mask = size - 1;
     nm = 0;
 
-    for (i = 0; i < ld->nev; i++) {
-        e = ld->ev[i];
+    for (i = 0; i < tx->nev; i++) {
+        e = tx->ev[i];
 
         if (!e->is_new || !e->known) {
             continue;
@@ -83,7 +90,7 @@ mt_load_messages(mt_load_t *ld)
         /* a per_event backend keeps each event's state on its own */
 
         for (j = h & mask; slots[j].idx != 0; j = (j + 1) & mask) {
-            if (slots[j].hash == h && !ld->db.backend->per_event
+            if (slots[j].hash == h && !per_event
                 && mt_db_str_cmp(&msgs[slots[j].idx - 1]->s.mid, &mid) == 0)
             {
                 m = msgs[slots[j].idx - 1];
@@ -92,11 +99,11 @@ mt_load_messages(mt_load_t *ld)
         }
 
         if (m == NULL) {
-            m = mt_arena_alloc(&ld->arena, sizeof(mt_db_msg_t));
+            m = mt_arena_alloc(&tx->arena, sizeof(mt_db_msg_t));
             if (m == NULL) {
                 free(slots);
                 free(msgs);
-                goto nomem;
+                return -1;
             }
 
             mt_msgstate_init(&m->st, &m->s);
@@ -114,17 +121,59 @@ mt_load_messages(mt_load_t *ld)
 
     free(slots);
 
-    if (nm == 0) {
+    /* sorted by id: the order the rows are locked in, and come back in */
+
+    if (nm > 1 && mt_db_sort((void **) msgs, nm, mt_msg_key) != 0) {
         free(msgs);
+        return -1;
+    }
+
+    tx->msgs = msgs;
+    tx->nmsgs = nm;
+    tx->grouped = 1;
+
+    return 0;
+}
+
+
+void
+mt_load_messages_drop(mt_load_tx_t *tx)
+{
+    free(tx->msgs);
+    tx->msgs = NULL;
+    tx->nmsgs = 0;
+    tx->grouped = 0;
+}
+
+
+int
+mt_load_messages(mt_load_t *ld)
+{
+    int             rc;
+    size_t          nm;
+    mt_db_msg_t   **msgs;
+    mt_msg_ctx_t    ctx;
+    mt_load_tx_t   *tx;
+
+    tx = ld->tx;
+
+    if (!tx->grouped
+        && mt_load_messages_group(tx, ld->db.backend->per_event) != 0)
+    {
+        mt_db_error(&ld->db, "out of memory");
+        return MT_DB_ERROR;
+    }
+
+    msgs = tx->msgs;
+    nm = tx->nmsgs;
+
+    if (nm == 0) {
         return MT_DB_OK;
     }
 
-    /* sorted by id: the order the rows are locked in, and come back in */
+    /* the rows merge into the states: they are good for this try only */
 
-    if (mt_db_sort((void **) msgs, nm, mt_msg_key) != 0) {
-        free(msgs);
-        goto nomem;
-    }
+    tx->grouped = 0;
 
     ctx.ld = ld;
     ctx.m = msgs;
@@ -146,14 +195,7 @@ mt_load_messages(mt_load_t *ld)
         rc = ld->db.backend->messages_put(&ld->db, msgs, nm);
     }
 
-    free(msgs);
-
     return rc;
-
-nomem:
-
-    mt_db_error(&ld->db, "out of memory");
-    return MT_DB_ERROR;
 }
 
 
@@ -177,12 +219,12 @@ mt_msg_row(void *data, mt_db_msg_t *m, mt_db_msg_t *row)
     /* what came from the row lives only as long as the row */
 
     if (flags & MT_MSGSTATE_RCPT) {
-        m->s.rcpt.data = mt_arena_dup(&ctx->ld->arena, m->s.rcpt.data,
+        m->s.rcpt.data = mt_arena_dup(&ctx->ld->tx->arena, m->s.rcpt.data,
                                       m->s.rcpt.len);
     }
 
     if (flags & MT_MSGSTATE_URL) {
-        m->s.url.data = mt_arena_dup(&ctx->ld->arena, m->s.url.data,
+        m->s.url.data = mt_arena_dup(&ctx->ld->tx->arena, m->s.url.data,
                                      m->s.url.len);
     }
 

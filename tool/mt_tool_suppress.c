@@ -65,8 +65,8 @@ mt_load_suppressions(mt_load_t *ld)
     softalloc = 0;
     rc = MT_DB_ERROR;
 
-    for (i = 0; i < ld->nev; i++) {
-        e = ld->ev[i];
+    for (i = 0; i < ld->tx->nev; i++) {
+        e = ld->tx->ev[i];
 
         if (!e->is_new || !e->known || e->ev.rcpt.len == 0) {
             continue;
@@ -94,7 +94,7 @@ mt_load_suppressions(mt_load_t *ld)
             continue;
         }
 
-        addr = mt_arena_alloc(&ld->arena, e->ev.rcpt.len + 1);
+        addr = mt_arena_alloc(&ld->tx->arena, e->ev.rcpt.len + 1);
         if (addr == NULL) {
             goto nomem;
         }
@@ -348,7 +348,7 @@ mt_load_soft_row(void *data, int ncols, const char **cols,
     }
 
     if (ctx->ntimes == 0) {
-        ctx->address.data = mt_arena_dup(&ld->arena, (u_char *) cols[0],
+        ctx->address.data = mt_arena_dup(&ld->tx->arena, (u_char *) cols[0],
                                          lens[0]);
         ctx->address.len = lens[0];
 
@@ -399,13 +399,13 @@ mt_load_soft_row(void *data, int ncols, const char **cols,
 
     ctx->times[i] = strtoll(cols[1], NULL, 10);
     ctx->ids[i].len = lens[2];
-    ctx->ids[i].data = mt_arena_dup(&ld->arena, (u_char *) cols[2],
+    ctx->ids[i].data = mt_arena_dup(&ld->tx->arena, (u_char *) cols[2],
                                     lens[2]);
     ctx->mids[i].len = cols[3] ? lens[3] : 0;
-    ctx->mids[i].data = mt_arena_dup(&ld->arena, (u_char *) (cols[3]
+    ctx->mids[i].data = mt_arena_dup(&ld->tx->arena, (u_char *) (cols[3]
                                      ? cols[3] : ""), ctx->mids[i].len);
     ctx->srcs[i].len = cols[4] ? lens[4] : 0;
-    ctx->srcs[i].data = mt_arena_dup(&ld->arena, (u_char *) (cols[4]
+    ctx->srcs[i].data = mt_arena_dup(&ld->tx->arena, (u_char *) (cols[4]
                                      ? cols[4] : ""), ctx->srcs[i].len);
 
     if (ctx->ids[i].data == NULL || ctx->mids[i].data == NULL
