@@ -114,8 +114,12 @@ measure() {
     c=$(awk -v t="$((t1 - t0))" -v n="${n:-0}" -v hz="$hz" \
             'BEGIN { if (n > 0) printf "%.2f", t * 1e6 / hz / n; else print 0 }')
 
+    # a refused request (a 503 of a full queue) is no work done: req/s
+    # counts the answers that succeeded
     if echo "$o" | grep -q "Non-2xx or 3xx"; then
         echo "$o" | grep "Non-2xx" >&2
+        r=$(echo "$o" | awk -v r="$r" -v n="${n:-0}" \
+                '/Non-2xx/ { if (n > 0) printf "%.2f", r * (n - $NF) / n }')
     fi
     echo "$o" | grep -E "status [0-9]+" >&2 || true
 
