@@ -14,6 +14,7 @@ use MailTrack::Load;
 use MailTrack::Msgpack qw(:DEFAULT);
 use MailTrack::Query;
 use File::Path qw(make_path);
+use JSON::PP;
 
 my ($port) = ch_start(1);
 ok $port, "ClickHouse runs on port $port";
@@ -73,7 +74,7 @@ my $before = ch_sql('q', 'SELECT count() FROM mail_suppression_claims') . ' '
            . ch_sql('q', 'SELECT count() FROM mail_settings_log');
 
 for my $c (['suppressions', 'add', 'x@example.com'], ['suppressions', 'remove', $addr],
-           ['forget', $addr], ['prune', '--older-than', '1d'])
+           ['forget', $addr])
 {
     my $r = run(@$c, '--db', $ch);
     is $r->{rc}, 1, "@$c[0 .. 1] on ClickHouse: exit 1";
@@ -81,9 +82,63 @@ for my $c (['suppressions', 'add', 'x@example.com'], ['suppressions', 'remove', 
         '... said in one line';
 }
 
+# bad input to prune: the same refusals as SQL's, nothing changed
+
+for my $a (['--older-than', '0d'], ['--older-than', 'x'], ['--before', 'soon'], [])
+{
+    my ($s, $c) = map { run('prune', @$a, '--db', $_) } $sq, $ch;
+    is $c->{rc}, 2, "prune @$a on ClickHouse: exit 2";
+    is $c->{err}, $s->{err}, '... the same message as SQLite';
+}
+
 is ch_sql('q', 'SELECT count() FROM mail_suppression_claims') . ' '
    . ch_sql('q', 'SELECT count() FROM mail_events') . ' '
    . ch_sql('q', 'SELECT count() FROM mail_settings_log'),
    $before, '... nothing changed';
+
+# what a command reads, in both: the same (a mutation awaited)
+
+my @mids = split /\n/, sq("$tmp/q.sqlite", 'SELECT message_id FROM mail_messages '
+                            . 'ORDER BY message_id LIMIT 3');
+push @mids, qw(m1 m2 m3 m9);
+
+sub same_answers {
+    my ($what) = @_;
+    my @a = (['report', '--since', '2025-01-01', '--until', '2027-01-01', '--by', 'day'],
+             ['report', '--since', '2025-01-01', '--until', '2027-01-01', '--by', 'domain'],
+             ['suppressions', 'list', '--all'],
+             map { ['status', $_] } @mids);
+    my $diff = 0;
+    for my $c (@a) {
+        my ($s, $c2) = map { run(@$c, '--format', 'csv', '--db', $_) } $sq, $ch;
+        next if $c2->{rc} == $s->{rc} && $c2->{out} eq $s->{out};
+        diag "@$c: $s->{rc} vs $c2->{rc}\n$s->{out}\n--\n$c2->{out}$c2->{err}";
+        $diff++;
+    }
+    is $diff, 0, "$what: report, suppressions and status the same as SQLite's";
+}
+
+# prune: a month as a partition, then rows within a month, then nothing
+
+for my $w ('2025-12-01', '2025-12-15', '2025-12-15') {
+    my ($s, $c) = map { run('prune', '--before', $w, '--format', 'json', '--db', $_) } $sq, $ch;
+    is $c->{rc}, 0, "prune --before $w on ClickHouse" or diag $c->{err};
+    my ($js, $jc) = map { decode_json($_->{out}) } $s, $c;
+    is "@$jc{qw(before events messages soft_bounces)}", "@$js{qw(before events messages soft_bounces)}",
+        "... the same events, messages, soft bounces deleted as SQLite: @$js{qw(events messages soft_bounces)}";
+    if ($w eq '2025-12-01') {
+        ok $js->{events} > 0 && $js->{messages} > 0 && $js->{soft_bounces} > 0, '... some of each';
+        is "$jc->{partitions} $jc->{first_partition} $jc->{last_partition}", '1 202511 202511',
+            '... November dropped as a partition';
+    }
+    is ch_sql('q', "SELECT count() FROM mail_events WHERE at < " . ($jc->{before})), 0,
+        '... no event before the cutoff left';
+    is ch_sql('q', "SELECT count() FROM system.mutations WHERE database = 'q' AND is_done = 0"), 0,
+        '... no mutation left running: the answer was awaited';
+    same_answers("after prune --before $w");
+}
+
+my ($s, $c) = map { run('prune', '--before', '2025-12-20', '--format', 'table', '--db', $_) } $sq, $ch;
+is $c->{out}, $s->{out}, 'prune: the same sentence on a terminal format';
 
 done_testing;

@@ -120,7 +120,7 @@ const mt_db_backend_t  mt_db_clickhouse = {
     MT_CH_TRIM("rcpt") "), '@([^@]*)$')), '')",
 
     NULL,                                    /* no locks: nothing to hold */
-    NULL,                                    /* prune: not yet */
+    mt_ch_prune,
     ""                                       /* strings compare as bytes */
 };
 

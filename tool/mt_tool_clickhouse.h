@@ -107,6 +107,13 @@ int mt_ch_query_on(mt_db_t *db, mt_http_t *h, const char *sql,
 int mt_ch_exec_on(mt_db_t *db, mt_http_t *h, mt_tool_buf_t *sql);
 void mt_ch_quote(mt_tool_buf_t *b, const char *s, size_t len);
 
+/* mt_tool_chalter.c */
+int mt_ch_is_cluster(mt_db_t *db, int *cluster);
+int mt_ch_alter(mt_db_t *db, int cluster, const char *table,
+    const char *what);
+int mt_ch_prune(mt_db_t *db, int64_t before, mt_db_prune_t *stats);
+void mt_ch_ident(mt_tool_buf_t *b, const char *s);
+
 /* mt_tool_chschema.c */
 extern const mt_ch_table_t  mt_ch_tables[MT_CH_T_MAX];
 extern const mt_ch_col_t    mt_ch_events_cols[MT_DB_EVENTS_NCOLS];

@@ -190,6 +190,9 @@ typedef struct {
     int64_t                     partitions;  /* whole months dropped */
     char                        first[32];   /* the first one's name */
     char                        last[32];
+    int64_t                     messages;    /* with rest: deleted too */
+    int64_t                     soft;
+    unsigned                    rest:1;      /* the backend did them */
 } mt_db_prune_t;
 
 

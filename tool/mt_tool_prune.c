@@ -158,7 +158,7 @@ mt_tool_prune(int argc, char **argv)
         return MT_TOOL_ERROR;
     }
 
-    if (db.backend->prune == NULL || db.backend->per_event) {
+    if (db.backend->prune == NULL) {
         mt_tool_error("%s: prune is not available for %s databases yet: "
                       "drop the months by hand (docs/loading.md)", db.url,
                       db.backend->name);
@@ -172,8 +172,12 @@ mt_tool_prune(int argc, char **argv)
 
     rc = db.backend->prune(&db, before, &stats);
 
-    if (rc == MT_DB_OK) {
+    if (rc == MT_DB_OK && !stats.rest) {
         rc = mt_prune_rest(&db, before, &messages, &soft);
+
+    } else {
+        messages = stats.messages;
+        soft = stats.soft;
     }
 
     if (rc != MT_DB_OK) {
