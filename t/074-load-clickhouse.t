@@ -15,6 +15,7 @@ use lib "$FindBin::Bin/lib";
 use MailTrack::Load;
 use MailTrack::Msgpack qw(:DEFAULT rec);
 use File::Copy qw(copy);
+use JSON::PP ();
 use File::Path qw(make_path);
 use IO::Socket::INET;
 use IO::Select;
@@ -474,6 +475,27 @@ sub cutting_proxy {
     is scalar(grep { $_ > 1 } values %seen), 0, "a message's events on one shard only";
 
     same_as_sqlite("$tmp/fleet.sqlite", 'fleet', 'two shards');
+
+    # prune on two shards: each node's local tables, or nothing at all
+
+    $r = run('prune', '--before', '2025-12-15', '--format', 'json', '--db', ch_url('fleet'));
+    is $r->{rc}, 1, 'prune naming one node of two shards: refused';
+    like $r->{err}, qr/nodes hold \d+ of the cluster's 8000 events: name one node of each shard/,
+        '... said';
+    is ch_sql('fleet', 'SELECT count() FROM mail_events'), 8000, '... nothing changed';
+
+    my $sr = run('prune', '--before', '2025-12-15', '--format', 'json', '--db', "sqlite:$tmp/fleet.sqlite");
+    $r = run('prune', '--before', '2025-12-15', '--format', 'json', '--db', ch_url('fleet', ports => \@ports));
+    is $r->{rc}, 0, 'prune naming both shards' or diag $r->{err};
+    my ($js, $jc) = map { JSON::PP::decode_json($_->{out}) } $sr, $r;
+    is "@$jc{qw(events messages soft_bounces)}", "@$js{qw(events messages soft_bounces)}",
+        "... the same events, messages, soft bounces deleted as SQLite: @$js{qw(events messages soft_bounces)}";
+    is "$jc->{partitions} $jc->{first_partition}", '1 202511', '... November dropped on each shard';
+    for my $p (@ports) {
+        is ch_sql('fleet', "SELECT count() FROM mail_events_local WHERE at < $jc->{before}", port => $p), 0,
+            "node $p: no event before the cutoff left";
+    }
+    same_as_sqlite("$tmp/fleet.sqlite", 'fleet', 'two shards, pruned');
 }
 
 note sprintf 'this file: %.1f s', time - $t0;

@@ -54,13 +54,19 @@ static int64_t mt_ch_month_end(const char *yyyymm);
     "AND coalesce(clicks_last, 0) < %lld"
 
 
-/* does this database hold a cluster's tables (db init --cluster)? */
+/*
+ * Does this database hold a cluster's tables (db init --cluster)?  Then
+ * the nodes of the URL must hold every event of the Distributed table,
+ * once: one node of each shard, as db init wants them.
+ */
 
 int
 mt_ch_is_cluster(mt_db_t *db, int *cluster)
 {
-    int64_t   n;
-    mt_ch_t  *ch = db->conn;
+    size_t     i;
+    int64_t    n, all, sum;
+    mt_http_t *h;
+    mt_ch_t   *ch = db->conn;
 
     n = 0;
 
@@ -74,6 +80,44 @@ mt_ch_is_cluster(mt_db_t *db, int *cluster)
     }
 
     *cluster = (n > 0);
+
+    if (n == 0) {
+        return MT_DB_OK;
+    }
+
+    all = 0;
+    sum = 0;
+
+    if (mt_ch_query_on(db, &ch->node[ch->main], "SELECT count() FROM "
+                       "mail_events", NULL, 0, mt_ch_count_row, &all)
+        != MT_DB_OK)
+    {
+        return MT_DB_ERROR;
+    }
+
+    for (i = 0; i < ch->nnodes; i++) {
+        h = mt_ch_node(db, i);
+        n = 0;
+
+        if (h == NULL
+            || mt_ch_query_on(db, h, "SELECT count() FROM mail_events_local",
+                              NULL, 0, mt_ch_count_row, &n)
+               != MT_DB_OK)
+        {
+            return MT_DB_ERROR;
+        }
+
+        sum += n;
+    }
+
+    if (sum != all) {
+        mt_db_error(db, "the URL's %zu nodes hold %lld of the cluster's "
+                    "%lld events: name one node of each shard "
+                    "(clickhouse://HOST1:PORT1,HOST2:PORT2/DB); nothing "
+                    "was changed", ch->nnodes, (long long) sum,
+                    (long long) all);
+        return MT_DB_ERROR;
+    }
 
     return MT_DB_OK;
 }
