@@ -1,8 +1,9 @@
 # The query commands against a real ClickHouse server (started here,
 # stopped at the end): the same spool loaded into SQLite and ClickHouse
 # gives the same report, suppression list, check and exports, output for
-# output; what ClickHouse cannot do yet (add, remove, forget, prune) is
-# refused in one line, the database untouched.  No nginx.
+# output; prune deletes what SQLite's deletes, and the same answers
+# follow; what ClickHouse cannot do yet (add, remove, forget) is refused
+# in one line, the database untouched.  No nginx.
 
 use strict;
 use warnings;
