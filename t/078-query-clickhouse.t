@@ -74,8 +74,7 @@ my $before = ch_sql('q', 'SELECT count() FROM mail_suppression_claims') . ' '
            . ch_sql('q', 'SELECT count() FROM mail_events') . ' '
            . ch_sql('q', 'SELECT count() FROM mail_settings_log');
 
-for my $c (['suppressions', 'add', 'x@example.com'], ['suppressions', 'remove', $addr],
-           ['forget', $addr])
+for my $c (['forget', $addr])
 {
     my $r = run(@$c, '--db', $ch);
     is $r->{rc}, 1, "@$c[0 .. 1] on ClickHouse: exit 1";
@@ -111,13 +110,49 @@ sub same_answers {
              map { ['status', $_] } @mids);
     my $diff = 0;
     for my $c (@a) {
-        my ($s, $c2) = map { run(@$c, '--format', 'csv', '--db', $_) } $sq, $ch;
+        my ($s, $c2) = map { now_is(run(@$c, '--format', 'json', '--db', $_)) } $sq, $ch;
         next if $c2->{rc} == $s->{rc} && $c2->{out} eq $s->{out};
         diag "@$c: $s->{rc} vs $c2->{rc}\n$s->{out}\n--\n$c2->{out}$c2->{err}";
         $diff++;
     }
     is $diff, 0, "$what: report, suppressions and status the same as SQLite's";
 }
+
+# suppressions add and remove: the same answers, then the same list and
+# checks; a time of this run (a hand's) is NOW in both
+
+my $t0 = time() * 1000 - 1000;
+sub now_is {
+    my ($r) = @_;
+    $r->{out} =~ s/\b(\d{13})\b/$1 >= $t0 ? 'NOW' : $1/ge;
+    return $r;
+}
+
+my ($bob) = 'bob@example.com';
+my @hand = (['add', 'new@example.com', '--note', 'hello'], ['add', 'new@example.com'],
+            ['add', $bob, '--reason', 'complaint'], ['check', $bob],
+            ['remove', $bob], ['check', $bob], ['remove', $bob],
+            ['add', $bob, '--reason', 'unsubscribe', '--note', 'asked'], ['check', $bob],
+            ['remove', 'new@example.com'], ['add', 'new@example.com', '--reason', 'hard_bounce'],
+            ['check', 'new@example.com'], ['remove', 'nobody@example.com'],
+            ['remove', $addr], ['check', $addr], ['add', $addr]);
+for my $a (@hand) {
+    my ($s, $c) = map { now_is(run('suppressions', @$a, '--format', 'json', '--db', $_)) } $sq, $ch;
+    is $c->{rc}, $s->{rc}, "suppressions @$a on ClickHouse: exit $s->{rc} as SQLite's" or diag $c->{err};
+    is $c->{out}, $s->{out}, '... the same answer';
+}
+like run('suppressions', 'check', $bob, '--format', 'json', '--db', $ch)->{out},
+     qr/"reason":"unsubscribe".*"removed_at":\d+.*"note":"asked"/, 'bob: suppressed again after a removal, by hand';
+
+for my $a (['add', 'not an address'], ['add', 'x@example.com', '--reason', 'soft_bounces'],
+           ['remove', $bob, '--note', 'x'], ['add'])
+{
+    my ($s, $c) = map { run('suppressions', @$a, '--db', $_) } $sq, $ch;
+    is $c->{rc}, 2, "suppressions @$a on ClickHouse: exit 2";
+    is $c->{err}, $s->{err}, '... the same message as SQLite';
+}
+
+same_answers('after suppressions add and remove');
 
 # prune: a month as a partition, then rows within a month, then nothing
 

@@ -131,6 +131,18 @@ const mt_ch_col_t  mt_ch_claim_cols[MT_CH_CLAIM_NCOLS] = {
     MT_CH_COL("events", "Int64", MT_CH_INT64)
 };
 
+/*
+ * What suppressions add and remove did: an address suppressed by hand
+ * (reason, note), or removed (reason ""), at a time.
+ */
+static const mt_ch_col_t  mt_ch_hand_cols[MT_CH_HAND_NCOLS] = {
+    MT_CH_COL("address", "String", MT_CH_STRING),
+    MT_CH_COL("domain", "String", MT_CH_STRING),
+    MT_CH_COL("reason", "String", MT_CH_STRING),
+    MT_CH_NULLABLE("note", "String", MT_CH_STRING),
+    MT_CH_COL("at", "Int64", MT_CH_INT64)
+};
+
 
 #define mt_ch_n(a)              (sizeof(a) / sizeof(a[0]))
 
@@ -169,6 +181,10 @@ const mt_ch_table_t  mt_ch_tables[MT_CH_T_MAX] = {
 
     { "mail_suppression_claims", mt_ch_claim_cols, MT_CH_CLAIM_NCOLS,
       "ReplacingMergeTree ORDER BY (address, event_id, reason)",
+      "sipHash64(address)" },
+
+    { "mail_suppression_hand", mt_ch_hand_cols, MT_CH_HAND_NCOLS,
+      "ReplacingMergeTree ORDER BY (address, at, reason)",
       "sipHash64(address)" }
 };
 
@@ -570,10 +586,17 @@ mt_ch_orders(mt_tool_buf_t *b, unsigned (*order)(unsigned),
 
 
 /*
- * mail_suppressions as the SQL backends have it, from the claims: the
- * earliest claim (of two at once the smaller event id) names the reason,
- * source, message and event; the span of the claims; the number of
- * distinct events that suppress by themselves.
+ * mail_suppressions as the SQL backends have it, from the claims and
+ * what was done by hand.  A removal at R ends an epoch: the claims at or
+ * before R (a hand's suppression is a claim of no event) belong to it,
+ * the later ones to the next (z_epoch, the first removal at or after a
+ * claim, 0 for the claims after the last one).  Of each epoch: the
+ * earliest claim (of two at once the smaller event id) names the
+ * reason, source, message and event; the span of the claims; the number
+ * of distinct events that suppress by themselves.  The row is the epoch
+ * after the last removal when there is one (suppressed), else the last
+ * epoch removed; removed_at the last removal, the note the last one
+ * given.
  */
 
 static void
@@ -582,17 +605,45 @@ mt_ch_view_suppressions(mt_tool_buf_t *b)
     mt_tool_buf_add_cstr(b,
         "CREATE VIEW IF NOT EXISTS mail_suppressions AS "
         "SELECT " MT_CH_SUPPRESSIONS_SELECT " FROM ("
-        "SELECT address, any(domain) AS x_domain, "
-        "toInt64(1) AS x_suppressed, "
-        "argMin(reason, (at, event_id)) AS x_reason, "
-        "nullIf(argMin(src, (at, event_id)), '') AS x_src, "
-        "nullIf(argMin(message_id, (at, event_id)), '') AS x_message_id, "
-        "nullIf(argMin(event_id, (at, event_id)), '') AS x_event_id, "
-        "min(at) AS x_first_at, max(at) AS x_last_at, "
-        "toInt64(uniqExactIf(event_id, events > 0)) AS x_events, "
-        "CAST(NULL AS Nullable(Int64)) AS x_removed_at, "
-        "CAST(NULL AS Nullable(String)) AS x_note "
-        "FROM mail_suppression_claims GROUP BY address)");
+        "SELECT address, argMax(y_domain, y_key) AS x_domain, "
+        "toInt64(min(y_epoch) = 0) AS x_suppressed, "
+        "argMax(y_reason, y_key) AS x_reason, "
+        "nullIf(argMax(y_src, y_key), '') AS x_src, "
+        "nullIf(argMax(y_message_id, y_key), '') AS x_message_id, "
+        "nullIf(argMax(y_event_id, y_key), '') AS x_event_id, "
+        "argMax(y_first_at, y_key) AS x_first_at, "
+        "argMax(y_last_at, y_key) AS x_last_at, "
+        "argMax(y_events, y_key) AS x_events, "
+        "nullIf(max(y_removed_at), 0) AS x_removed_at, "
+        "argMax(y_note, y_note_at) AS x_note FROM ("
+
+        "SELECT address, z_epoch AS y_epoch, "
+        "if(z_epoch = 0, toInt64(9223372036854775807), z_epoch) AS y_key, "
+        "any(domain) AS y_domain, "
+        "argMin(reason, (at, event_id)) AS y_reason, "
+        "argMin(src, (at, event_id)) AS y_src, "
+        "argMin(message_id, (at, event_id)) AS y_message_id, "
+        "argMin(event_id, (at, event_id)) AS y_event_id, "
+        "min(at) AS y_first_at, max(at) AS y_last_at, "
+        "toInt64(uniqExactIf(event_id, events > 0)) AS y_events, "
+        "any(z_removed) AS y_removed_at, "
+        "argMax(note, at) AS y_note, "
+        "maxIf(at, isNotNull(note)) AS y_note_at FROM ("
+
+        "SELECT address, domain, reason, src, message_id, event_id, at, "
+        "events, note, z_removed, "
+        "arrayReduce('min', arrayFilter(r -> r >= at, z_removals)) "
+            "AS z_epoch FROM ("
+        "SELECT address, domain, reason, src, message_id, event_id, at, "
+        "events, CAST(NULL AS Nullable(String)) AS note "
+        "FROM mail_suppression_claims UNION ALL "
+        "SELECT address, domain, reason, '' AS src, '' AS message_id, "
+        "'' AS event_id, at, toInt64(0) AS events, note "
+        "FROM mail_suppression_hand WHERE reason != '') "
+        "ANY LEFT JOIN (SELECT address, groupArray(at) AS z_removals, "
+        "max(at) AS z_removed FROM mail_suppression_hand "
+        "WHERE reason = '' GROUP BY address) USING address) "
+        "GROUP BY address, z_epoch) GROUP BY address)");
 }
 
 

@@ -605,7 +605,10 @@ mt_ch_query_on(mt_db_t *db, mt_http_t *h, const char *sql,
         return MT_DB_ERROR;
     }
 
-    rc = mt_ch_post(db, h, NULL, b->data, b->len);
+    /* an INSERT into a Distributed table: on the shards when it returns */
+
+    rc = mt_ch_post(db, h, strncmp(sql, "INSERT", 6) == 0
+                           ? MT_CH_INSERT_ARGS : NULL, b->data, b->len);
 
     if (rc != MT_DB_OK || row == NULL) {
         return rc;

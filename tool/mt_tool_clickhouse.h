@@ -65,6 +65,7 @@ typedef enum {
     MT_CH_T_MSG,
     MT_CH_T_SOFT,
     MT_CH_T_CLAIMS,
+    MT_CH_T_HAND,
     MT_CH_T_MAX
 } mt_ch_table_e;
 
@@ -73,6 +74,7 @@ typedef enum {
 #define MT_CH_MSG_NCOLS         22
 #define MT_CH_SOFT_NCOLS        5
 #define MT_CH_CLAIM_NCOLS       8
+#define MT_CH_HAND_NCOLS        5
 
 /* the nodes a URL may name: clickhouse://HOST1:PORT1,HOST2:PORT2/DB */
 #define MT_CH_NODES_MAX         64

@@ -38,6 +38,15 @@
     "note = coalesce(excluded.note, mail_suppressions.note) "                 \
     "WHERE mail_suppressions.suppressed = 0 RETURNING address"
 
+/*
+ * A backend without updates (ClickHouse) keeps what add and remove did
+ * as rows: an address suppressed by hand ($3 a reason) or removed ($3
+ * ""), at $4; the view mail_suppressions gives the rows SQL's has.
+ */
+#define MT_SUP_HAND_SQL                                                       \
+    "INSERT INTO mail_suppression_hand (address, domain, reason, note, at) "  \
+    "VALUES ($1, $2, $3, $5, toInt64($4))"
+
 /* a long option every query command takes */
 #define MT_OPT_FORMAT           300
 

@@ -178,7 +178,8 @@ mt_sup_usage(FILE *f)
         "           CSV of every column; docs/loading.md has each format\n"
         "\n"
         "options:\n"
-        "  --db URL          sqlite:PATH or postgresql://...; required\n"
+        "  --db URL          sqlite:PATH, postgresql://... or\n"
+        "                    clickhouse://...; required\n"
         "  --hash-key FILE   the key of hashed addresses, when the\n"
         "                    database's are made with a key file (also\n"
         "                    " MT_RCPT_KEY_ENV ")\n"
@@ -332,17 +333,6 @@ mt_tool_suppressions(int argc, char **argv)
 
     if (mt_query_open(&s.db, url) != 0) {
         return s.cmd == MT_SUP_CHECK ? MT_SUP_CHECK_ERROR : MT_TOOL_ERROR;
-    }
-
-    /* add and remove update a row where it is */
-
-    if ((s.cmd == MT_SUP_ADD || s.cmd == MT_SUP_REMOVE)
-        && s.db.backend->per_event)
-    {
-        mt_tool_error("%s: %s is not available for %s databases yet (no "
-                      "updates)", s.db.url, s.name, s.db.backend->name);
-        mt_db_close(&s.db);
-        return MT_TOOL_ERROR;
     }
 
     /* an address is also looked up as its hash, when there is a key */
@@ -601,9 +591,19 @@ mt_sup_add(mt_sup_t *s)
     params[4] = s->note;
     s->changed = 0;
 
-    rc = s->db.backend->query(&s->db, MT_SUP_ADD_SQL,
-                              params, 5, mt_query_count_row,
-                              &s->changed);
+    if (!s->db.backend->per_event) {
+        rc = s->db.backend->query(&s->db, MT_SUP_ADD_SQL,
+                                  params, 5, mt_query_count_row,
+                                  &s->changed);
+
+    } else if (s->found == 2) {
+        rc = MT_DB_OK;                  /* as SQL's: suppressed already */
+
+    } else {
+        rc = s->db.backend->query(&s->db, MT_SUP_HAND_SQL, params, 5, NULL,
+                                  NULL);
+        s->changed = 1;
+    }
 
     if (rc != MT_DB_OK) {
         mt_tool_error("%s: %s", s->db.url, s->db.err);
@@ -630,7 +630,7 @@ mt_sup_remove(mt_sup_t *s)
 {
     int          rc, tries;
     char         now[24];
-    const char  *params[2];
+    const char  *params[5];
 
     s->changed = 0;
 
@@ -650,12 +650,25 @@ mt_sup_remove(mt_sup_t *s)
 
         params[0] = s->cols[MT_SUP_ADDRESS];
 
-        rc = s->db.backend->query(&s->db, "UPDATE mail_suppressions "
-                                  "SET suppressed = 0, removed_at = $2 "
-                                  "WHERE address = $1 AND suppressed = 1 "
-                                  "RETURNING address",
-                                  params, 2, mt_query_count_row,
-                                  &s->changed);
+        if (s->db.backend->per_event) {
+            params[1] = s->cols[MT_SUP_DOMAIN] ? s->cols[MT_SUP_DOMAIN] : "";
+            params[2] = "";
+            params[3] = now;
+            params[4] = NULL;
+
+            rc = s->db.backend->query(&s->db, MT_SUP_HAND_SQL, params, 5,
+                                      NULL, NULL);
+            s->changed++;
+
+        } else {
+            rc = s->db.backend->query(&s->db, "UPDATE mail_suppressions "
+                                      "SET suppressed = 0, removed_at = $2 "
+                                      "WHERE address = $1 "
+                                      "AND suppressed = 1 "
+                                      "RETURNING address",
+                                      params, 2, mt_query_count_row,
+                                      &s->changed);
+        }
 
         if (rc != MT_DB_OK) {
             mt_tool_error("%s: %s", s->db.url, s->db.err);
