@@ -112,7 +112,11 @@ sub same_answers {
     for my $c (@a) {
         my ($s, $c2) = map { now_is(run(@$c, '--format', 'json', '--db', $_)) } $sq, $ch;
         next if $c2->{rc} == $s->{rc} && $c2->{out} eq $s->{out};
-        diag "@$c: $s->{rc} vs $c2->{rc}\n$s->{out}\n--\n$c2->{out}$c2->{err}";
+        my %in = map { $_ => 1 } split /\n/, $c2->{out};
+        my %is = map { $_ => 1 } split /\n/, $s->{out};
+        diag "@$c: exit $s->{rc} vs $c2->{rc}$c2->{err}\n"
+            . join("\n", (map { "SQLite: $_" } grep { !$in{$_} } split /\n/, $s->{out}),
+                          (map { "ClickHouse: $_" } grep { !$is{$_} } split /\n/, $c2->{out}));
         $diff++;
     }
     is $diff, 0, "$what: report, suppressions and status the same as SQLite's";
@@ -153,6 +157,30 @@ for my $a (['add', 'not an address'], ['add', 'x@example.com', '--reason', 'soft
 }
 
 same_answers('after suppressions add and remove');
+
+# events loaded after a removal: one older than it suppresses nothing, a
+# later one suppresses anew, in both
+
+for my $a (['remove', 'carol@other.org'], ['remove', 'erin@example.com']) {
+    my ($s, $c) = map { run('suppressions', @$a, '--db', $_) } $sq, $ch;
+    is $c->{rc} . $s->{rc}, '00', "suppressions @$a in both";
+}
+my @late = (ev(src => 'mailgun', type => 'bounced', bounce => 'hard', mid => 'late1',
+               rcpt => 'carol@other.org', ts => day_ms(1) + 23 * 3600000),
+            ev(src => 'ses', type => 'complained', mid => 'late2',
+               rcpt => 'erin@example.com', ts => time() * 1000 + 3600000));
+for my $url ($sq, $ch) {
+    my $d = "$tmp/late-" . ($url =~ /^(\w+)/)[0];
+    spool_of($d, @late);
+    my $r = run('load', '--quiet', $d, '--db', $url);
+    is $r->{rc}, 0, "late events loaded into $url" or diag $r->{err};
+}
+for my $a (['carol@other.org', 1, 'not'], ['erin@example.com', 0, 'complaint']) {
+    my ($s, $c) = map { run('suppressions', 'check', $a->[0], '--format', 'json', '--db', $_) } $sq, $ch;
+    is "$c->{rc} $s->{rc}", "$a->[1] $a->[1]", "check $a->[0]: exit $a->[1] in both";
+    my ($js, $jc) = map { decode_json($_->{out}) } $s, $c;
+    is "$jc->{suppressed} $jc->{reason}", "$js->{suppressed} $js->{reason}", '... the same row';
+}
 
 # prune: a month as a partition, then rows within a month, then nothing
 

@@ -77,6 +77,8 @@ static int mt_ch_soft_bounces(mt_db_t *db, mt_db_soft_t *s, size_t n,
 static int mt_ch_soft_row(void *data, int ncols, const char **cols,
     const size_t *lens);
 static int mt_ch_suppress(mt_db_t *db, mt_db_suppress_t *s, size_t n);
+static int mt_ch_removed_row(void *data, int ncols, const char **cols,
+    const size_t *lens);
 static int mt_ch_query(mt_db_t *db, const char *sql, const char **params,
     int nparams, mt_db_row_pt row, void *data);
 static int mt_ch_setting(mt_db_t *db, const char *name, const char *value);
@@ -1231,16 +1233,85 @@ mt_ch_soft_row(void *data, int ncols, const char **cols,
 }
 
 
-/* each claim a row: the view merges them (mt_tool_chschema.c) */
+/* the last removal by hand of each address asked for */
+typedef struct {
+    char                      **addr;
+    int64_t                    *at;
+    size_t                      n;
+    size_t                      nalloc;
+    unsigned                    nomem:1;
+} mt_ch_removed_t;
+
+
+/*
+ * Each claim a row: the view merges them (mt_tool_chschema.c).  A claim
+ * at or before the address's last removal by hand is left out, as SQL's
+ * merge leaves it (MT_DB_SUPPRESS_MERGE): the row removed stays as it
+ * was when removed.
+ */
 
 static int
 mt_ch_suppress(mt_db_t *db, mt_db_suppress_t *s, size_t n)
 {
-    size_t          i;
-    mt_ch_t        *ch = db->conn;
-    mt_ch_block_t  *b = &ch->block[MT_CH_T_CLAIMS];
+    int              rc;
+    size_t           i, k;
+    mt_ch_removed_t  r;
+    mt_ch_t         *ch = db->conn;
+    mt_ch_block_t   *b = &ch->block[MT_CH_T_CLAIMS];
+
+    if (n == 0) {
+        return MT_DB_OK;
+    }
+
+    memset(&r, 0, sizeof(mt_ch_removed_t));
+
+    ch->body.len = 0;
+    ch->body.nomem = 0;
+    mt_tool_buf_add_cstr(&ch->body, "SELECT address, max(at) FROM "
+                         "mail_suppression_hand WHERE reason = '' "
+                         "AND address IN (");
 
     for (i = 0; i < n; i++) {
+        mt_tool_buf_add_cstr(&ch->body, i ? ", " : "");
+        mt_ch_quote(&ch->body, (char *) s[i].address.data, s[i].address.len);
+    }
+
+    mt_tool_buf_add_cstr(&ch->body, ") GROUP BY address\n"
+                         "FORMAT TabSeparated");
+
+    if (ch->body.nomem) {
+        mt_db_error(db, "out of memory");
+        return MT_DB_ERROR;
+    }
+
+    /* posted as it is: an address may hold "$1" */
+
+    rc = mt_ch_post(db, &ch->node[ch->main], NULL, ch->body.data,
+                    ch->body.len);
+
+    if (rc == MT_DB_OK) {
+        rc = mt_ch_rows(db, &ch->node[ch->main], mt_ch_removed_row, &r);
+    }
+
+    if (rc == MT_DB_OK && r.nomem) {
+        mt_db_error(db, "out of memory");
+        rc = MT_DB_ERROR;
+    }
+
+    for (i = 0; rc == MT_DB_OK && i < n; i++) {
+        for (k = 0; k < r.n; k++) {
+            if (strlen(r.addr[k]) == s[i].address.len
+                && memcmp(r.addr[k], s[i].address.data, s[i].address.len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (k < r.n && s[i].first_at <= r.at[k]) {
+            continue;
+        }
+
         mt_ch_mstr(b, 0, &s[i].address);
         mt_ch_mstr(b, 1, &s[i].domain);
         mt_ch_cstr(b, 2, s[i].reason);
@@ -1252,7 +1323,59 @@ mt_ch_suppress(mt_db_t *db, mt_db_suppress_t *s, size_t n)
         b->rows++;
     }
 
-    return MT_DB_OK;
+    for (k = 0; k < r.n; k++) {
+        free(r.addr[k]);
+    }
+
+    free(r.addr);
+    free(r.at);
+
+    return rc;
+}
+
+
+static int
+mt_ch_removed_row(void *data, int ncols, const char **cols,
+    const size_t *lens)
+{
+    size_t            n;
+    void             *p;
+    mt_ch_removed_t  *r = data;
+
+    if (ncols < 2 || cols[0] == NULL || cols[1] == NULL) {
+        return 0;
+    }
+
+    if (r->n == r->nalloc) {
+        n = r->nalloc ? r->nalloc * 2 : 16;
+
+        p = realloc(r->addr, n * sizeof(char *));
+        if (p == NULL) {
+            r->nomem = 1;
+            return -1;
+        }
+
+        r->addr = p;
+
+        p = realloc(r->at, n * sizeof(int64_t));
+        if (p == NULL) {
+            r->nomem = 1;
+            return -1;
+        }
+
+        r->at = p;
+        r->nalloc = n;
+    }
+
+    r->addr[r->n] = strndup(cols[0], lens[0]);
+    if (r->addr[r->n] == NULL) {
+        r->nomem = 1;
+        return -1;
+    }
+
+    r->at[r->n++] = strtoll(cols[1], NULL, 10);
+
+    return 0;
 }
 
 
