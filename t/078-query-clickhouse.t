@@ -24,7 +24,12 @@ ch_sql('default', 'CREATE DATABASE q');
 my $ch = ch_url('q');
 my $sq = "sqlite:$tmp/q.sqlite";
 
-my @records = (report_events(), odd_events(day_ms(1) + 20 * 3600000));
+# sh1: one message id, two recipients (forget rebuilds it from the other's)
+my @records = (report_events(), odd_events(day_ms(1) + 20 * 3600000),
+               ev(src => 'sendgrid', type => 'sent', mid => 'sh1', rcpt => 'ann@example.com',
+                  ts => day_ms(1) + 3600000),
+               ev(src => 'track', type => 'opened', mid => 'sh1', rcpt => 'ben@example.com',
+                  machine => 0, ts => day_ms(1) + 7200000));
 
 for my $url ($sq, $ch) {
     my $d = "$tmp/spool-" . ($url =~ /^(\w+)/)[0];
@@ -74,14 +79,6 @@ my $before = ch_sql('q', 'SELECT count() FROM mail_suppression_claims') . ' '
            . ch_sql('q', 'SELECT count() FROM mail_events') . ' '
            . ch_sql('q', 'SELECT count() FROM mail_settings_log');
 
-for my $c (['forget', $addr])
-{
-    my $r = run(@$c, '--db', $ch);
-    is $r->{rc}, 1, "@$c[0 .. 1] on ClickHouse: exit 1";
-    like $r->{err}, qr/^mail-track: clickhouse:\/\/default\@127\.0\.0\.1:\d+\/q: .*is not available for clickhouse databases yet/,
-        '... said in one line';
-}
-
 # bad input to prune: the same refusals as SQL's, nothing changed
 
 for my $a (['--older-than', '0d'], ['--older-than', 'x'], ['--before', 'soon'], [])
@@ -100,7 +97,7 @@ is ch_sql('q', 'SELECT count() FROM mail_suppression_claims') . ' '
 
 my @mids = split /\n/, sq("$tmp/q.sqlite", 'SELECT message_id FROM mail_messages '
                             . 'ORDER BY message_id LIMIT 3');
-push @mids, qw(m1 m2 m3 m9);
+push @mids, qw(m1 m2 m3 m9 sh1);
 
 sub same_answers {
     my ($what) = @_;
@@ -181,6 +178,44 @@ for my $a (['carol@other.org', 1, 'not'], ['erin@example.com', 0, 'complaint']) 
     my ($js, $jc) = map { decode_json($_->{out}) } $s, $c;
     is "$jc->{suppressed} $jc->{reason}", "$js->{suppressed} $js->{reason}", '... the same row';
 }
+
+# forget: the same erasures, the same answers after them (one key file
+# for both, so the hashes are the same)
+
+my $key = "$tmp/hash.key";
+is run('keygen', '--hash', $key)->{rc}, 0, 'a hash key';
+my ($user) = sq("$tmp/q.sqlite", "SELECT address FROM mail_suppressions WHERE address LIKE 'user%' "
+                                 . "ORDER BY address LIMIT 1");
+my $shared = 'ann@example.com';
+ok $user, "a suppressed address of the spool: $user";
+my $bobhash = `$FindBin::Bin/../build/mail-track hash --key $key $bob`;
+chomp $bobhash;
+for my $a ([$bob], ['carol@other.org'], ['alice@example.com'], ['dave@other.org', '--suppress'],
+           [$user], [$shared], ['nobody@example.com'], [$bob], [$bobhash], ['frank@example.com', '--suppress'],
+           ['frank@example.com'])
+{
+    my ($s, $c) = map { run('forget', @$a, '--hash-key', $key, '--format', 'json', '--db', $_) } $sq, $ch;
+    is $c->{rc}, $s->{rc}, "forget @$a on ClickHouse: exit $s->{rc} as SQLite's" or diag $c->{err};
+    is $c->{out}, $s->{out}, "... the same answer: $s->{out}" or diag $c->{err};
+}
+is ch_sql('q', "SELECT count() FROM mail_events WHERE positionCaseInsensitive(ifNull(rcpt, ''), '$bob') > 0"),
+   0, "bob's events are gone";
+is ch_sql('q', "SELECT count() FROM mail_suppression_claims WHERE address = '$bob'") . ' '
+   . ch_sql('q', "SELECT count() FROM mail_suppression_hand WHERE address = '$bob'"),
+   '0 0', '... and his claims and removals, as an address';
+for my $q ($bob, $user, 'dave@other.org', 'carol@other.org') {
+    my ($s, $c) = map { now_is(run('suppressions', 'check', $q, '--hash-key', $key, '--format', 'json', '--db', $_)) } $sq, $ch;
+    is $c->{rc}, $s->{rc}, "check $q after forget: exit $s->{rc} in both";
+    is $c->{out}, $s->{out}, '... the same row (the hash\'s)';
+}
+for my $a (['not an address'], [], [$bob, '--suppress', 'x'])
+{
+    my ($s, $c) = map { run('forget', @$a, '--hash-key', $key, '--db', $_) } $sq, $ch;
+    is $c->{rc}, 2, "forget @$a on ClickHouse: exit 2";
+    is $c->{err}, $s->{err}, '... the same message as SQLite';
+}
+
+same_answers('after forget');
 
 # prune: a month as a partition, then rows within a month, then nothing
 

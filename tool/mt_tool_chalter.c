@@ -2,7 +2,7 @@
 /*
  * Copyright (C) ngx_mail_track_module authors
  *
- * Changes of rows in ClickHouse (prune): whole monthly partitions
+ * Changes of rows in ClickHouse (prune, forget): whole monthly partitions
  * dropped, and rows deleted by ALTER TABLE ... DELETE, a mutation that
  * rewrites every part it touches in the background.  ClickHouse 18.16
  * has no mutations_sync: each mutation is awaited by polling
@@ -372,6 +372,38 @@ mt_ch_prune(mt_db_t *db, int64_t before, mt_db_prune_t *stats)
                     (long long) left);
         rc = MT_DB_ERROR;
     }
+
+    return rc;
+}
+
+
+/* DELETE WHERE where, as mt_ch_alter() does it */
+
+int
+mt_ch_delete(mt_db_t *db, const char *table, const char *where,
+    const char **params, int nparams)
+{
+    int            rc, cluster;
+    mt_tool_buf_t  b;
+
+    if (mt_ch_is_cluster(db, &cluster) != MT_DB_OK) {
+        return MT_DB_ERROR;
+    }
+
+    mt_tool_buf_init(&b);
+    mt_tool_buf_add_cstr(&b, "DELETE WHERE ");
+    mt_ch_expand(&b, where, params, nparams);
+    mt_tool_buf_add(&b, "", 1);
+
+    if (b.nomem) {
+        mt_db_error(db, "out of memory");
+        rc = MT_DB_ERROR;
+
+    } else {
+        rc = mt_ch_alter(db, cluster, table, (const char *) b.data);
+    }
+
+    mt_tool_buf_free(&b);
 
     return rc;
 }

@@ -596,7 +596,9 @@ mt_ch_orders(mt_tool_buf_t *b, unsigned (*order)(unsigned),
  * of distinct events that suppress by themselves.  The row is the epoch
  * after the last removal when there is one (suppressed), else the last
  * epoch removed; removed_at the last removal, the note the last one
- * given.
+ * given.  An event id that begins with a NUL byte (never one of the
+ * loader's: it makes NUL U+FFFD) stands for an event of an address
+ * forgotten, counted and never shown.
  */
 
 static void
@@ -610,7 +612,9 @@ mt_ch_view_suppressions(mt_tool_buf_t *b)
         "argMax(y_reason, y_key) AS x_reason, "
         "nullIf(argMax(y_src, y_key), '') AS x_src, "
         "nullIf(argMax(y_message_id, y_key), '') AS x_message_id, "
-        "nullIf(argMax(y_event_id, y_key), '') AS x_event_id, "
+        "argMax(y_event_id, y_key) AS x_event_id0, "
+        "nullIf(if(substring(x_event_id0, 1, 1) = '\\0', '', x_event_id0), "
+            "'') AS x_event_id, "
         "argMax(y_first_at, y_key) AS x_first_at, "
         "argMax(y_last_at, y_key) AS x_last_at, "
         "argMax(y_events, y_key) AS x_events, "

@@ -123,7 +123,8 @@ const mt_db_backend_t  mt_db_clickhouse = {
 
     NULL,                                    /* no locks: nothing to hold */
     mt_ch_prune,
-    ""                                       /* strings compare as bytes */
+    "",                                      /* strings compare as bytes */
+    mt_ch_delete
 };
 
 
@@ -562,23 +563,14 @@ mt_ch_quote(mt_tool_buf_t *b, const char *s, size_t len)
 }
 
 
-/*
- * One statement on a node; "$1".. are the params as string literals
- * (NULL as NULL).  With row, the rows come as TabSeparated.
- */
+/* sql with "$1".. as the params' string literals (NULL as NULL) */
 
-int
-mt_ch_query_on(mt_db_t *db, mt_http_t *h, const char *sql,
-    const char **params, int nparams, mt_db_row_pt row, void *data)
+void
+mt_ch_expand(mt_tool_buf_t *b, const char *sql, const char **params,
+    int nparams)
 {
-    int             rc, k;
-    const char     *p;
-    mt_tool_buf_t  *b;
-    mt_ch_t        *ch = db->conn;
-
-    b = &ch->sql;
-    b->len = 0;
-    b->nomem = 0;
+    int          k;
+    const char  *p;
 
     for (p = sql; *p; p++) {
         if (*p == '$' && p[1] >= '1' && p[1] <= '9') {
@@ -597,6 +589,27 @@ mt_ch_query_on(mt_db_t *db, mt_http_t *h, const char *sql,
 
         mt_tool_buf_add(b, p, 1);
     }
+}
+
+
+/*
+ * One statement on a node; "$1".. are the params as string literals
+ * (NULL as NULL).  With row, the rows come as TabSeparated.
+ */
+
+int
+mt_ch_query_on(mt_db_t *db, mt_http_t *h, const char *sql,
+    const char **params, int nparams, mt_db_row_pt row, void *data)
+{
+    int             rc;
+    mt_tool_buf_t  *b;
+    mt_ch_t        *ch = db->conn;
+
+    b = &ch->sql;
+    b->len = 0;
+    b->nomem = 0;
+
+    mt_ch_expand(b, sql, params, nparams);
 
     if (row != NULL) {
         mt_tool_buf_add_cstr(b, "\nFORMAT TabSeparated");

@@ -108,12 +108,16 @@ int mt_ch_query_on(mt_db_t *db, mt_http_t *h, const char *sql,
     const char **params, int nparams, mt_db_row_pt row, void *data);
 int mt_ch_exec_on(mt_db_t *db, mt_http_t *h, mt_tool_buf_t *sql);
 void mt_ch_quote(mt_tool_buf_t *b, const char *s, size_t len);
+void mt_ch_expand(mt_tool_buf_t *b, const char *sql, const char **params,
+    int nparams);
 
 /* mt_tool_chalter.c */
 int mt_ch_is_cluster(mt_db_t *db, int *cluster);
 int mt_ch_alter(mt_db_t *db, int cluster, const char *table,
     const char *what);
 int mt_ch_prune(mt_db_t *db, int64_t before, mt_db_prune_t *stats);
+int mt_ch_delete(mt_db_t *db, const char *table, const char *where,
+    const char **params, int nparams);
 void mt_ch_ident(mt_tool_buf_t *b, const char *s);
 
 /* mt_tool_chschema.c */

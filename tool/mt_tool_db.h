@@ -300,6 +300,13 @@ struct mt_db_backend_s {
 
     /* ORDER BY x <this>: by bytes, as every backend sorts the same */
     const char                 *bytes_order;
+
+    /*
+     * A backend without DELETE (ClickHouse): deletes the rows of table
+     * where ("$1".. the params) holds, done when it returns; NULL: SQL.
+     */
+    int    (*delete_rows)(mt_db_t *db, const char *table, const char *where,
+               const char **params, int nparams);
 };
 
 

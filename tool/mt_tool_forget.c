@@ -93,6 +93,15 @@ static int mt_forget_suppression(mt_forget_t *fg);
 static int mt_forget_sup_row(void *data, int ncols, const char **cols,
     const size_t *lens);
 static void mt_forget_reset(mt_forget_t *fg);
+static int mt_forget_unmerged(mt_forget_t *fg);
+static int mt_forget_find(mt_forget_t *fg);
+static size_t mt_forget_list(mt_forget_t *fg, mt_tool_buf_t *b,
+    const char *head, mt_strs_t *set, const char **params, size_t n);
+static int mt_forget_like_rows(mt_forget_t *fg, const char *head,
+    const char *where, const char **params, size_t n, mt_strs_t *set);
+static int mt_forget_set_row(void *data, int ncols, const char **cols,
+    const size_t *lens);
+static int mt_forget_unmerged_sup(mt_forget_t *fg);
 static int mt_strs_add(mt_strs_t *s, mt_arena_t *a, const char *p,
     size_t len);
 static void mt_strs_sort(mt_strs_t *s);
@@ -197,19 +206,24 @@ mt_tool_forget(int argc, char **argv)
         return MT_TOOL_ERROR;
     }
 
-    /* it deletes and updates rows, in a transaction */
-
-    if (fg.db.backend->per_event) {
-        mt_tool_error("%s: forget is not available for %s databases yet "
-                      "(no transactions, no updates)", fg.db.url,
-                      fg.db.backend->name);
-        mt_db_close(&fg.db);
-        return MT_TOOL_ERROR;
-    }
-
     mt_arena_init(&fg.arena);
 
-    for (tries = 0; ; tries++) {
+    /* without transactions: each step done, and a next run finishes */
+
+    for (tries = 0; fg.db.backend->per_event; tries = MT_FORGET_RETRIES) {
+        rc = mt_forget_unmerged(&fg);
+
+        if (rc != MT_DB_OK && fg.db.err[0] != '\0') {
+            mt_tool_error("%s: %s (run it again to finish)", fg.db.url,
+                          fg.db.err);
+        }
+
+        break;
+    }
+
+    /* it deletes and updates rows, in a transaction */
+
+    for (tries = 0; !fg.db.backend->per_event; tries++) {
         rc = fg.db.backend->begin(&fg.db);
 
         if (rc == MT_DB_OK) {
@@ -263,24 +277,7 @@ mt_forget_once(mt_forget_t *fg)
     size_t       i;
     mt_db_msg_t  *m;
 
-    fg->db.err[0] = '\0';
-
-    /* the hash, if the database has a key; made below if one is needed */
-
-    if (mt_rcpt_key(&fg->db, fg->key, 0, &fg->rcpt) != 0) {
-        return MT_DB_ERROR;
-    }
-
-    /* the events naming the address, and the messages it received */
-
-    rc = mt_forget_like(fg, "SELECT rcpt, mid FROM mail_events WHERE ",
-                        mt_forget_event_row);
-
-    if (rc == MT_DB_OK) {
-        rc = mt_forget_like(fg, "SELECT recipient, message_id "
-                            "FROM mail_messages WHERE ",
-                            mt_forget_message_row);
-    }
+    rc = mt_forget_find(fg);
 
     if (rc != MT_DB_OK) {
         return rc;
@@ -289,10 +286,6 @@ mt_forget_once(mt_forget_t *fg)
     if (fg->nomem) {
         goto nomem;
     }
-
-    mt_strs_sort(&fg->variants);
-    mt_strs_sort(&fg->mids);
-    mt_strs_sort(&fg->own);
 
     /* the message rows, held against loaders in their order (by bytes) */
 
@@ -354,6 +347,42 @@ nomem:
 }
 
 
+/* the address's events' recipients as they are, its messages' ids */
+
+static int
+mt_forget_find(mt_forget_t *fg)
+{
+    int  rc;
+
+    fg->db.err[0] = '\0';
+
+    /* the hash, if the database has a key; made below if one is needed */
+
+    if (mt_rcpt_key(&fg->db, fg->key, 0, &fg->rcpt) != 0) {
+        return MT_DB_ERROR;
+    }
+
+    /* the events naming the address, and the messages it received */
+
+    rc = mt_forget_like(fg, "SELECT rcpt, mid FROM mail_events WHERE ",
+                        mt_forget_event_row);
+
+    if (rc == MT_DB_OK) {
+        rc = mt_forget_like(fg, "SELECT recipient, message_id "
+                            "FROM mail_messages WHERE ",
+                            mt_forget_message_row);
+    }
+
+    if (rc == MT_DB_OK && !fg->nomem) {
+        mt_strs_sort(&fg->variants);
+        mt_strs_sort(&fg->mids);
+        mt_strs_sort(&fg->own);
+    }
+
+    return rc;
+}
+
+
 /*
  * "SELECT x, y FROM t WHERE " + the prefilter: x, lowercased, holds the
  * address or its hash, lowercased.  Lowercasing maps one character to
@@ -369,7 +398,7 @@ mt_forget_like(mt_forget_t *fg, const char *sql, mt_db_row_pt row)
     size_t          i, k, len;
     const u_char   *p;
     mt_tool_buf_t   q;
-    const char     *params[2];
+    const char     *params[2], *esc;
 
     n = 0;
 
@@ -410,6 +439,10 @@ mt_forget_like(mt_forget_t *fg, const char *sql, mt_db_row_pt row)
         n++;
     }
 
+    /* ClickHouse's LIKE takes no ESCAPE: a backslash is its escape */
+
+    esc = fg->db.backend->per_event ? "" : " ESCAPE '\\'";
+
     mt_tool_buf_init(&q);
     mt_tool_buf_add_cstr(&q, sql);
 
@@ -418,12 +451,14 @@ mt_forget_like(mt_forget_t *fg, const char *sql, mt_db_row_pt row)
     len = strcspn(sql + 7, ",");
     mt_tool_buf_add_cstr(&q, "lower(");
     mt_tool_buf_add(&q, sql + 7, len);
-    mt_tool_buf_add_cstr(&q, ") LIKE lower($1) ESCAPE '\\'");
+    mt_tool_buf_add_cstr(&q, ") LIKE lower($1)");
+    mt_tool_buf_add_cstr(&q, esc);
 
     if (n == 2) {
         mt_tool_buf_add_cstr(&q, " OR lower(");
         mt_tool_buf_add(&q, sql + 7, len);
-        mt_tool_buf_add_cstr(&q, ") LIKE lower($2) ESCAPE '\\'");
+        mt_tool_buf_add_cstr(&q, ") LIKE lower($2)");
+        mt_tool_buf_add_cstr(&q, esc);
     }
 
     mt_tool_buf_add(&q, "", 1);
@@ -933,6 +968,398 @@ mt_forget_sup_row(void *data, int ncols, const char **cols,
     }
 
     return 0;
+}
+
+
+/*
+ * forget where nothing is updated and there are no transactions
+ * (ClickHouse): each step deletes what it erases (a mutation, awaited)
+ * after the one before has, so a run cut short leaves less of the
+ * address, and the next run finishes.  A message's state is its events'
+ * states merged by a view: deleting the address's events' rows rebuilds
+ * the messages shared with others, and leaves none of its own.  The
+ * suppression's claims become the hash's, their events' ids made
+ * opaque (MT_FORGET_OPAQUE).
+ */
+
+#define MT_FORGET_OPAQUE                                                      \
+    "concat('\\0', hex(sipHash128(event_id)))"
+
+static int
+mt_forget_unmerged(mt_forget_t *fg)
+{
+    int             rc;
+    size_t          n, k;
+    mt_strs_t       ids, had, left;
+    mt_tool_buf_t   b;
+    const char    **params;
+    void           *tmp;
+
+    memset(&ids, 0, sizeof(mt_strs_t));
+    memset(&had, 0, sizeof(mt_strs_t));
+    memset(&left, 0, sizeof(mt_strs_t));
+    mt_tool_buf_init(&b);
+    params = NULL;
+
+    rc = mt_forget_find(fg);
+
+    if (rc != MT_DB_OK || fg->nomem) {
+        goto done;
+    }
+
+    n = fg->variants.n + fg->own.n + fg->mids.n + 2;
+    params = malloc(n * sizeof(char *));
+    if (params == NULL) {
+        fg->nomem = 1;
+        goto done;
+    }
+
+    /* its events, their ids (each has a state in mail_message_events) */
+
+    if (fg->variants.n || fg->own.n) {
+        mt_tool_buf_add_cstr(&b, "(0");
+        n = mt_forget_list(fg, &b, " OR rcpt IN (", &fg->variants, params,
+                           0);
+        n = mt_forget_list(fg, &b, " OR (rcpt IS NULL AND mid IN (",
+                           &fg->own, params, n);
+        mt_tool_buf_add_cstr(&b, fg->own.n ? "))" : ")");
+        mt_tool_buf_add(&b, "", 1);
+
+        if (b.nomem) {
+            fg->nomem = 1;
+            goto done;
+        }
+
+        rc = mt_forget_like_rows(fg, "SELECT DISTINCT id FROM mail_events "
+                                 "WHERE ", (char *) b.data, params, n, &ids);
+        if (rc != MT_DB_OK || fg->nomem) {
+            goto done;
+        }
+
+        fg->events = (int64_t) ids.n;
+
+        /* the ids are parameters below too */
+
+        if (ids.n > fg->mids.n) {
+            tmp = realloc(params, (ids.n + fg->variants.n + fg->own.n + 2)
+                                  * sizeof(char *));
+            if (tmp == NULL) {
+                fg->nomem = 1;
+                goto done;
+            }
+
+            params = tmp;
+        }
+
+        if (ids.n) {
+            rc = fg->db.backend->delete_rows(&fg->db, "mail_events",
+                                             (char *) b.data, params,
+                                             (int) n);
+        }
+    }
+
+    /* the messages that had a state, and those that still have one */
+
+    for (k = 0; rc == MT_DB_OK && k < 2 && fg->mids.n; k++) {
+        b.len = 0;
+        n = mt_forget_list(fg, &b, "message_id IN (", &fg->mids, params, 0);
+        mt_tool_buf_add(&b, "", 1);
+
+        if (b.nomem) {
+            fg->nomem = 1;
+            goto done;
+        }
+
+        rc = mt_forget_like_rows(fg, "SELECT DISTINCT message_id FROM "
+                                 "mail_message_events WHERE ",
+                                 (char *) b.data, params, n,
+                                 k ? &left : &had);
+
+        if (rc != MT_DB_OK || fg->nomem || k == 1 || ids.n == 0) {
+            continue;
+        }
+
+        b.len = 0;
+        n = mt_forget_list(fg, &b, "event_id IN (", &ids, params, 0);
+        mt_tool_buf_add(&b, "", 1);
+
+        if (b.nomem) {
+            fg->nomem = 1;
+            goto done;
+        }
+
+        rc = fg->db.backend->delete_rows(&fg->db, "mail_message_events",
+                                         (char *) b.data, params, (int) n);
+    }
+
+    if (rc != MT_DB_OK || fg->nomem) {
+        goto done;
+    }
+
+    fg->messages = (int64_t) had.n - (int64_t) left.n;
+    fg->rebuilt = (int64_t) left.n;
+
+    rc = mt_forget_unmerged_sup(fg);
+
+done:
+
+    free(ids.v);
+    free(had.v);
+    free(left.v);
+    free(params);
+    mt_tool_buf_free(&b);
+
+    if (rc == MT_DB_OK && fg->nomem) {
+        mt_db_error(&fg->db, "out of memory");
+        rc = MT_DB_ERROR;
+    }
+
+    return rc;
+}
+
+
+/* " OR col IN (" "$k, .." ")" of a set, its values params[n..]; the next n */
+
+static size_t
+mt_forget_list(mt_forget_t *fg, mt_tool_buf_t *b, const char *head,
+    mt_strs_t *set, const char **params, size_t n)
+{
+    char    num[24];
+    size_t  i;
+
+    (void) fg;
+
+    if (set->n == 0) {
+        return n;
+    }
+
+    mt_tool_buf_add_cstr(b, head);
+
+    for (i = 0; i < set->n; i++) {
+        snprintf(num, sizeof(num), "%s$%zu", i ? ", " : "", n + 1);
+        mt_tool_buf_add_cstr(b, num);
+        params[n++] = (const char *) set->v[i].data;
+    }
+
+    mt_tool_buf_add_cstr(b, ")");
+
+    return n;
+}
+
+
+/* the first column of head + where's rows, a set */
+
+static int
+mt_forget_like_rows(mt_forget_t *fg, const char *head, const char *where,
+    const char **params, size_t n, mt_strs_t *set)
+{
+    int            rc;
+    mt_tool_buf_t  q;
+    void          *ctx[2];
+
+    mt_tool_buf_init(&q);
+    mt_tool_buf_add_cstr(&q, head);
+    mt_tool_buf_add_cstr(&q, where);
+    mt_tool_buf_add(&q, "", 1);
+
+    if (q.nomem) {
+        fg->nomem = 1;
+        return MT_DB_OK;
+    }
+
+    ctx[0] = fg;
+    ctx[1] = set;
+
+    rc = fg->db.backend->query(&fg->db, (char *) q.data, params, (int) n,
+                               mt_forget_set_row, ctx);
+
+    mt_tool_buf_free(&q);
+
+    return rc;
+}
+
+
+static int
+mt_forget_set_row(void *data, int ncols, const char **cols,
+    const size_t *lens)
+{
+    void        **ctx = data;
+    mt_forget_t  *fg = ctx[0];
+
+    if (ncols < 1 || cols[0] == NULL) {
+        return 0;
+    }
+
+    if (mt_strs_add(ctx[1], &fg->arena, cols[0], lens[0]) != 0) {
+        fg->nomem = 1;
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * The soft bounces go; the suppression of a suppressed address becomes
+ * its hash's: its claims and what was done by hand, as the hash's, with
+ * no domain, message, event or note (the claims' event ids opaque,
+ * still counted); a removed one goes.  --suppress: the hash suppressed
+ * by hand unless it is.
+ */
+
+static int
+mt_forget_unmerged_sup(mt_forget_t *fg)
+{
+    int           rc, n, plain, hashed, keep;
+    char          now[24];
+    const char   *params[5];
+    mt_strs_t     soft;
+
+    fg->suppression = "none";
+
+    n = 0;
+
+    if (fg->rcpt.len) {
+        params[n++] = (const char *) fg->rcpt.addr;
+    }
+
+    if (fg->rcpt.hashed) {
+        params[n++] = (const char *) fg->rcpt.hash;
+    }
+
+    memset(&soft, 0, sizeof(mt_strs_t));
+
+    rc = mt_forget_like_rows(fg, "SELECT DISTINCT concat(address, '/', "
+                             "toString(at), '/', event_id) FROM "
+                             "mail_soft_bounces WHERE ", n == 2
+                             ? "address = $1 OR address = $2"
+                             : "address = $1", params, n, &soft);
+
+    fg->soft = (int64_t) soft.n;
+    free(soft.v);
+
+    if (rc == MT_DB_OK && fg->soft > 0) {
+        rc = fg->db.backend->delete_rows(&fg->db, "mail_soft_bounces",
+                                         n == 2 ? "address = $1 "
+                                                  "OR address = $2"
+                                                : "address = $1",
+                                         params, n);
+    }
+
+    if (rc == MT_DB_OK) {
+        rc = fg->db.backend->query(&fg->db, n == 2
+                                   ? "SELECT address, suppressed, reason, "
+                                     "src, first_at, last_at, events FROM "
+                                     "mail_suppressions WHERE address = $1 "
+                                     "OR address = $2"
+                                   : "SELECT address, suppressed, reason, "
+                                     "src, first_at, last_at, events FROM "
+                                     "mail_suppressions WHERE address = $1",
+                                   params, n, mt_forget_sup_row, fg);
+    }
+
+    if (rc != MT_DB_OK || fg->nomem) {
+        return rc;
+    }
+
+    plain = (fg->sup[0][0] != NULL);
+    hashed = (fg->sup[1][0] != NULL);
+    keep = fg->suppress || (plain && fg->sup[0][1][0] == '1');
+
+    if (keep && mt_rcpt_key(&fg->db, fg->key, 1, &fg->rcpt) != 0) {
+        fg->db.err[0] = '\0';
+        return MT_DB_ERROR;
+    }
+
+    params[0] = (const char *) fg->rcpt.addr;
+    params[1] = (const char *) fg->rcpt.hash;
+
+    if (plain && keep) {
+        rc = fg->db.backend->query(&fg->db, "INSERT INTO "
+                                   "mail_suppression_claims (address, "
+                                   "domain, reason, src, message_id, "
+                                   "event_id, at, events) SELECT $2, '', "
+                                   "reason, src, '', " MT_FORGET_OPAQUE ", "
+                                   "at, events FROM mail_suppression_claims "
+                                   "WHERE address = $1", params, 2, NULL,
+                                   NULL);
+
+        if (rc == MT_DB_OK) {
+            rc = fg->db.backend->query(&fg->db, "INSERT INTO "
+                                       "mail_suppression_hand (address, "
+                                       "domain, reason, note, at) SELECT "
+                                       "$2, '', reason, NULL, at FROM "
+                                       "mail_suppression_hand "
+                                       "WHERE address = $1", params, 2,
+                                       NULL, NULL);
+        }
+
+        if (rc != MT_DB_OK) {
+            return rc;
+        }
+
+        fg->suppression = hashed ? "merged into its hash"
+                                 : "kept as its hash";
+    }
+
+    if (plain) {
+        rc = fg->db.backend->delete_rows(&fg->db, "mail_suppression_claims",
+                                         "address = $1", params, 1);
+
+        if (rc == MT_DB_OK) {
+            rc = fg->db.backend->delete_rows(&fg->db,
+                                             "mail_suppression_hand",
+                                             "address = $1", params, 1);
+        }
+
+        if (rc != MT_DB_OK) {
+            return rc;
+        }
+
+        if (!keep) {
+            fg->suppression = "deleted (it was removed by hand)";
+        }
+    }
+
+    if (fg->suppress) {
+        memset(fg->sup[1], 0, sizeof(fg->sup[1]));
+
+        rc = fg->db.backend->query(&fg->db, "SELECT address, suppressed, "
+                                   "reason, src, first_at, last_at, events "
+                                   "FROM mail_suppressions "
+                                   "WHERE address = $2", params, 2,
+                                   mt_forget_sup_row, fg);
+
+        if (rc == MT_DB_OK
+            && (fg->sup[1][0] == NULL || fg->sup[1][1][0] != '1'))
+        {
+            snprintf(now, sizeof(now), "%lld",
+                     (long long) mt_query_now());
+
+            params[0] = (const char *) fg->rcpt.hash;
+            params[1] = "";
+            params[2] = "manual";
+            params[3] = now;
+            params[4] = NULL;
+
+            rc = fg->db.backend->query(&fg->db, MT_SUP_HAND_SQL, params, 5,
+                                       NULL, NULL);
+        }
+
+        if (rc != MT_DB_OK) {
+            return rc;
+        }
+
+        if (strcmp(fg->suppression, "none") == 0) {
+            fg->suppression = hashed ? "kept as its hash" : "added as its hash";
+        }
+
+    } else if (!plain && hashed && strcmp(fg->suppression, "none") == 0) {
+        fg->suppression = fg->sup[1][1][0] == '1' ? "kept as its hash"
+                                                  : "none";
+    }
+
+    return MT_DB_OK;
 }
 
 

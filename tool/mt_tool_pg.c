@@ -155,7 +155,8 @@ const mt_db_backend_t  mt_db_pg = {
     MT_PG_LOCK_ADDRESS "))",
 
     mt_pg_prune,
-    "COLLATE \"C\""
+    "COLLATE \"C\"",
+    NULL                                     /* delete_rows: DELETE */
 };
 
 

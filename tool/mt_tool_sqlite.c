@@ -116,7 +116,8 @@ const mt_db_backend_t  mt_db_sqlite = {
     "mt_rcpt_domain(rcpt)",
     NULL,
     mt_sqlite_prune,
-    "COLLATE BINARY"
+    "COLLATE BINARY",
+    NULL                                     /* delete_rows: DELETE */
 };
 
 
