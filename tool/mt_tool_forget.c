@@ -3,7 +3,7 @@
  * Copyright (C) ngx_mail_track_module authors
  *
  * mail-track forget ADDR: erasure of one recipient (GDPR art. 17), in
- * one transaction:
+ * one transaction (ClickHouse, which has none: mt_forget_unmerged()):
  *
  *   - its events: every event whose rcpt normalizes to ADDR (or is its
  *     hash), and the events without a recipient of its messages;
@@ -135,7 +135,9 @@ mt_forget_usage(FILE *f)
         "removed.\n"
         "\n"
         "options:\n"
-        "  --db URL          sqlite:PATH or postgresql://...; required\n"
+        "  --db URL          sqlite:PATH, postgresql://... or\n"
+        "                    clickhouse://... (step by step there: run it\n"
+        "                    again if cut short); required\n"
         "  --hash-key FILE   the hash key (keygen --hash FILE; also\n"
         "                    " MT_RCPT_KEY_ENV "); without one, the first\n"
         "                    erased address gives the database a secret\n"
