@@ -496,6 +496,18 @@ sub cutting_proxy {
             "node $p: no event before the cutoff left";
     }
     same_as_sqlite("$tmp/fleet.sqlite", 'fleet', 'two shards, pruned');
+
+    # forget on two shards: the same answer and rows as SQLite's
+
+    my $key = "$tmp/fleet.key";
+    is run('keygen', '--hash', $key)->{rc}, 0, 'a hash key';
+    my $who = sq("$tmp/fleet.sqlite", "SELECT address FROM mail_suppressions "
+                                    . "WHERE address LIKE 'user%' ORDER BY address LIMIT 1");
+    my ($fs, $fc) = map { run('forget', $who, '--hash-key', $key, '--format', 'json', '--db', $_) }
+        "sqlite:$tmp/fleet.sqlite", ch_url('fleet', ports => \@ports);
+    is $fc->{rc}, 0, "forget $who on both shards" or diag $fc->{err};
+    is $fc->{out}, $fs->{out}, "... the same answer as SQLite's: $fs->{out}";
+    same_as_sqlite("$tmp/fleet.sqlite", 'fleet', 'two shards, an address forgotten');
 }
 
 note sprintf 'this file: %.1f s', time - $t0;

@@ -992,15 +992,17 @@ mt_forget_unmerged(mt_forget_t *fg)
 {
     int             rc;
     size_t          n, k;
-    mt_strs_t       ids, had, left;
-    mt_tool_buf_t   b;
+    mt_strs_t       ids, had, left, gone;
+    mt_tool_buf_t   b, l;
     const char    **params;
     void           *tmp;
 
     memset(&ids, 0, sizeof(mt_strs_t));
     memset(&had, 0, sizeof(mt_strs_t));
     memset(&left, 0, sizeof(mt_strs_t));
+    memset(&gone, 0, sizeof(mt_strs_t));
     mt_tool_buf_init(&b);
+    mt_tool_buf_init(&l);
     params = NULL;
 
     rc = mt_forget_find(fg);
@@ -1060,14 +1062,23 @@ mt_forget_unmerged(mt_forget_t *fg)
         }
     }
 
-    /* the messages that had a state, and those that still have one */
+    /*
+     * The messages that had a state, and those that still have one after
+     * the states of events no longer there went: the address's, and any
+     * pruned before (SQL rebuilds a message from the events left).
+     */
 
     for (k = 0; rc == MT_DB_OK && k < 2 && fg->mids.n; k++) {
+        l.len = 0;
+        n = mt_forget_list(fg, &l, "(", &fg->mids, params, 0);
+        mt_tool_buf_add(&l, "", 1);
+
         b.len = 0;
-        n = mt_forget_list(fg, &b, "message_id IN (", &fg->mids, params, 0);
+        mt_tool_buf_add_cstr(&b, "message_id IN ");
+        mt_tool_buf_add_cstr(&b, (char *) l.data);
         mt_tool_buf_add(&b, "", 1);
 
-        if (b.nomem) {
+        if (b.nomem || l.nomem) {
             fg->nomem = 1;
             goto done;
         }
@@ -1077,12 +1088,45 @@ mt_forget_unmerged(mt_forget_t *fg)
                                  (char *) b.data, params, n,
                                  k ? &left : &had);
 
-        if (rc != MT_DB_OK || fg->nomem || k == 1 || ids.n == 0) {
+        if (rc != MT_DB_OK || fg->nomem || k == 1) {
             continue;
         }
 
+        /* GLOBAL: both tables may be Distributed ones (a cluster) */
+
+        b.len--;
+        mt_tool_buf_add_cstr(&b, " AND event_id GLOBAL NOT IN (SELECT id "
+                             "FROM mail_events WHERE mid IN ");
+        mt_tool_buf_add_cstr(&b, (char *) l.data);
+        mt_tool_buf_add_cstr(&b, " OR id IN ");
+        mt_tool_buf_add_cstr(&b, (char *) l.data);
+        mt_tool_buf_add_cstr(&b, ")");
+        mt_tool_buf_add(&b, "", 1);
+
+        if (b.nomem) {
+            fg->nomem = 1;
+            goto done;
+        }
+
+        rc = mt_forget_like_rows(fg, "SELECT DISTINCT event_id FROM "
+                                 "mail_message_events WHERE ",
+                                 (char *) b.data, params, n, &gone);
+
+        if (rc != MT_DB_OK || fg->nomem || gone.n == 0) {
+            continue;
+        }
+
+        tmp = realloc(params, (fg->mids.n + gone.n) * sizeof(char *));
+        if (tmp == NULL) {
+            fg->nomem = 1;
+            goto done;
+        }
+
+        params = tmp;
+
         b.len = 0;
-        n = mt_forget_list(fg, &b, "event_id IN (", &ids, params, 0);
+        n = mt_forget_list(fg, &b, "message_id IN (", &fg->mids, params, 0);
+        n = mt_forget_list(fg, &b, " AND event_id IN (", &gone, params, n);
         mt_tool_buf_add(&b, "", 1);
 
         if (b.nomem) {
@@ -1108,8 +1152,10 @@ done:
     free(ids.v);
     free(had.v);
     free(left.v);
+    free(gone.v);
     free(params);
     mt_tool_buf_free(&b);
+    mt_tool_buf_free(&l);
 
     if (rc == MT_DB_OK && fg->nomem) {
         mt_db_error(&fg->db, "out of memory");
