@@ -92,6 +92,10 @@ static int mt_forget_rebuild_row(void *data, int ncols, const char **cols,
 static int mt_forget_suppression(mt_forget_t *fg);
 static int mt_forget_sup_row(void *data, int ncols, const char **cols,
     const size_t *lens);
+static int mt_forget_params(mt_forget_t *fg, const char **params);
+static int mt_forget_add_hash(mt_forget_t *fg, const char *sql);
+static void mt_forget_said(mt_forget_t *fg, int plain, int hashed);
+static int mt_forget_sup_get(mt_forget_t *fg, const char **params, int n);
 static void mt_forget_reset(mt_forget_t *fg);
 static int mt_forget_unmerged(mt_forget_t *fg);
 static int mt_forget_find(mt_forget_t *fg);
@@ -792,21 +796,12 @@ static int
 mt_forget_suppression(mt_forget_t *fg)
 {
     int                rc, n, plain, hashed, keep;
-    char               now[24];
     const char        *params[5];
     mt_db_suppress_t   c;
 
     fg->suppression = "none";
 
-    n = 0;
-
-    if (fg->rcpt.len) {
-        params[n++] = (const char *) fg->rcpt.addr;
-    }
-
-    if (fg->rcpt.hashed) {
-        params[n++] = (const char *) fg->rcpt.hash;
-    }
+    n = mt_forget_params(fg, params);
 
     /* held as the loaders hold an address they suppress */
 
@@ -833,15 +828,7 @@ mt_forget_suppression(mt_forget_t *fg)
         }
     }
 
-    rc = fg->db.backend->query(&fg->db, n == 2
-                               ? "SELECT address, suppressed, reason, src, "
-                                 "first_at, last_at, events FROM "
-                                 "mail_suppressions WHERE address = $1 "
-                                 "OR address = $2"
-                               : "SELECT address, suppressed, reason, src, "
-                                 "first_at, last_at, events FROM "
-                                 "mail_suppressions WHERE address = $1",
-                               params, n, mt_forget_sup_row, fg);
+    rc = mt_forget_sup_get(fg, params, n);
     if (rc != MT_DB_OK || fg->nomem) {
         return rc;
     }
@@ -911,30 +898,92 @@ mt_forget_suppression(mt_forget_t *fg)
     }
 
     if (fg->suppress) {
-        snprintf(now, sizeof(now), "%lld", (long long) mt_query_now());
-
-        params[0] = (const char *) fg->rcpt.hash;
-        params[1] = "";
-        params[2] = "manual";
-        params[3] = now;
-        params[4] = NULL;
-
-        rc = fg->db.backend->query(&fg->db, MT_SUP_ADD_SQL, params, 5,
-                                   NULL, NULL);
+        rc = mt_forget_add_hash(fg, MT_SUP_ADD_SQL);
         if (rc != MT_DB_OK) {
             return rc;
         }
+    }
 
-        if (strcmp(fg->suppression, "none") == 0) {
-            fg->suppression = hashed ? "kept as its hash" : "added as its hash";
-        }
+    mt_forget_said(fg, plain, hashed);
 
-    } else if (!plain && hashed && strcmp(fg->suppression, "none") == 0) {
+    return MT_DB_OK;
+}
+
+
+/* the hash suppressed by hand (reason manual), by sql (MT_SUP_*_SQL) */
+
+static int
+mt_forget_add_hash(mt_forget_t *fg, const char *sql)
+{
+    char         now[24];
+    const char  *params[5];
+
+    snprintf(now, sizeof(now), "%lld", (long long) mt_query_now());
+
+    params[0] = (const char *) fg->rcpt.hash;
+    params[1] = "";
+    params[2] = "manual";
+    params[3] = now;
+    params[4] = NULL;
+
+    return fg->db.backend->query(&fg->db, sql, params, 5, NULL, NULL);
+}
+
+
+/* what became of the suppression, when not said already */
+
+static void
+mt_forget_said(mt_forget_t *fg, int plain, int hashed)
+{
+    if (strcmp(fg->suppression, "none") != 0) {
+        return;
+    }
+
+    if (fg->suppress) {
+        fg->suppression = hashed ? "kept as its hash" : "added as its hash";
+
+    } else if (!plain && hashed) {
         fg->suppression = fg->sup[1][1][0] == '1' ? "kept as its hash"
                                                   : "none";
     }
+}
 
-    return MT_DB_OK;
+
+/* the address and its hash as parameters, as the database has them */
+
+static int
+mt_forget_params(mt_forget_t *fg, const char **params)
+{
+    int  n;
+
+    n = 0;
+
+    if (fg->rcpt.len) {
+        params[n++] = (const char *) fg->rcpt.addr;
+    }
+
+    if (fg->rcpt.hashed) {
+        params[n++] = (const char *) fg->rcpt.hash;
+    }
+
+    return n;
+}
+
+
+/* the suppression rows of params (the address, its hash): sup[0], sup[1] */
+
+static int
+mt_forget_sup_get(mt_forget_t *fg, const char **params, int n)
+{
+    return fg->db.backend->query(&fg->db, n == 2
+                                 ? "SELECT address, suppressed, reason, "
+                                   "src, first_at, last_at, events FROM "
+                                   "mail_suppressions WHERE address = $1 "
+                                   "OR address = $2"
+                                 : "SELECT address, suppressed, reason, "
+                                   "src, first_at, last_at, events FROM "
+                                   "mail_suppressions WHERE address = $1",
+                                 params, n, mt_forget_sup_row, fg);
 }
 
 
@@ -1259,21 +1308,12 @@ static int
 mt_forget_unmerged_sup(mt_forget_t *fg)
 {
     int           rc, n, plain, hashed, keep;
-    char          now[24];
     const char   *params[5];
     mt_strs_t     soft;
 
     fg->suppression = "none";
 
-    n = 0;
-
-    if (fg->rcpt.len) {
-        params[n++] = (const char *) fg->rcpt.addr;
-    }
-
-    if (fg->rcpt.hashed) {
-        params[n++] = (const char *) fg->rcpt.hash;
-    }
+    n = mt_forget_params(fg, params);
 
     memset(&soft, 0, sizeof(mt_strs_t));
 
@@ -1295,15 +1335,7 @@ mt_forget_unmerged_sup(mt_forget_t *fg)
     }
 
     if (rc == MT_DB_OK) {
-        rc = fg->db.backend->query(&fg->db, n == 2
-                                   ? "SELECT address, suppressed, reason, "
-                                     "src, first_at, last_at, events FROM "
-                                     "mail_suppressions WHERE address = $1 "
-                                     "OR address = $2"
-                                   : "SELECT address, suppressed, reason, "
-                                     "src, first_at, last_at, events FROM "
-                                     "mail_suppressions WHERE address = $1",
-                                   params, n, mt_forget_sup_row, fg);
+        rc = mt_forget_sup_get(fg, params, n);
     }
 
     if (rc != MT_DB_OK || fg->nomem) {
@@ -1372,40 +1404,22 @@ mt_forget_unmerged_sup(mt_forget_t *fg)
     if (fg->suppress) {
         memset(fg->sup[1], 0, sizeof(fg->sup[1]));
 
-        rc = fg->db.backend->query(&fg->db, "SELECT address, suppressed, "
-                                   "reason, src, first_at, last_at, events "
-                                   "FROM mail_suppressions "
-                                   "WHERE address = $2", params, 2,
-                                   mt_forget_sup_row, fg);
+        rc = mt_forget_sup_get(fg, &params[1], 1);
+
+        /* as SQL's add: nothing on a hash suppressed already */
 
         if (rc == MT_DB_OK
             && (fg->sup[1][0] == NULL || fg->sup[1][1][0] != '1'))
         {
-            snprintf(now, sizeof(now), "%lld",
-                     (long long) mt_query_now());
-
-            params[0] = (const char *) fg->rcpt.hash;
-            params[1] = "";
-            params[2] = "manual";
-            params[3] = now;
-            params[4] = NULL;
-
-            rc = fg->db.backend->query(&fg->db, MT_SUP_HAND_SQL, params, 5,
-                                       NULL, NULL);
+            rc = mt_forget_add_hash(fg, MT_SUP_HAND_SQL);
         }
 
         if (rc != MT_DB_OK) {
             return rc;
         }
-
-        if (strcmp(fg->suppression, "none") == 0) {
-            fg->suppression = hashed ? "kept as its hash" : "added as its hash";
-        }
-
-    } else if (!plain && hashed && strcmp(fg->suppression, "none") == 0) {
-        fg->suppression = fg->sup[1][1][0] == '1' ? "kept as its hash"
-                                                  : "none";
     }
+
+    mt_forget_said(fg, plain, hashed);
 
     return MT_DB_OK;
 }
