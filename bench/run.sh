@@ -138,10 +138,14 @@ measure() {
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "$secs s per run, $rounds rounds, 1 worker, $conns connections" >&2
 
-# the message statuses the status measure reads: st-1 .. st-N
-echo "putting $messages messages into the zone (Mailgun events)" >&2
-load mailgun a 120 "$messages" > /dev/null
-stored=$(curl -s "http://127.0.0.1:$port_a/status/st-$((messages + 1))" | grep -c '"message_id"' || true)
+# the message statuses the status measure reads, st-1 .. st-N: put into
+# the zone before each status run, since the SendGrid runs (all new
+# messages) evict old states
+put_messages() {
+    echo "putting $messages messages into the zone (Mailgun events)" >&2
+    load mailgun a 120 "$messages" > /dev/null
+    stored=$(curl -s "http://127.0.0.1:$port_a/status/st-$((messages + 1))" | grep -c '"message_id"' || true)
+}
 
 # each group: "KEY:INSTANCE ..."; the first of a group is its baseline
 groups=(
@@ -166,11 +170,7 @@ for i in $(seq 1 "$rounds"); do
             items=($(printf '%s\n' "${items[@]}" | tac))
         fi
         for it in "${items[@]}"; do
-            if [ "${it%:*}" = status ]; then
-                # the SendGrid runs (all new messages) evict old states
-                # from the zone: put the measure's messages back first
-                load mailgun a 120 "$messages" > /dev/null
-            fi
+            [ "${it%:*}" = status ] && put_messages
             measure "${it%:*}" "${it#*:}"
         done
     done
